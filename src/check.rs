@@ -1,0 +1,87 @@
+//! `constellation-mqtt check`: the configuration, then `CheckAccess` per declared package.
+
+use crate::config::Config;
+use crate::constellation::{Client, ClientOptions, Error, Identity};
+use std::time::Duration;
+use url::Url;
+
+/// The outcome for one package.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckRow {
+    pub package: String,
+    /// Whether the server answered at all.
+    pub reachable: bool,
+    /// Whether it accepted the credential (`None` when unreachable).
+    pub accepted: Option<bool>,
+    pub detail: String,
+}
+
+impl CheckRow {
+    /// Whether this package is fine.
+    pub fn ok(&self) -> bool {
+        self.accepted == Some(true)
+    }
+}
+
+/// Calls `CheckAccess` for every declared package, concurrently.
+pub async fn check_access(config: &Config) -> Result<Vec<CheckRow>, String> {
+    let c = &config.constellation;
+    let url = Url::parse(&c.url).map_err(|e| e.to_string())?;
+    let client = Client::new(ClientOptions {
+        url,
+        request_timeout: Duration::from_millis(c.request_timeout_ms),
+        long_poll_timeout: Duration::from_millis(c.long_poll_timeout_ms),
+    })
+    .map_err(|e| e.to_string())?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, p) in config.packages.iter().enumerate() {
+        let key = config
+            .access_key_for(&p.sentinel, &p.package)
+            .unwrap_or_default();
+        let id = Identity::new(&p.sentinel, &p.package, key);
+        let client = client.clone();
+        tasks.spawn(async move { (i, row(&id, client.check_access(&id).await)) });
+    }
+    let mut rows: Vec<(usize, CheckRow)> = tasks.join_all().await;
+    rows.sort_by_key(|(i, _)| *i);
+    Ok(rows.into_iter().map(|(_, r)| r).collect())
+}
+
+fn row(id: &Identity, result: Result<(), Error>) -> CheckRow {
+    let (reachable, accepted, detail) = match result {
+        Ok(()) => (true, Some(true), String::new()),
+        Err(e @ Error::Auth { .. }) => (true, Some(false), e.to_string()),
+        Err(e @ Error::Transient { .. }) => (false, None, e.to_string()),
+        Err(e) => (true, None, e.to_string()),
+    };
+    CheckRow {
+        package: id.to_string(),
+        reachable,
+        accepted,
+        detail,
+    }
+}
+
+/// The table `check` prints.
+pub fn render(rows: &[CheckRow]) -> String {
+    let width = rows
+        .iter()
+        .map(|r| r.package.len())
+        .chain([7])
+        .max()
+        .unwrap_or(7);
+    let mut out = format!("{:<width$}  REACHABLE  CREDENTIAL  DETAIL\n", "PACKAGE");
+    for r in rows {
+        let reachable = if r.reachable { "yes" } else { "no" };
+        let accepted = match r.accepted {
+            Some(true) => "accepted",
+            Some(false) => "refused",
+            None => "-",
+        };
+        out.push_str(&format!(
+            "{:<width$}  {reachable:<9}  {accepted:<10}  {}\n",
+            r.package, r.detail
+        ));
+    }
+    out
+}

@@ -1,0 +1,181 @@
+//! Reading `topics.toml`: the file, `${VAR}` substitution, environment overrides, types.
+
+use super::{validate, Config, ConfigError};
+use config::{Environment, File, FileFormat};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Prefix of the environment variables that override keys: `CONSTELLATION_MQTT__A__B`
+/// sets `a.b`.
+pub const ENV_PREFIX: &str = "CONSTELLATION_MQTT";
+
+/// Loads, overrides from the process environment, and validates the file at `path`.
+/// Every problem found is returned, not only the first.
+pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![ConfigError {
+            file: name.clone(),
+            key: String::new(),
+            reason: format!("cannot read the file: {e}"),
+        }]
+    })?;
+    load_str(&name, &text, &std::env::vars().collect())
+}
+
+/// Like [`load`], from text named `name`, with `env` standing for the environment.
+pub fn load_str(
+    name: &str,
+    text: &str,
+    env: &HashMap<String, String>,
+) -> Result<Config, Vec<ConfigError>> {
+    let error = |key: String, reason: String| ConfigError {
+        file: name.to_owned(),
+        key,
+        reason,
+    };
+    let mut tree: Value = config::Config::builder()
+        .add_source(File::from_str(text, FileFormat::Toml))
+        .build()
+        .and_then(config::Config::try_deserialize)
+        .map_err(|e| vec![error(String::new(), e.to_string())])?;
+    let mut errors = Vec::new();
+    substitute(&mut tree, &mut String::new(), env, &mut |key, reason| {
+        errors.push(error(key, reason))
+    });
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let overrides: config::Map<String, String> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let merged = config::Config::builder()
+        .add_source(File::from_str(&tree.to_string(), FileFormat::Json))
+        .add_source(
+            Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .source(Some(overrides)),
+        )
+        .build()
+        .map_err(|e| vec![error(String::new(), e.to_string())])?;
+    let config: Config = serde_path_to_error::deserialize(merged).map_err(|e| {
+        let key = e.path().to_string();
+        vec![error(
+            if key == "." { String::new() } else { key },
+            reason_of(e.inner()),
+        )]
+    })?;
+    let errors: Vec<_> = validate::validate(&config)
+        .into_iter()
+        .map(|(key, reason)| error(key, reason))
+        .collect();
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The config crate's message without its own ` for key …` suffix, which we say better.
+fn reason_of(e: &config::ConfigError) -> String {
+    let text = e.to_string();
+    match text.find(" for key `") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+/// Replaces each `${NAME}` in every string of `value` by the environment variable `NAME`;
+/// a variable that is unset is reported with the key it was found at.
+fn substitute(
+    value: &mut Value,
+    key: &mut String,
+    env: &HashMap<String, String>,
+    report: &mut dyn FnMut(String, String),
+) {
+    match value {
+        Value::String(s) => match expand(s, env) {
+            Ok(Some(expanded)) => *s = expanded,
+            Ok(None) => {}
+            Err(reason) => report(key.clone(), reason),
+        },
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                let len = key.len();
+                key.push_str(&format!("[{i}]"));
+                substitute(item, key, env, report);
+                key.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                let len = key.len();
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(k);
+                substitute(item, key, env, report);
+                key.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `Ok(None)` when `s` has no `${…}`.
+fn expand(s: &str, env: &HashMap<String, String>) -> Result<Option<String>, String> {
+    if !s.contains("${") {
+        return Ok(None);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("`${{` without a closing `}}` in {s:?}"))?;
+        let var = &after[..end];
+        let valid = !var.is_empty()
+            && !var.starts_with(|c: char| c.is_ascii_digit())
+            && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(format!("`${{{var}}}` is not an environment variable name"));
+        }
+        let value = env
+            .get(var)
+            .ok_or_else(|| format!("environment variable {var} is not set"))?;
+        out.push_str(value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn expands_variables_inside_text() {
+        let e = env(&[("A", "1"), ("B_2", "two")]);
+        assert_eq!(expand("x${A}y${B_2}", &e), Ok(Some("x1ytwo".into())));
+        assert_eq!(expand("plain", &e), Ok(None));
+        assert!(expand("${UNSET}", &e)
+            .unwrap_err()
+            .contains("UNSET is not set"));
+        assert!(expand("${A", &e).is_err());
+        assert!(expand("${1A}", &e).is_err());
+    }
+}

@@ -1,0 +1,198 @@
+//! `topics.toml`: the adapter's typed configuration, how it is loaded and validated.
+//!
+//! Loading is in [`load`], checks that serde cannot express are in [`validate`]; both
+//! report a [`ConfigError`] that names the file, the key and the reason.
+
+mod load;
+mod validate;
+
+use crate::constellation::model::SoFilter;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub use load::{load, load_str, ENV_PREFIX};
+
+/// A configuration that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{file}: {}{reason}", key_text(.key))]
+pub struct ConfigError {
+    /// The file (or `environment`) the value came from.
+    pub file: String,
+    /// The dotted key, empty when the whole file is at fault.
+    pub key: String,
+    pub reason: String,
+}
+
+fn key_text(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("key `{key}`: ")
+    }
+}
+
+/// The whole of `topics.toml`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Topic prefix of the native scheme.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    #[serde(default)]
+    pub constellation: ConstellationConfig,
+    #[serde(default)]
+    pub mqtt: MqttConfig,
+    /// Packages with their own settings or credentials.
+    #[serde(default)]
+    pub packages: Vec<PackageConfig>,
+}
+
+fn default_prefix() -> String {
+    "constellation".into()
+}
+
+/// `[constellation]`: the server and how to talk to it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConstellationConfig {
+    /// Server root URI (http or https).
+    pub url: String,
+    /// Default credential of every package that has none of its own.
+    pub access_key: Option<String>,
+    pub request_timeout_ms: u64,
+    pub long_poll_timeout_ms: u64,
+    pub settings_refresh_s: u64,
+    /// Glob patterns over `sentinel/package` of the packages that may be projected.
+    pub allow: Vec<String>,
+    /// Requests in flight towards the server at once, over all packages.
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for ConstellationConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8088/".into(),
+            access_key: None,
+            request_timeout_ms: 5_000,
+            long_poll_timeout_ms: 60_000,
+            settings_refresh_s: 300,
+            allow: vec!["*/*".into()],
+            max_concurrent_requests: 32,
+        }
+    }
+}
+
+/// Where the MQTT side comes from.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MqttMode {
+    /// rumqttd inside the adapter.
+    #[default]
+    Embedded,
+    /// Any broker, by URL.
+    External,
+}
+
+/// `[mqtt]`: the broker side.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    pub mode: MqttMode,
+    /// Embedded: the broker's own config file.
+    pub broker_config: PathBuf,
+    /// External: `mqtt://host:port` or `mqtts://host:port`.
+    pub url: String,
+    pub client_id: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub qos: u8,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            mode: MqttMode::Embedded,
+            broker_config: "broker/rumqttd.toml".into(),
+            url: "mqtt://127.0.0.1:1883".into(),
+            client_id: "constellation-mqtt".into(),
+            username: None,
+            password: None,
+            qos: 1,
+        }
+    }
+}
+
+/// What a device receives on `callback/<key>`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CallbackPayload {
+    /// The message as Constellation delivers it.
+    #[default]
+    Message,
+    /// Its `Data` alone.
+    Data,
+}
+
+/// What a device receives on `so/...`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SoPayload {
+    /// The whole StateObject.
+    #[default]
+    Object,
+    /// Its `Value` alone.
+    Value,
+}
+
+/// `[[packages]]`: one declared virtual package.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PackageConfig {
+    pub sentinel: String,
+    pub package: String,
+    /// This package's credential; the default one when absent.
+    pub access_key: Option<String>,
+    #[serde(default)]
+    pub callback_payload: CallbackPayload,
+    #[serde(default)]
+    pub so_payload: SoPayload,
+    /// Static StateObject links.
+    #[serde(default)]
+    pub subscribe: Vec<SoFilter>,
+    /// Message groups joined at start.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Per-StateObject defaults, by name.
+    #[serde(default)]
+    pub stateobjects: BTreeMap<String, SoDefaults>,
+}
+
+/// Defaults for one StateObject of a package.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SoDefaults {
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
+    /// Seconds; 0 = never expires.
+    pub lifetime: Option<i64>,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+}
+
+impl Config {
+    /// The credential of a package: its own, else the default.
+    pub fn access_key_for(&self, sentinel: &str, package: &str) -> Option<&str> {
+        self.package(sentinel, package)
+            .and_then(|p| p.access_key.as_deref())
+            .or(self.constellation.access_key.as_deref())
+    }
+
+    /// The declared package of that name, if any.
+    pub fn package(&self, sentinel: &str, package: &str) -> Option<&PackageConfig> {
+        self.packages
+            .iter()
+            .find(|p| p.sentinel == sentinel && p.package == package)
+    }
+}

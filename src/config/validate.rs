@@ -1,0 +1,164 @@
+//! Checks of a typed configuration that serde cannot express; each names its key.
+
+use super::{Config, MqttMode};
+use crate::names::check_segment;
+use std::collections::HashSet;
+use url::Url;
+
+/// Every problem of `config`, as (key, reason).
+pub(super) fn validate(config: &Config) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    let mut fail = |key: &str, reason: String| errors.push((key.to_owned(), reason));
+
+    if let Err(reason) = check_prefix(&config.prefix) {
+        fail("prefix", reason);
+    }
+
+    let c = &config.constellation;
+    if let Err(reason) = check_url(&c.url, &["http", "https"]) {
+        fail("constellation.url", reason);
+    }
+    if c.request_timeout_ms == 0 {
+        fail("constellation.request_timeout_ms", "must be above 0".into());
+    }
+    if !(1_000..=120_000).contains(&c.long_poll_timeout_ms) {
+        fail(
+            "constellation.long_poll_timeout_ms",
+            format!(
+                "{} is outside 1000..=120000, the range the server accepts",
+                c.long_poll_timeout_ms
+            ),
+        );
+    }
+    if c.max_concurrent_requests == 0 {
+        fail(
+            "constellation.max_concurrent_requests",
+            "must be above 0".into(),
+        );
+    }
+    if c.access_key.as_deref() == Some("") {
+        fail("constellation.access_key", "is empty".into());
+    }
+    for (i, pattern) in c.allow.iter().enumerate() {
+        if let Err(reason) = check_allow(pattern) {
+            fail(&format!("constellation.allow[{i}]"), reason);
+        }
+    }
+
+    let m = &config.mqtt;
+    if m.qos > 2 {
+        fail(
+            "mqtt.qos",
+            format!("{} is not an MQTT QoS (0, 1 or 2)", m.qos),
+        );
+    }
+    if m.client_id.is_empty() {
+        fail("mqtt.client_id", "is empty".into());
+    }
+    match m.mode {
+        MqttMode::External => {
+            if let Err(reason) = check_url(&m.url, &["mqtt", "mqtts"]) {
+                fail("mqtt.url", reason);
+            }
+        }
+        MqttMode::Embedded => {
+            if m.broker_config.as_os_str().is_empty() {
+                fail("mqtt.broker_config", "is empty".into());
+            }
+        }
+    }
+
+    let mut seen = HashSet::new();
+    for (i, p) in config.packages.iter().enumerate() {
+        let at = |field: &str| format!("packages[{i}].{field}");
+        for (field, value) in [("sentinel", &p.sentinel), ("package", &p.package)] {
+            if let Err(reason) = check_segment(value) {
+                fail(&at(field), format!("{value:?} {reason}"));
+            }
+        }
+        if !seen.insert((&p.sentinel, &p.package)) {
+            fail(
+                &at("package"),
+                format!("{}/{} is declared twice", p.sentinel, p.package),
+            );
+        }
+        match p.access_key.as_deref() {
+            Some("") => fail(&at("access_key"), "is empty".into()),
+            None if c.access_key.is_none() => fail(
+                &at("access_key"),
+                "no credential: set it, or constellation.access_key for every package".into(),
+            ),
+            _ => {}
+        }
+        for (j, group) in p.groups.iter().enumerate() {
+            if group.is_empty() {
+                fail(&at(&format!("groups[{j}]")), "is empty".into());
+            }
+        }
+        for (j, filter) in p.subscribe.iter().enumerate() {
+            let fields = filter.query();
+            if let Some((name, _)) = fields.iter().find(|(_, v)| v.is_empty()) {
+                fail(
+                    &at(&format!("subscribe[{j}]")),
+                    format!("empty {name} (use \"*\" for any)"),
+                );
+            }
+        }
+        for (name, so) in &p.stateobjects {
+            let key = at(&format!("stateobjects.{name:?}"));
+            if name.is_empty() {
+                fail(&key, "a StateObject name is empty".into());
+            }
+            if let Some(lifetime) = so.lifetime.filter(|l| *l < 0) {
+                fail(
+                    &format!("{key}.lifetime"),
+                    format!("{lifetime} is negative (seconds; 0 = never expires)"),
+                );
+            }
+            if so.type_name.as_deref() == Some("") {
+                fail(&format!("{key}.type"), "is empty".into());
+            }
+        }
+    }
+    errors
+}
+
+fn check_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.is_empty() {
+        return Err("is empty".into());
+    }
+    if prefix.contains(['+', '#']) {
+        return Err(format!("{prefix:?} contains an MQTT wildcard"));
+    }
+    if prefix.starts_with('$') {
+        return Err(format!("{prefix:?} starts with `$`, reserved by brokers"));
+    }
+    if prefix.split('/').any(str::is_empty) {
+        return Err(format!("{prefix:?} has an empty topic level"));
+    }
+    Ok(())
+}
+
+fn check_url(text: &str, schemes: &[&str]) -> Result<(), String> {
+    let url = Url::parse(text).map_err(|e| format!("{text:?} is not a valid URL: {e}"))?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(format!(
+            "{text:?}: scheme `{}` is not one of {}",
+            url.scheme(),
+            schemes.join(", ")
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{text:?} has no host"));
+    }
+    Ok(())
+}
+
+fn check_allow(pattern: &str) -> Result<(), String> {
+    match pattern.split_once('/') {
+        Some((s, p)) if !s.is_empty() && !p.is_empty() && !p.contains('/') => Ok(()),
+        _ => Err(format!(
+            "{pattern:?} is not a `sentinel/package` glob such as \"*/*\" or \"Tasmota/*\""
+        )),
+    }
+}

@@ -1,0 +1,401 @@
+//! The typed REST client: one method per action of the spec, over one keep-alive pool.
+
+use super::model::{
+    LogLevel, OutgoingMessage, ReceivedMessage, SoFilter, StateObject, StateObjectPush,
+};
+use super::{Error, Identity};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::time::Duration;
+use url::Url;
+
+/// How to reach the server.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// The server's root URI, e.g. `http://127.0.0.1:8088/`.
+    pub url: Url,
+    /// Time limit of an ordinary request.
+    pub request_timeout: Duration,
+    /// The `timeout` passed to `GetMessages` and `GetStateObjects`.
+    pub long_poll_timeout: Duration,
+}
+
+impl ClientOptions {
+    /// Options with the defaults of `configuration.md` (5 s requests, 60 s long polls).
+    pub fn new(url: Url) -> Self {
+        Self {
+            url,
+            request_timeout: Duration::from_secs(5),
+            long_poll_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A Constellation REST client. Cheap to clone: clones share one connection pool.
+///
+/// Credentials travel as headers, so keys never appear in URLs or access logs.
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    request_timeout: Duration,
+    long_poll_timeout: Duration,
+}
+
+/// A request on its way: the action, the identity, the query, the body.
+struct Call<'a> {
+    action: &'static str,
+    identity: &'a Identity,
+    method: Method,
+    query: Vec<(&'static str, &'a str)>,
+    body: Option<Vec<u8>>,
+    timeout: Duration,
+}
+
+impl Client {
+    /// A client for the server at `options.url`.
+    pub fn new(options: ClientOptions) -> Result<Self, reqwest::Error> {
+        crate::tls::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .connect_timeout(options.request_timeout)
+            .build()?;
+        let mut base = options.url;
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        Ok(Self {
+            http,
+            base,
+            request_timeout: options.request_timeout,
+            long_poll_timeout: options.long_poll_timeout,
+        })
+    }
+
+    /// The server root this client talks to.
+    pub fn url(&self) -> &Url {
+        &self.base
+    }
+
+    /// `CheckAccess`: whether the server accepts this credential.
+    pub async fn check_access(&self, id: &Identity) -> Result<(), Error> {
+        self.send(self.get("CheckAccess", id)).await.map(drop)
+    }
+
+    /// `PushStateObject` (POST form, which carries metadata).
+    pub async fn push_state_object(
+        &self,
+        id: &Identity,
+        so: &StateObjectPush,
+    ) -> Result<(), Error> {
+        self.send(self.post("PushStateObject", id, so)?)
+            .await
+            .map(drop)
+    }
+
+    /// `PurgeStateObjects` of this package's SOs matching `name` and `type` (`*` = any).
+    pub async fn purge_state_objects(
+        &self,
+        id: &Identity,
+        name: &str,
+        type_name: &str,
+    ) -> Result<(), Error> {
+        let mut call = self.get("PurgeStateObjects", id);
+        call.query = vec![("name", name), ("type", type_name)];
+        self.send(call).await.map(drop)
+    }
+
+    /// `WriteLog`.
+    pub async fn write_log(
+        &self,
+        id: &Identity,
+        level: LogLevel,
+        message: &str,
+    ) -> Result<(), Error> {
+        let mut call = self.get("WriteLog", id);
+        call.query = vec![("message", message), ("level", level.as_str())];
+        self.send(call).await.map(drop)
+    }
+
+    /// `GetSettings`: the package's settings.
+    pub async fn get_settings(&self, id: &Identity) -> Result<Map<String, Value>, Error> {
+        self.json(self.get("GetSettings", id)).await
+    }
+
+    /// `SendMessage` (POST form).
+    pub async fn send_message(&self, id: &Identity, msg: &OutgoingMessage) -> Result<(), Error> {
+        self.send(self.post("SendMessage", id, msg)?)
+            .await
+            .map(drop)
+    }
+
+    /// `SubscribeToMessage`, renewing `existing` when given; returns the subscription id.
+    pub async fn subscribe_to_message(
+        &self,
+        id: &Identity,
+        existing: Option<&str>,
+    ) -> Result<String, Error> {
+        let mut call = self.get("SubscribeToMessage", id);
+        call.query.extend(existing.map(|s| ("subscriptionId", s)));
+        self.subscription_id(call).await
+    }
+
+    /// `SubscribeToMessageGroup`: joins `group`, on `existing` when given.
+    pub async fn subscribe_to_message_group(
+        &self,
+        id: &Identity,
+        group: &str,
+        existing: Option<&str>,
+    ) -> Result<String, Error> {
+        let mut call = self.get("SubscribeToMessageGroup", id);
+        call.query.push(("group", group));
+        call.query.extend(existing.map(|s| ("subscriptionId", s)));
+        self.subscription_id(call).await
+    }
+
+    /// `GetMessages`: long-polls a message subscription (`limit` 0 = no limit).
+    pub async fn get_messages(
+        &self,
+        id: &Identity,
+        subscription: &str,
+        limit: u32,
+    ) -> Result<Vec<ReceivedMessage>, Error> {
+        let limit = limit.to_string();
+        let timeout = self.long_poll_timeout.as_millis().to_string();
+        self.json(self.long_poll("GetMessages", id, subscription, &timeout, &limit))
+            .await
+    }
+
+    /// `RequestStateObjects`: the SOs matching `filter` now.
+    pub async fn request_state_objects(
+        &self,
+        id: &Identity,
+        filter: &SoFilter,
+    ) -> Result<Vec<StateObject>, Error> {
+        let mut call = self.get("RequestStateObjects", id);
+        call.query.extend(filter.query());
+        self.json(call).await
+    }
+
+    /// `SubscribeToStateObjects`: adds `filter` to `existing`, or to a new subscription.
+    pub async fn subscribe_to_state_objects(
+        &self,
+        id: &Identity,
+        existing: Option<&str>,
+        filter: &SoFilter,
+    ) -> Result<String, Error> {
+        let mut call = self.get("SubscribeToStateObjects", id);
+        call.query.extend(existing.map(|s| ("subscriptionId", s)));
+        call.query.extend(filter.query());
+        self.subscription_id(call).await
+    }
+
+    /// `GetStateObjects`: long-polls an SO subscription; each SO once, at its latest value.
+    pub async fn get_state_objects(
+        &self,
+        id: &Identity,
+        subscription: &str,
+        limit: u32,
+    ) -> Result<Vec<StateObject>, Error> {
+        /// Each item wraps the SO; other properties are ignored, as the spec says.
+        #[derive(serde::Deserialize)]
+        struct Item {
+            #[serde(rename = "StateObject")]
+            state_object: StateObject,
+        }
+        let limit = limit.to_string();
+        let timeout = self.long_poll_timeout.as_millis().to_string();
+        let items: Vec<Item> = self
+            .json(self.long_poll("GetStateObjects", id, subscription, &timeout, &limit))
+            .await?;
+        Ok(items.into_iter().map(|i| i.state_object).collect())
+    }
+
+    /// `DeclarePackageDescriptor`.
+    pub async fn declare_package_descriptor(
+        &self,
+        id: &Identity,
+        descriptor: &Value,
+    ) -> Result<(), Error> {
+        self.send(self.post("DeclarePackageDescriptor", id, descriptor)?)
+            .await
+            .map(drop)
+    }
+
+    fn get<'a>(&self, action: &'static str, identity: &'a Identity) -> Call<'a> {
+        Call {
+            action,
+            identity,
+            method: Method::GET,
+            query: Vec::new(),
+            body: None,
+            timeout: self.request_timeout,
+        }
+    }
+
+    fn post<'a>(
+        &self,
+        action: &'static str,
+        identity: &'a Identity,
+        body: &impl Serialize,
+    ) -> Result<Call<'a>, Error> {
+        let body = serde_json::to_vec(body).map_err(|e| Error::Protocol {
+            action,
+            reason: format!("cannot serialise the body: {e}"),
+        })?;
+        Ok(Call {
+            method: Method::POST,
+            body: Some(body),
+            ..self.get(action, identity)
+        })
+    }
+
+    /// A long poll's request time limit is the poll's own time-out plus the ordinary one,
+    /// so that an answer the server sends at its time-out is never cut off.
+    fn long_poll<'a>(
+        &self,
+        action: &'static str,
+        identity: &'a Identity,
+        subscription: &'a str,
+        timeout_ms: &'a str,
+        limit: &'a str,
+    ) -> Call<'a> {
+        Call {
+            query: vec![
+                ("subscriptionId", subscription),
+                ("timeout", timeout_ms),
+                ("limit", limit),
+            ],
+            timeout: self.long_poll_timeout + self.request_timeout,
+            ..self.get(action, identity)
+        }
+    }
+
+    async fn subscription_id(&self, call: Call<'_>) -> Result<String, Error> {
+        let (action, identity) = (call.action, call.identity.to_string());
+        match self.json::<Option<String>>(call).await? {
+            Some(id) if !id.is_empty() => Ok(id),
+            _ => Err(Error::Auth {
+                action,
+                identity,
+                status: None,
+                message: "the server answered no subscription id".into(),
+            }),
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, Error> {
+        let action = call.action;
+        let body = self.send(call).await?;
+        serde_json::from_slice(&body).map_err(|e| Error::Protocol {
+            action,
+            reason: format!("{e} in body {}", preview(&body)),
+        })
+    }
+
+    /// Sends the call and maps the answer to the spec's failure classes.
+    async fn send(&self, call: Call<'_>) -> Result<bytes::Bytes, Error> {
+        let action = call.action;
+        let transient = |e: reqwest::Error| Error::Transient {
+            action,
+            reason: error_chain(&e),
+        };
+        let url = self
+            .base
+            .join("rest/constellation/")
+            .and_then(|u| u.join(action))
+            .map_err(|e| Error::Protocol {
+                action,
+                reason: e.to_string(),
+            })?;
+        let mut req = self
+            .http
+            .request(call.method, url)
+            .timeout(call.timeout)
+            .header("SentinelName", &call.identity.sentinel)
+            .header("PackageName", &call.identity.package)
+            .header("AccessKey", &call.identity.access_key);
+        if !call.query.is_empty() {
+            req = req.query(&call.query);
+        }
+        if let Some(body) = call.body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let resp = req.send().await.map_err(transient)?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(transient)?;
+        if status.is_success() {
+            return Ok(body);
+        }
+        let message = server_message(&body);
+        Err(match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Auth {
+                action,
+                identity: call.identity.to_string(),
+                status: Some(status.as_u16()),
+                message,
+            },
+            StatusCode::BAD_REQUEST => Error::BadRequest { action, message },
+            StatusCode::INTERNAL_SERVER_ERROR
+                if matches!(action, "GetMessages" | "GetStateObjects") =>
+            {
+                let subscription = call
+                    .query
+                    .iter()
+                    .find(|(k, _)| *k == "subscriptionId")
+                    .map_or_else(String::new, |(_, v)| (*v).to_owned());
+                Error::SubscriptionLost {
+                    action,
+                    subscription,
+                }
+            }
+            s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => Error::Transient {
+                action,
+                reason: format!("HTTP {s}: {message}"),
+            },
+            s => Error::Protocol {
+                action,
+                reason: format!("HTTP {s}: {message}"),
+            },
+        })
+    }
+}
+
+/// The `Message` of a `{"Message": ...}` error body, else the body itself.
+fn server_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        #[serde(rename = "Message")]
+        message: String,
+    }
+    serde_json::from_slice::<ErrorBody>(body)
+        .map(|b| b.message)
+        .unwrap_or_else(|_| preview(body))
+}
+
+/// At most 200 bytes of a body, lossily decoded, for error messages.
+fn preview(body: &[u8]) -> String {
+    let cut = &body[..body.len().min(200)];
+    let mut s = String::from_utf8_lossy(cut).into_owned();
+    if body.len() > cut.len() {
+        s.push('…');
+    }
+    s
+}
+
+/// An error with its sources, which is where reqwest keeps the useful part.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}

@@ -1,0 +1,12 @@
+//! The Constellation side: the REST client, its wire types and its failure classes.
+
+mod backoff;
+mod client;
+mod error;
+mod identity;
+pub mod model;
+
+pub use backoff::{retry_transient, Backoff};
+pub use client::{Client, ClientOptions};
+pub use error::Error;
+pub use identity::Identity;
