@@ -89,8 +89,9 @@ fn reason_of(e: &config::ConfigError) -> String {
     }
 }
 
-/// Replaces each `${NAME}` in every string of `value` by the environment variable `NAME`;
-/// a variable that is unset is reported with the key it was found at.
+/// Replaces each `${NAME}` in every string of `value` by the environment variable `NAME`
+/// (`${NAME:-default}`: `default` when unset); a variable that is unset and has no
+/// default is reported with the key it was found at.
 fn substitute(
     value: &mut Value,
     key: &mut String,
@@ -139,7 +140,10 @@ fn expand(s: &str, env: &HashMap<String, String>) -> Result<Option<String>, Stri
         let end = after
             .find('}')
             .ok_or_else(|| format!("`${{` without a closing `}}` in {s:?}"))?;
-        let var = &after[..end];
+        let (var, default) = match after[..end].split_once(":-") {
+            Some((var, default)) => (var, Some(default)),
+            None => (&after[..end], None),
+        };
         let valid = !var.is_empty()
             && !var.starts_with(|c: char| c.is_ascii_digit())
             && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -148,6 +152,8 @@ fn expand(s: &str, env: &HashMap<String, String>) -> Result<Option<String>, Stri
         }
         let value = env
             .get(var)
+            .map(String::as_str)
+            .or(default)
             .ok_or_else(|| format!("environment variable {var} is not set"))?;
         out.push_str(value);
         rest = &after[end + 1..];
@@ -172,6 +178,8 @@ mod tests {
         let e = env(&[("A", "1"), ("B_2", "two")]);
         assert_eq!(expand("x${A}y${B_2}", &e), Ok(Some("x1ytwo".into())));
         assert_eq!(expand("plain", &e), Ok(None));
+        assert_eq!(expand("${UNSET:-dflt}", &e), Ok(Some("dflt".into())));
+        assert_eq!(expand("${A:-dflt}", &e), Ok(Some("1".into())));
         assert!(expand("${UNSET}", &e)
             .unwrap_err()
             .contains("UNSET is not set"));

@@ -84,15 +84,41 @@ impl Default for ConstellationConfig {
     }
 }
 
-/// Where the MQTT side comes from.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum MqttMode {
-    /// rumqttd inside the adapter.
-    #[default]
-    Embedded,
-    /// Any broker, by URL.
-    External,
+/// A configuration enum read from its lowercase name, with a message that lists the
+/// names allowed (the `config` crate's own enum errors do not).
+macro_rules! named_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+        #[serde(try_from = "String")]
+        pub enum $name {
+            #[default]
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(text: String) -> Result<Self, String> {
+                match text.as_str() {
+                    $($text => Ok(Self::$variant),)+
+                    _ => Err(format!(
+                        "unknown value {text:?}, expected one of: {}",
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// Where the MQTT side comes from.
+    MqttMode {
+        /// rumqttd inside the adapter.
+        Embedded = "embedded",
+        /// Any broker, by URL.
+        External = "external",
+    }
 }
 
 /// `[mqtt]`: the broker side.
@@ -124,26 +150,24 @@ impl Default for MqttConfig {
     }
 }
 
-/// What a device receives on `callback/<key>`.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum CallbackPayload {
-    /// The message as Constellation delivers it.
-    #[default]
-    Message,
-    /// Its `Data` alone.
-    Data,
+named_enum! {
+    /// What a device receives on `callback/<key>`.
+    CallbackPayload {
+        /// The message as Constellation delivers it.
+        Message = "message",
+        /// Its `Data` alone.
+        Data = "data",
+    }
 }
 
-/// What a device receives on `so/...`.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum SoPayload {
-    /// The whole StateObject.
-    #[default]
-    Object,
-    /// Its `Value` alone.
-    Value,
+named_enum! {
+    /// What a device receives on `so/...`.
+    SoPayload {
+        /// The whole StateObject.
+        Object = "object",
+        /// Its `Value` alone.
+        Value = "value",
+    }
 }
 
 /// `[[packages]]`: one declared virtual package.

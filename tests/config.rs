@@ -1,0 +1,306 @@
+//! `topics.toml`: loading, environment overrides, `${VAR}`, and every kind of mistake
+//! reported with its file, key and reason.
+
+use constellation_mqtt::config::{
+    load, load_str, CallbackPayload, ConfigError, MqttMode, SoPayload,
+};
+use std::collections::HashMap;
+
+const VALID: &str = r#"
+prefix = "home/constellation"
+
+[constellation]
+url = "https://constellation.example:8088/"
+access_key = "${CONST_KEY}"
+request_timeout_ms = 2500
+long_poll_timeout_ms = 30000
+settings_refresh_s = 60
+allow = ["*/*", "Tasmota/*"]
+max_concurrent_requests = 8
+
+[mqtt]
+mode = "external"
+url = "mqtts://broker.example:8883"
+client_id = "adapter-1"
+username = "adapter"
+password = "${MQTT_PASSWORD}"
+qos = 0
+
+[[packages]]
+sentinel = "CapteurSalon"
+package = "Temperature"
+access_key = "own-${CONST_KEY}"
+callback_payload = "data"
+so_payload = "value"
+subscribe = [{ Package = "HWMonitor", Name = "/intelcpu/load/0" }]
+groups = ["Sensors"]
+
+[packages.stateobjects."Temperature"]
+type = "System.Double"
+lifetime = 600
+metadata = { Room = "Salon" }
+"#;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn secrets() -> HashMap<String, String> {
+    env(&[("CONST_KEY", "k1"), ("MQTT_PASSWORD", "p1")])
+}
+
+/// The errors of `text`, which must fail.
+fn errors(text: &str) -> Vec<ConfigError> {
+    load_str("topics.toml", text, &secrets()).expect_err("the file must be refused")
+}
+
+/// Asserts `text` fails with an error at `key` whose reason contains `reason`.
+fn fails_at(text: &str, key: &str, reason: &str) {
+    let errs = errors(text);
+    assert!(
+        errs.iter()
+            .any(|e| e.key == key && e.reason.contains(reason) && e.file == "topics.toml"),
+        "expected `{key}`: …{reason}…, got {errs:#?}"
+    );
+    let shown = errs[0].to_string();
+    assert!(shown.starts_with("topics.toml: "), "{shown}");
+}
+
+#[test]
+fn a_valid_file_loads_with_every_key() {
+    let c = load_str("topics.toml", VALID, &secrets()).unwrap();
+    assert_eq!(c.prefix, "home/constellation");
+    assert_eq!(c.constellation.access_key.as_deref(), Some("k1"));
+    assert_eq!(c.constellation.request_timeout_ms, 2500);
+    assert_eq!(c.constellation.allow, ["*/*", "Tasmota/*"]);
+    assert_eq!(c.mqtt.mode, MqttMode::External);
+    assert_eq!(c.mqtt.password.as_deref(), Some("p1"));
+    assert_eq!(c.mqtt.qos, 0);
+    let p = &c.packages[0];
+    assert_eq!(p.access_key.as_deref(), Some("own-k1"));
+    assert_eq!(p.callback_payload, CallbackPayload::Data);
+    assert_eq!(p.so_payload, SoPayload::Value);
+    assert_eq!(p.subscribe[0].package, "HWMonitor");
+    assert_eq!(p.subscribe[0].name, "/intelcpu/load/0");
+    assert_eq!(p.subscribe[0].sentinel, "*");
+    let so = &p.stateobjects["Temperature"];
+    assert_eq!(so.type_name.as_deref(), Some("System.Double"));
+    assert_eq!(so.lifetime, Some(600));
+    assert_eq!(so.metadata["Room"], "Salon");
+    assert_eq!(
+        c.access_key_for("CapteurSalon", "Temperature"),
+        Some("own-k1")
+    );
+    assert_eq!(c.access_key_for("Other", "Pkg"), Some("k1"));
+}
+
+#[test]
+fn defaults_fill_a_minimal_file() {
+    let c = load_str("topics.toml", "", &HashMap::new()).unwrap();
+    assert_eq!(c.prefix, "constellation");
+    assert_eq!(c.constellation.url, "http://127.0.0.1:8088/");
+    assert_eq!(c.constellation.long_poll_timeout_ms, 60_000);
+    assert_eq!(c.mqtt.mode, MqttMode::Embedded);
+    assert_eq!(c.mqtt.qos, 1);
+    assert!(c.packages.is_empty());
+}
+
+#[test]
+fn the_example_topics_toml_loads() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topics.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let c = load_str("topics.toml", &text, &HashMap::new()).unwrap();
+    assert_eq!(c.constellation.access_key.as_deref(), Some("demo"));
+    assert_eq!(c.packages.len(), 1);
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let errs = load(std::path::Path::new("/nonexistent/topics.toml")).unwrap_err();
+    assert_eq!(errs[0].file, "/nonexistent/topics.toml");
+    assert!(errs[0].reason.contains("cannot read"), "{:?}", errs[0]);
+}
+
+#[test]
+fn toml_syntax_errors_are_reported() {
+    let errs = errors("[constellation\nurl = 1");
+    assert!(errs[0].to_string().starts_with("topics.toml: "), "{errs:?}");
+}
+
+#[test]
+fn unknown_keys_are_refused() {
+    fails_at("colour = 1", "colour", "unknown field");
+    fails_at(
+        "[constellation]\nurll = \"x\"",
+        "constellation.urll",
+        "unknown field",
+    );
+    fails_at(
+        "[[packages]]\nsentinel = \"S\"\npackage = \"P\"\naccess_key = \"k\"\nretain = true",
+        "packages[0].retain",
+        "unknown field",
+    );
+    fails_at(
+        "[[packages]]\nsentinel = \"S\"\npackage = \"P\"\naccess_key = \"k\"\nsubscribe = [{ Pkg = \"X\" }]",
+        "packages[0].subscribe[0].Pkg",
+        "unknown field",
+    );
+}
+
+#[test]
+fn values_of_the_wrong_type_are_refused() {
+    fails_at(
+        "[constellation]\nrequest_timeout_ms = \"soon\"",
+        "constellation.request_timeout_ms",
+        "",
+    );
+    fails_at(
+        "[mqtt]\nmode = \"cloud\"",
+        "mqtt.mode",
+        "unknown value \"cloud\", expected one of: embedded, external",
+    );
+    fails_at(
+        "[[packages]]\nsentinel = \"S\"\npackage = \"P\"\naccess_key = \"k\"\nso_payload = \"json\"",
+        "packages[0].so_payload",
+        "expected one of: object, value",
+    );
+}
+
+#[test]
+fn bad_urls_are_refused() {
+    fails_at(
+        "[constellation]\nurl = \"not a url\"",
+        "constellation.url",
+        "not a valid URL",
+    );
+    fails_at(
+        "[constellation]\nurl = \"ftp://host/\"",
+        "constellation.url",
+        "scheme `ftp`",
+    );
+    fails_at(
+        "[mqtt]\nmode = \"external\"\nurl = \"http://broker:1883\"",
+        "mqtt.url",
+        "scheme `http`",
+    );
+}
+
+fn package(sentinel: &str, name: &str) -> String {
+    format!("[[packages]]\nsentinel = {sentinel:?}\npackage = {name:?}\naccess_key = \"k\"\n")
+}
+
+#[test]
+fn bad_sentinel_and_package_names_are_refused() {
+    fails_at(&package("", "P"), "packages[0].sentinel", "is empty");
+    fails_at(&package("S", "a+b"), "packages[0].package", "wildcard");
+    fails_at(&package("S#", "P"), "packages[0].sentinel", "wildcard");
+    fails_at(&package("S", "a/b"), "packages[0].package", "contains `/`");
+    fails_at(&package("$SYS", "P"), "packages[0].sentinel", "`$`");
+    fails_at(&package("S", "_adapter"), "packages[0].package", "`_`");
+    fails_at(
+        &format!("{}{}", package("S", "P"), package("S", "P")),
+        "packages[1].package",
+        "declared twice",
+    );
+}
+
+#[test]
+fn out_of_range_numbers_are_refused() {
+    fails_at(
+        &format!(
+            "{}[packages.stateobjects.T]\nlifetime = -5",
+            package("S", "P")
+        ),
+        "packages[0].stateobjects.\"T\".lifetime",
+        "negative",
+    );
+    fails_at(
+        "[constellation]\nlong_poll_timeout_ms = 500",
+        "constellation.long_poll_timeout_ms",
+        "outside",
+    );
+    fails_at(
+        "[constellation]\nrequest_timeout_ms = 0",
+        "constellation.request_timeout_ms",
+        "above 0",
+    );
+    fails_at("[mqtt]\nqos = 3", "mqtt.qos", "not an MQTT QoS");
+}
+
+#[test]
+fn other_mistakes_are_refused() {
+    fails_at("prefix = \"a/+/b\"", "prefix", "wildcard");
+    fails_at("prefix = \"a//b\"", "prefix", "empty topic level");
+    fails_at(
+        "[constellation]\nallow = [\"everything\"]",
+        "constellation.allow[0]",
+        "sentinel/package",
+    );
+    fails_at(
+        "[[packages]]\nsentinel = \"S\"\npackage = \"P\"",
+        "packages[0].access_key",
+        "no credential",
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let errs = errors("prefix = \"\"\n[constellation]\nurl = \"x\"\n[mqtt]\nqos = 9");
+    let keys: Vec<_> = errs.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["prefix", "constellation.url", "mqtt.qos"]);
+}
+
+#[test]
+fn the_environment_overrides_the_file() {
+    let text = "[constellation]\nurl = \"http://file:8088/\"\nrequest_timeout_ms = 1000\naccess_key = \"file-key\"";
+    let e = env(&[
+        ("CONSTELLATION_MQTT__CONSTELLATION__URL", "http://env:8088/"),
+        (
+            "CONSTELLATION_MQTT__CONSTELLATION__REQUEST_TIMEOUT_MS",
+            "7000",
+        ),
+        ("CONSTELLATION_MQTT__CONSTELLATION__ACCESS_KEY", "12345"),
+        ("CONSTELLATION_MQTT__MQTT__MODE", "external"),
+        ("UNRELATED", "x"),
+    ]);
+    let c = load_str("topics.toml", text, &e).unwrap();
+    assert_eq!(c.constellation.url, "http://env:8088/");
+    assert_eq!(c.constellation.request_timeout_ms, 7000);
+    assert_eq!(c.constellation.access_key.as_deref(), Some("12345"));
+    assert_eq!(c.mqtt.mode, MqttMode::External);
+}
+
+#[test]
+fn an_override_of_an_unknown_key_is_refused() {
+    let e = env(&[("CONSTELLATION_MQTT__CONSTELLATION__TYPO", "1")]);
+    let errs = load_str("topics.toml", "", &e).unwrap_err();
+    assert_eq!(errs[0].key, "constellation.typo", "{errs:?}");
+}
+
+#[test]
+fn an_unset_variable_is_an_error_naming_key_and_variable() {
+    let errs = load_str(
+        "topics.toml",
+        "[mqtt]\npassword = \"${NOT_SET_ANYWHERE}\"\n[[packages]]\nsentinel=\"S\"\npackage=\"P\"\naccess_key=\"${ALSO_UNSET}\"",
+        &HashMap::new(),
+    )
+    .unwrap_err();
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    assert!(
+        shown.contains(
+            &"topics.toml: key `mqtt.password`: environment variable NOT_SET_ANYWHERE is not set"
+                .to_string()
+        ),
+        "{shown:?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|s| s.contains("packages[0].access_key") && s.contains("ALSO_UNSET")),
+        "{shown:?}"
+    );
+}
