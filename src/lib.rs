@@ -12,11 +12,16 @@
 //! - [`names`]: naming rules shared by configuration and topics.
 //! - [`shutdown`], [`logging`], [`tls`]: process plumbing.
 
+pub mod adapter;
+pub mod bridge;
 pub mod check;
 pub mod config;
 pub mod constellation;
+pub mod demo;
 pub mod logging;
+pub mod mqtt;
 pub mod names;
+pub mod native;
 pub mod shutdown;
 pub mod sim;
 pub mod tls;

@@ -1,9 +1,10 @@
 //! The `constellation-mqtt` command line.
 
 use clap::{Parser, Subcommand};
+use constellation_mqtt::adapter::Adapter;
 use constellation_mqtt::logging::{self, LogFormat};
 use constellation_mqtt::sim::{Simulator, World};
-use constellation_mqtt::{check, config, shutdown};
+use constellation_mqtt::{check, config, demo, shutdown};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +14,7 @@ use std::process::ExitCode;
 #[command(version, about)]
 struct Cli {
     /// Log filter when RUST_LOG is unset (e.g. `info`, `constellation_mqtt=debug`).
-    #[arg(long, global = true, default_value = "info")]
+    #[arg(long, global = true, default_value = "info,rumqttd=warn")]
     log_level: String,
     /// Log line format.
     #[arg(long, global = true, value_enum, default_value_t)]
@@ -44,7 +45,11 @@ enum Command {
         listen: SocketAddr,
     },
     /// Simulator, embedded broker, adapter and simulated devices in one process.
-    Demo,
+    Demo {
+        /// The embedded broker's configuration.
+        #[arg(long, default_value = "broker/rumqttd.toml")]
+        broker_config: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -57,25 +62,52 @@ async fn main() -> ExitCode {
     match command {
         Command::Check { config } => run_check(&config).await,
         Command::Sim { config, listen } => run_sim(config, listen).await,
-        Command::Run { .. } | Command::Demo => {
-            eprintln!(
-                "not yet available: the MQTT side is being built; \
-                 `constellation-mqtt sim` and `check` work today"
-            );
-            ExitCode::from(2)
+        Command::Run { config } => run_adapter(&config).await,
+        Command::Demo { broker_config } => {
+            match demo::run(&broker_config, shutdown::on_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// Loads the configuration, printing every error.
+fn load_config(path: &std::path::Path) -> Option<config::Config> {
+    config::load(path)
+        .inspect_err(|errors| {
+            for e in errors {
+                eprintln!("error: {e}");
+            }
+        })
+        .ok()
+}
+
+async fn run_adapter(path: &std::path::Path) -> ExitCode {
+    let Some(config) = load_config(path) else {
+        return ExitCode::FAILURE;
+    };
+    match Adapter::start(config, shutdown::on_signal()).await {
+        Ok(adapter) => {
+            if let Some(b) = &adapter.broker {
+                tracing::info!(v4 = ?b.v4, v5 = ?b.v5, "embedded MQTT broker listening");
+            }
+            adapter.wait().await;
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }
 
 async fn run_check(path: &std::path::Path) -> ExitCode {
-    let config = match config::load(path) {
-        Ok(c) => c,
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("error: {e}");
-            }
-            return ExitCode::FAILURE;
-        }
+    let Some(config) = load_config(path) else {
+        return ExitCode::FAILURE;
     };
     println!("{}: configuration valid", path.display());
     if config.packages.is_empty() {

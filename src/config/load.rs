@@ -13,15 +13,20 @@ pub const ENV_PREFIX: &str = "CONSTELLATION_MQTT";
 /// Loads, overrides from the process environment, and validates the file at `path`.
 /// Every problem found is returned, not only the first.
 pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
+    let (name, text) = read(path)?;
+    load_str(&name, &text, &std::env::vars().collect())
+}
+
+fn read(path: &Path) -> Result<(String, String), Vec<ConfigError>> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![ConfigError {
-            file: name.clone(),
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((name, text)),
+        Err(e) => Err(vec![ConfigError {
+            file: name,
             key: String::new(),
             reason: format!("cannot read the file: {e}"),
-        }]
-    })?;
-    load_str(&name, &text, &std::env::vars().collect())
+        }]),
+    }
 }
 
 /// Like [`load`], from text named `name`, with `env` standing for the environment.
@@ -35,18 +40,7 @@ pub fn load_str(
         key,
         reason,
     };
-    let mut tree: Value = config::Config::builder()
-        .add_source(File::from_str(text, FileFormat::Toml))
-        .build()
-        .and_then(config::Config::try_deserialize)
-        .map_err(|e| vec![error(String::new(), e.to_string())])?;
-    let mut errors = Vec::new();
-    substitute(&mut tree, &mut String::new(), env, &mut |key, reason| {
-        errors.push(error(key, reason))
-    });
-    if !errors.is_empty() {
-        return Err(errors);
-    }
+    let tree = toml_tree(name, text, env)?;
     let overrides: config::Map<String, String> = env
         .iter()
         .filter(|(k, _)| k.starts_with(ENV_PREFIX))
@@ -75,6 +69,41 @@ pub fn load_str(
         .collect();
     if errors.is_empty() {
         Ok(config)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Reads a TOML file into a tree with every `${VAR}` substituted from the process
+/// environment: for files of other components (the embedded broker's) that take secrets
+/// the same way.
+pub fn read_toml(path: &Path) -> Result<Value, Vec<ConfigError>> {
+    let (name, text) = read(path)?;
+    toml_tree(&name, &text, &std::env::vars().collect())
+}
+
+/// Parses TOML text and substitutes `${VAR}`s, reporting every unset variable.
+fn toml_tree(
+    name: &str,
+    text: &str,
+    env: &HashMap<String, String>,
+) -> Result<Value, Vec<ConfigError>> {
+    let error = |key: String, reason: String| ConfigError {
+        file: name.to_owned(),
+        key,
+        reason,
+    };
+    let mut tree: Value = config::Config::builder()
+        .add_source(File::from_str(text, FileFormat::Toml))
+        .build()
+        .and_then(config::Config::try_deserialize)
+        .map_err(|e| vec![error(String::new(), e.to_string())])?;
+    let mut errors = Vec::new();
+    substitute(&mut tree, &mut String::new(), env, &mut |key, reason| {
+        errors.push(error(key, reason))
+    });
+    if errors.is_empty() {
+        Ok(tree)
     } else {
         Err(errors)
     }

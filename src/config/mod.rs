@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use load::{load, load_str, ENV_PREFIX};
+pub use load::{load, load_str, read_toml, ENV_PREFIX};
 
 /// A configuration that cannot be used, with where and why.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -53,6 +53,18 @@ fn default_prefix() -> String {
     "constellation".into()
 }
 
+impl Default for Config {
+    /// What an empty `topics.toml` gives.
+    fn default() -> Self {
+        Self {
+            prefix: default_prefix(),
+            constellation: ConstellationConfig::default(),
+            mqtt: MqttConfig::default(),
+            packages: Vec::new(),
+        }
+    }
+}
+
 /// `[constellation]`: the server and how to talk to it.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -68,6 +80,16 @@ pub struct ConstellationConfig {
     pub allow: Vec<String>,
     /// Requests in flight towards the server at once, over all packages.
     pub max_concurrent_requests: usize,
+    /// Pending operations kept per package (StateObjects count once per name); beyond
+    /// it new ones are dropped, counted and reported.
+    pub queue_limit: usize,
+    /// After a credential is refused, the package's publishes are answered on `error`
+    /// without asking the server again for this long (doubling up to ten times it).
+    pub auth_retry_s: u64,
+    /// On shutdown, queued work is still delivered for at most this long.
+    pub flush_timeout_ms: u64,
+    /// The StateObject that mirrors a device's `status`; empty to disable.
+    pub online_stateobject: String,
 }
 
 impl Default for ConstellationConfig {
@@ -80,6 +102,10 @@ impl Default for ConstellationConfig {
             settings_refresh_s: 300,
             allow: vec!["*/*".into()],
             max_concurrent_requests: 32,
+            queue_limit: 10_000,
+            auth_retry_s: 30,
+            flush_timeout_ms: 5_000,
+            online_stateobject: "Online".into(),
         }
     }
 }
@@ -134,6 +160,15 @@ pub struct MqttConfig {
     pub username: Option<String>,
     pub password: Option<String>,
     pub qos: u8,
+    /// External, `mqtts://`: the CA certificate (PEM) to trust; the system's roots if unset.
+    pub ca_file: Option<PathBuf>,
+    /// External, `mqtts://`: client certificate and key (PEM) for mutual TLS.
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+    pub keep_alive_s: u64,
+    /// The largest payload the adapter takes from a device; larger ones are answered
+    /// on `error`. Also the client's maximum packet size (plus headers).
+    pub max_payload_bytes: usize,
 }
 
 impl Default for MqttConfig {
@@ -146,6 +181,11 @@ impl Default for MqttConfig {
             username: None,
             password: None,
             qos: 1,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
+            keep_alive_s: 30,
+            max_payload_bytes: 256 * 1024,
         }
     }
 }

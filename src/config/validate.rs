@@ -36,6 +36,18 @@ pub(super) fn validate(config: &Config) -> Vec<(String, String)> {
             "must be above 0".into(),
         );
     }
+    if c.queue_limit == 0 {
+        fail("constellation.queue_limit", "must be above 0".into());
+    }
+    if c.auth_retry_s == 0 {
+        fail("constellation.auth_retry_s", "must be above 0".into());
+    }
+    if c.online_stateobject.contains(['+', '#']) {
+        fail(
+            "constellation.online_stateobject",
+            format!("{:?} contains an MQTT wildcard", c.online_stateobject),
+        );
+    }
     if c.access_key.as_deref() == Some("") {
         fail("constellation.access_key", "is empty".into());
     }
@@ -50,6 +62,15 @@ pub(super) fn validate(config: &Config) -> Vec<(String, String)> {
         fail(
             "mqtt.qos",
             format!("{} is not an MQTT QoS (0, 1 or 2)", m.qos),
+        );
+    }
+    if m.max_payload_bytes == 0 {
+        fail("mqtt.max_payload_bytes", "must be above 0".into());
+    }
+    if m.client_cert_file.is_some() != m.client_key_file.is_some() {
+        fail(
+            "mqtt.client_key_file",
+            "client_cert_file and client_key_file go together".into(),
         );
     }
     if m.client_id.is_empty() {
@@ -155,6 +176,7 @@ fn check_url(text: &str, schemes: &[&str]) -> Result<(), String> {
 }
 
 fn check_allow(pattern: &str) -> Result<(), String> {
+    globset::Glob::new(pattern).map_err(|e| format!("{pattern:?} is not a glob: {e}"))?;
     match pattern.split_once('/') {
         Some((s, p)) if !s.is_empty() && !p.is_empty() && !p.contains('/') => Ok(()),
         _ => Err(format!(

@@ -1,0 +1,172 @@
+//! The adapter: the MQTT side (embedded broker or external connection), the
+//! Constellation client and the bridge, wired together and run until shutdown.
+
+use crate::bridge::Bridge;
+use crate::config::{Config, MqttMode};
+use crate::constellation::{Client, ClientOptions};
+use crate::mqtt::connection::{connect, ConnectOptions};
+use crate::mqtt::embedded::{self, BrokerError, EmbeddedBroker};
+use rumqttc::v5::mqttbytes::QoS;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+/// Why the adapter cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("mqtt.url: {0}")]
+    MqttUrl(String),
+    #[error("mqtt TLS: {0}")]
+    Tls(String),
+    #[error("Constellation client: {0}")]
+    Client(String),
+}
+
+/// A running adapter.
+pub struct Adapter {
+    /// The embedded broker, in embedded mode.
+    pub broker: Option<EmbeddedBroker>,
+    /// The bridge, for inspection (package states).
+    pub bridge: Bridge,
+    task: JoinHandle<()>,
+}
+
+impl Adapter {
+    /// Starts the adapter for a validated `config`; it runs until `shutdown`.
+    pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Self, StartError> {
+        let config = Arc::new(config);
+        let (broker, mut options) = match config.mqtt.mode {
+            MqttMode::Embedded => {
+                let broker_config =
+                    embedded::load(&config.mqtt.broker_config, config.mqtt.max_payload_bytes)?;
+                let broker = embedded::start(broker_config)?;
+                let options = connect_options(
+                    &config,
+                    broker.adapter_addr.ip().to_string(),
+                    broker.adapter_addr.port(),
+                    None,
+                );
+                (Some(broker), options)
+            }
+            MqttMode::External => {
+                let (host, port, tls) = external_target(&config)?;
+                (None, connect_options(&config, host, port, tls))
+            }
+        };
+        options.subscriptions = vec![format!("{}/#", config.prefix)];
+        let c = &config.constellation;
+        let url = Url::parse(&c.url).map_err(|e| StartError::Client(e.to_string()))?;
+        let client = Client::new(ClientOptions {
+            url,
+            request_timeout: Duration::from_millis(c.request_timeout_ms),
+            long_poll_timeout: Duration::from_millis(c.long_poll_timeout_ms),
+        })
+        .map_err(|e| StartError::Client(e.to_string()))?;
+
+        let mqtt_stop = CancellationToken::new();
+        let (publisher, mut inbound, mqtt_task) = connect(options, mqtt_stop.clone());
+        let bridge = Bridge::new(config.clone(), client, publisher);
+        let flush = Duration::from_millis(c.flush_timeout_ms);
+        let task = tokio::spawn({
+            let bridge = bridge.clone();
+            async move {
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        publish = inbound.recv() => match publish {
+                            Some(p) => bridge.handle(&p),
+                            None => break,
+                        },
+                    }
+                }
+                tracing::info!("shutting down: delivering queued work");
+                bridge.shutdown(flush).await;
+                mqtt_stop.cancel();
+                let _ = mqtt_task.await;
+            }
+        });
+        Ok(Self {
+            broker,
+            bridge,
+            task,
+        })
+    }
+
+    /// Waits until the adapter has shut down (queued work delivered or flush time up,
+    /// `offline` published).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+fn connect_options(
+    config: &Config,
+    host: String,
+    port: u16,
+    tls: Option<rumqttc::TlsConfiguration>,
+) -> ConnectOptions {
+    let m = &config.mqtt;
+    ConnectOptions {
+        host,
+        port,
+        tls,
+        client_id: m.client_id.clone(),
+        credentials: m
+            .username
+            .clone()
+            .map(|u| (u, m.password.clone().unwrap_or_default())),
+        keep_alive: Duration::from_secs(m.keep_alive_s.max(5)),
+        // The payload plus room for the topic and properties.
+        max_packet_size: u32::try_from(m.max_payload_bytes + 64 * 1024).unwrap_or(u32::MAX),
+        subscriptions: Vec::new(),
+        qos: match m.qos {
+            0 => QoS::AtMostOnce,
+            2 => QoS::ExactlyOnce,
+            _ => QoS::AtLeastOnce,
+        },
+        status_topic: format!("{}/_adapter/status", config.prefix),
+    }
+}
+
+/// Host, port and TLS of `mqtt.url` (`mqtt://` 1883, `mqtts://` 8883 by default).
+fn external_target(
+    config: &Config,
+) -> Result<(String, u16, Option<rumqttc::TlsConfiguration>), StartError> {
+    let m = &config.mqtt;
+    let url = Url::parse(&m.url).map_err(|e| StartError::MqttUrl(e.to_string()))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| StartError::MqttUrl("no host".into()))?
+        .trim_matches(['[', ']'])
+        .to_owned();
+    let secure = url.scheme() == "mqtts";
+    let port = url.port().unwrap_or(if secure { 8883 } else { 1883 });
+    if !secure {
+        return Ok((host, port, None));
+    }
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| StartError::Tls(format!("{}: {e}", p.display())))
+    };
+    let client_auth = match (&m.client_cert_file, &m.client_key_file) {
+        (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+        _ => None,
+    };
+    let tls = match &m.ca_file {
+        Some(ca) => rumqttc::TlsConfiguration::Simple {
+            ca: read(ca)?,
+            alpn: None,
+            client_auth,
+        },
+        None if client_auth.is_some() => {
+            return Err(StartError::Tls(
+                "mqtt.client_cert_file needs mqtt.ca_file as well".into(),
+            ))
+        }
+        None => rumqttc::TlsConfiguration::default(),
+    };
+    Ok((host, port, Some(tls)))
+}

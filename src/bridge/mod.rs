@@ -1,0 +1,216 @@
+//! The bridge core: from a device's publish to its package's worker.
+//!
+//! The dispatcher parses each publish once into an [`Intent`] (`crate::native`), admits
+//! its package (the `allow` globs, a credential), completes StateObjects from the
+//! configuration, and queues the intent on the package's worker; per-package workers
+//! (`worker`) execute their queues concurrently, each in order, under a global bound
+//! of requests in flight. Every refusal is reported on the package's `error` topic.
+
+mod defaults;
+mod queue;
+mod report;
+mod worker;
+
+pub use queue::{Job, Origin, PackageQueue};
+pub use worker::PackageState;
+
+use crate::config::Config;
+use crate::constellation::Client;
+use crate::mqtt::Publisher;
+use crate::native::{decode, parse_topic, payload_head, Intent, PackageId, Topic};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use rumqttc::v5::mqttbytes::v5::Publish;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use worker::{lock, Package};
+
+/// What every worker shares.
+pub(crate) struct Context {
+    config: Arc<Config>,
+    client: Client,
+    publisher: Publisher,
+    /// Bounds the requests in flight towards Constellation, over all packages.
+    requests: Semaphore,
+    /// Cancelled at shutdown: workers finish their queues, then stop.
+    drain: CancellationToken,
+    /// Cancelled when the shutdown flush time is up: workers stop at once.
+    abort: CancellationToken,
+}
+
+/// The bridge: dispatches publishes to per-package workers, created on first use.
+#[derive(Clone)]
+pub struct Bridge {
+    cx: Arc<Context>,
+    allow: Arc<GlobSet>,
+    defaults: Arc<defaults::Defaults>,
+    packages: Arc<Mutex<HashMap<PackageId, Arc<Package>>>>,
+    workers: Arc<Mutex<JoinSet<()>>>,
+}
+
+/// Compiles the `allow` patterns; `*` does not cross the `/` between sentinel and package.
+pub fn allow_set(patterns: &[String]) -> Result<GlobSet, globset::Error> {
+    let mut set = GlobSetBuilder::new();
+    for pattern in patterns {
+        set.add(GlobBuilder::new(pattern).literal_separator(true).build()?);
+    }
+    set.build()
+}
+
+impl Bridge {
+    /// A bridge for `config`, calling Constellation through `client` and answering on
+    /// MQTT through `publisher`.
+    pub fn new(config: Arc<Config>, client: Client, publisher: Publisher) -> Self {
+        let allow = allow_set(&config.constellation.allow).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "invalid allow pattern: no package is admitted");
+            GlobSet::empty()
+        });
+        let cx = Context {
+            requests: Semaphore::new(config.constellation.max_concurrent_requests),
+            client,
+            publisher,
+            drain: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            config: config.clone(),
+        };
+        Self {
+            allow: Arc::new(allow),
+            defaults: Arc::new(defaults::Defaults::new(&config)),
+            cx: Arc::new(cx),
+            packages: Arc::default(),
+            workers: Arc::default(),
+        }
+    }
+
+    /// Handles one publish from the broker. Never blocks on Constellation.
+    pub fn handle(&self, publish: &Publish) {
+        let topic = String::from_utf8_lossy(&publish.topic);
+        let prefix = &self.cx.config.prefix;
+        let origin = || Origin {
+            topic: topic.to_string(),
+            payload: payload_head(&publish.payload),
+        };
+        let (package, kind) = match parse_topic(prefix, &topic) {
+            Topic::Device(package, kind) => (package, kind),
+            Topic::Downlink | Topic::Foreign => return,
+            Topic::Invalid {
+                error_topic,
+                reason,
+            } => return report::report(&self.cx.publisher, &error_topic, &origin(), &reason),
+        };
+        let error_topic = || format!("{prefix}/{}/{}/error", package.sentinel, package.package);
+        let limit = self.cx.config.mqtt.max_payload_bytes;
+        if publish.payload.len() > limit {
+            let reason = format!(
+                "payload of {} bytes exceeds the limit of {limit} bytes",
+                publish.payload.len()
+            );
+            return report::report(&self.cx.publisher, &error_topic(), &origin(), &reason);
+        }
+        let no_properties = Vec::new();
+        let user_properties = publish
+            .properties
+            .as_ref()
+            .map_or(&no_properties, |p| &p.user_properties);
+        let intent = match decode(&kind, &package.package, &publish.payload, user_properties) {
+            Ok(intent) => intent,
+            Err(reason) => {
+                return report::report(&self.cx.publisher, &error_topic(), &origin(), &reason)
+            }
+        };
+        self.submit(package, intent, origin());
+    }
+
+    /// Queues `intent` on its package's worker, creating the worker if the package is
+    /// admitted; reports on the package's `error` topic otherwise.
+    pub fn submit(&self, package: PackageId, mut intent: Intent, origin: Origin) {
+        let Some(worker) = self.worker(&package, &origin) else {
+            return;
+        };
+        if let Intent::PushStateObject(push) = &mut intent {
+            self.defaults.apply(&package, push);
+        }
+        if let Err(full) = worker.enqueue(Job {
+            intent,
+            origin: origin.clone(),
+        }) {
+            let reason = format!(
+                "{package}: queue full ({} pending): publish dropped ({} dropped so far)",
+                self.cx.config.constellation.queue_limit, full.dropped
+            );
+            if full.dropped.is_power_of_two() {
+                report::report(&self.cx.publisher, worker.error_topic(), &origin, &reason);
+            } else {
+                report::report_quietly(&self.cx.publisher, worker.error_topic(), &origin, &reason);
+            }
+        }
+    }
+
+    fn worker(&self, package: &PackageId, origin: &Origin) -> Option<Arc<Package>> {
+        let mut packages = lock(&self.packages);
+        if let Some(p) = packages.get(package) {
+            return Some(p.clone());
+        }
+        let config = &self.cx.config;
+        let error_topic = format!(
+            "{}/{}/{}/error",
+            config.prefix, package.sentinel, package.package
+        );
+        if !self.allow.is_match(package.to_string()) {
+            let reason = format!("package {package} is not admitted by constellation.allow");
+            report::report(&self.cx.publisher, &error_topic, origin, &reason);
+            return None;
+        }
+        let Some(key) = config.access_key_for(&package.sentinel, &package.package) else {
+            let reason = format!(
+                "no credential for {package}: declare it in [[packages]] or set constellation.access_key"
+            );
+            report::report(&self.cx.publisher, &error_topic, origin, &reason);
+            return None;
+        };
+        let p = Arc::new(Package::new(
+            package.clone(),
+            key,
+            &config.prefix,
+            config.constellation.queue_limit,
+        ));
+        packages.insert(package.clone(), p.clone());
+        lock(&self.workers).spawn(worker::run(self.cx.clone(), p.clone()));
+        tracing::info!(%package, "package joined");
+        Some(p)
+    }
+
+    /// The state of a package the bridge knows.
+    pub fn package(&self, package: &PackageId) -> Option<PackageState> {
+        lock(&self.packages).get(package).map(|p| p.snapshot())
+    }
+
+    /// Every package the bridge knows.
+    pub fn packages(&self) -> Vec<PackageId> {
+        let mut ids: Vec<_> = lock(&self.packages).keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Stops the workers: each delivers what it has queued, for at most `flush`.
+    pub async fn shutdown(&self, flush: Duration) {
+        self.cx.drain.cancel();
+        let mut workers = std::mem::take(&mut *lock(&self.workers));
+        let drained = tokio::time::timeout(flush, async {
+            while workers.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            let left: usize = lock(&self.packages)
+                .values()
+                .map(|p| p.snapshot().queued)
+                .sum();
+            tracing::warn!(left, "shutdown: flush time up, undelivered work dropped");
+            self.cx.abort.cancel();
+            workers.shutdown().await;
+        }
+    }
+}

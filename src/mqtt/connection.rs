@@ -1,0 +1,154 @@
+//! The adapter's MQTT connection (rumqttc, MQTT 5), to the embedded broker over loopback
+//! or to an external broker: a persistent session, resubscription when the broker kept
+//! none, capped exponential backoff between reconnections, and the adapter's status.
+
+use super::Publisher;
+use crate::constellation::Backoff;
+use rumqttc::v5::mqttbytes::v5::{Filter, LastWill, Packet, Publish};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How to connect.
+#[derive(Clone)]
+pub struct ConnectOptions {
+    pub host: String,
+    pub port: u16,
+    /// `Some` for `mqtts://`.
+    pub tls: Option<rumqttc::TlsConfiguration>,
+    pub client_id: String,
+    pub credentials: Option<(String, String)>,
+    pub keep_alive: Duration,
+    /// The largest packet either way.
+    pub max_packet_size: u32,
+    /// Filters subscribed at every connection without a kept session.
+    pub subscriptions: Vec<String>,
+    pub qos: QoS,
+    /// Retained `online` while connected, `offline` as last will and at shutdown.
+    pub status_topic: String,
+}
+
+/// Publishes received from the broker, in arrival order.
+pub type Inbound = mpsc::Receiver<Publish>;
+
+/// Connects (in the background: the returned task reconnects for ever, with backoff,
+/// until `shutdown`, when it publishes `offline` and disconnects).
+pub fn connect(
+    options: ConnectOptions,
+    shutdown: CancellationToken,
+) -> (Publisher, Inbound, JoinHandle<()>) {
+    let mut mqtt = MqttOptions::new(&options.client_id, &options.host, options.port);
+    mqtt.set_clean_start(false)
+        .set_session_expiry_interval(Some(7 * 24 * 3600))
+        .set_keep_alive(options.keep_alive)
+        .set_max_packet_size(Some(options.max_packet_size))
+        .set_last_will(LastWill::new(
+            &options.status_topic,
+            "offline",
+            QoS::AtLeastOnce,
+            true,
+            None,
+        ));
+    if let Some((user, password)) = &options.credentials {
+        mqtt.set_credentials(user, password);
+    }
+    if let Some(tls) = options.tls.clone() {
+        crate::tls::install_crypto_provider();
+        mqtt.set_transport(rumqttc::Transport::tls_with_config(tls));
+    }
+    let (client, eventloop) = AsyncClient::new(mqtt, 4096);
+    let publisher = Publisher::new(client.clone());
+    let (tx, rx) = mpsc::channel(4096);
+    let task = tokio::spawn(drive(client, eventloop, options, tx, shutdown));
+    (publisher, rx, task)
+}
+
+/// Drives the event loop. Only `try_*` calls on the client here: awaiting a full
+/// request channel in the task that empties it would deadlock.
+async fn drive(
+    client: AsyncClient,
+    mut eventloop: EventLoop,
+    options: ConnectOptions,
+    inbound: mpsc::Sender<Publish>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(30));
+    let mut connected = false;
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            event = eventloop.poll() => event,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                backoff.reset();
+                connected = true;
+                tracing::info!(
+                    broker = %format!("{}:{}", options.host, options.port),
+                    session_present = ack.session_present,
+                    "MQTT connected"
+                );
+                if !ack.session_present {
+                    let filters = options.subscriptions.iter().map(|f| Filter {
+                        nolocal: true,
+                        ..Filter::new(f, options.qos)
+                    });
+                    if let Err(e) = client.try_subscribe_many(filters) {
+                        tracing::error!(error = %e, "MQTT: cannot subscribe");
+                    }
+                }
+                if let Err(e) =
+                    client.try_publish(&options.status_topic, QoS::AtLeastOnce, true, "online")
+                {
+                    tracing::warn!(error = %e, "MQTT: cannot publish the adapter's status");
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                // Back-pressure: while the bridge is busy, stop reading from the broker.
+                if inbound.send(publish).await.is_err() {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let delay = backoff.next_delay();
+                if connected {
+                    tracing::warn!(error = %e, "MQTT connection lost; reconnecting");
+                } else {
+                    tracing::warn!(error = %e, ?delay, "MQTT connection failed; retrying");
+                }
+                connected = false;
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+    if connected {
+        say_goodbye(&client, &mut eventloop, &options.status_topic).await;
+    }
+}
+
+/// Publishes `offline` and disconnects, giving the event loop a bounded time to send both.
+async fn say_goodbye(client: &AsyncClient, eventloop: &mut EventLoop, status_topic: &str) {
+    let sent = client
+        .try_publish(status_topic, QoS::AtLeastOnce, true, "offline")
+        .is_ok()
+        && client.try_disconnect().is_ok();
+    if !sent {
+        return;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+}

@@ -1,0 +1,168 @@
+//! The embedded broker: rumqttd's router on its own thread and its listeners on our
+//! runtime (`Broker::start` would block and panic inside async code).
+
+use crate::config::{read_toml, ConfigError};
+use rumqttd::protocol::{v4::V4, v5::V5};
+use rumqttd::{LinkType, Router, Server, ServerSettings};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+
+/// A running embedded broker. rumqttd has no shutdown: it lives as long as the process.
+#[derive(Debug, Clone)]
+pub struct EmbeddedBroker {
+    /// Where the adapter connects (the first MQTT 5 listener, on loopback if it listens
+    /// on every address).
+    pub adapter_addr: SocketAddr,
+    /// Every MQTT 3.1.1 listener.
+    pub v4: Vec<SocketAddr>,
+    /// Every MQTT 5 listener.
+    pub v5: Vec<SocketAddr>,
+}
+
+/// Why the embedded broker cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Config(Vec<ConfigError>),
+    #[error("embedded broker: cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Loads and checks the broker configuration at `path`. `min_payload` is the largest
+/// payload the adapter accepts: every listener must let such a payload through.
+pub fn load(path: &Path, min_payload: usize) -> Result<rumqttd::Config, BrokerError> {
+    let file = path.display().to_string();
+    let fail = |key: &str, reason: String| {
+        BrokerError::Config(vec![ConfigError {
+            file: file.clone(),
+            key: key.to_owned(),
+            reason,
+        }])
+    };
+    let tree = read_toml(path).map_err(BrokerError::Config)?;
+    for section in [
+        "ws",
+        "console",
+        "prometheus",
+        "bridge",
+        "cluster",
+        "metrics",
+    ] {
+        if tree.get(section).is_some() {
+            return Err(fail(
+                section,
+                "not supported by the embedded broker: remove it, or use an external broker".into(),
+            ));
+        }
+    }
+    let config: rumqttd::Config = serde_path_to_error::deserialize(tree)
+        .map_err(|e| fail(&e.path().to_string(), e.inner().to_string()))?;
+    let r = &config.router;
+    if r.max_segment_size < 1024 {
+        return Err(fail(
+            "router.max_segment_size",
+            format!(
+                "{} is under 1024 bytes, which rumqttd cannot run with",
+                r.max_segment_size
+            ),
+        ));
+    }
+    if r.max_segment_count == 0 {
+        return Err(fail("router.max_segment_count", "must be above 0".into()));
+    }
+    if r.max_connections == 0 {
+        return Err(fail("router.max_connections", "must be above 0".into()));
+    }
+    for (name, segment) in r.custom_segment.iter().flatten() {
+        if segment.max_segment_size < 1024 || segment.max_segment_count == 0 {
+            return Err(fail(
+                &format!("router.custom_segment.{name:?}"),
+                "max_segment_size must be at least 1024 and max_segment_count above 0".into(),
+            ));
+        }
+    }
+    if config.v5.as_ref().is_none_or(|v| v.is_empty()) {
+        return Err(fail(
+            "v5",
+            "the adapter needs an MQTT 5 listener ([v5.1]) to attach to".into(),
+        ));
+    }
+    for (version, servers) in [("v4", &config.v4), ("v5", &config.v5)] {
+        for (name, s) in servers.iter().flatten() {
+            let c = &s.connections;
+            if c.max_payload_size < min_payload {
+                return Err(fail(
+                    &format!("{version}.{name}.connections.max_payload_size"),
+                    format!(
+                        "{} is below mqtt.max_payload_bytes ({min_payload}): raise it, or lower that",
+                        c.max_payload_size
+                    ),
+                ));
+            }
+            if c.max_inflight_count == 0 {
+                return Err(fail(
+                    &format!("{version}.{name}.connections.max_inflight_count"),
+                    "must be above 0".into(),
+                ));
+            }
+        }
+    }
+    Ok(config)
+}
+
+/// Starts the router and every listener of `config`.
+pub fn start(config: rumqttd::Config) -> Result<EmbeddedBroker, BrokerError> {
+    let v4 = sorted(config.v4.unwrap_or_default());
+    let v5 = sorted(config.v5.unwrap_or_default());
+    // Bind-check first: rumqttd's listeners only log a failure to bind.
+    for s in v4.iter().chain(&v5) {
+        std::net::TcpListener::bind(s.listen).map_err(|source| BrokerError::Listen {
+            addr: s.listen,
+            source,
+        })?;
+    }
+    let router_tx = Router::new(config.id, config.router).spawn();
+    let broker = EmbeddedBroker {
+        adapter_addr: v5
+            .first()
+            .map(|s| loopback(s.listen))
+            .unwrap_or_else(|| loopback(SocketAddr::from(([0, 0, 0, 0], 1884)))),
+        v4: v4.iter().map(|s| s.listen).collect(),
+        v5: v5.iter().map(|s| s.listen).collect(),
+    };
+    for settings in v4 {
+        let mut server = Server::new(settings, router_tx.clone(), V4);
+        tokio::spawn(async move {
+            if let Err(e) = server.start(LinkType::Remote).await {
+                tracing::error!(error = ?e, "embedded broker: MQTT 3.1.1 listener stopped");
+            }
+        });
+    }
+    for settings in v5 {
+        let mut server = Server::new(settings, router_tx.clone(), V5);
+        tokio::spawn(async move {
+            if let Err(e) = server.start(LinkType::Remote).await {
+                tracing::error!(error = ?e, "embedded broker: MQTT 5 listener stopped");
+            }
+        });
+    }
+    Ok(broker)
+}
+
+fn sorted(servers: std::collections::HashMap<String, ServerSettings>) -> Vec<ServerSettings> {
+    let mut list: Vec<_> = servers.into_iter().collect();
+    list.sort_by(|a, b| a.0.cmp(&b.0));
+    list.into_iter().map(|(_, s)| s).collect()
+}
+
+/// A listening address as a client reaches it: the unspecified address becomes loopback.
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+    } else {
+        addr
+    }
+}

@@ -1,0 +1,22 @@
+//! The native topic scheme (`topic-scheme.md`): `<prefix>/<sentinel>/<package>/<kind>`.
+//!
+//! A publish is parsed once, here, into a [`PackageId`] and an [`Intent`]; everything
+//! after works on the intent, never on topic strings again.
+
+mod intent;
+mod topic;
+
+pub use intent::{decode, Intent};
+pub use topic::{parse_topic, Kind, PackageId, Topic};
+
+/// The topics the adapter publishes under `<prefix>/<sentinel>/<package>/`.
+pub mod downlink {
+    /// Errors about the package's publishes.
+    pub const ERROR: &str = "error";
+}
+
+/// The first bytes of a payload, for error reports: at most 256 bytes, lossily decoded.
+pub fn payload_head(payload: &[u8]) -> String {
+    let cut = &payload[..payload.len().min(256)];
+    String::from_utf8_lossy(cut).into_owned()
+}
