@@ -71,6 +71,7 @@ impl Adapter {
         let (publisher, mut inbound, mqtt_task) = connect(options, mqtt_stop.clone());
         let bridge = Bridge::new(config.clone(), client, publisher);
         let flush = Duration::from_millis(c.flush_timeout_ms);
+        let embedded = broker.is_some();
         let task = tokio::spawn({
             let bridge = bridge.clone();
             async move {
@@ -87,6 +88,11 @@ impl Adapter {
                 bridge.shutdown(flush).await;
                 mqtt_stop.cancel();
                 let _ = mqtt_task.await;
+                if embedded {
+                    // The broker dies with the process: give its router a moment to
+                    // forward the last publishes (`offline`, errors) to the devices.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
             }
         });
         Ok(Self {

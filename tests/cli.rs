@@ -154,3 +154,61 @@ async fn sim_serves_until_sigterm_then_exits_cleanly() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn run_projects_devices_until_sigterm_then_says_offline() {
+    use common::mqtt::{broker_toml, free_port, Device};
+    let sim = start(constellation_mqtt::sim::World::open("demo")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (v4, v5) = (free_port(), free_port());
+    let broker = dir.path().join("rumqttd.toml");
+    std::fs::write(&broker, broker_toml(v4, v5, 1 << 20)).unwrap();
+    let config = dir.path().join("topics.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[constellation]\nurl = \"{}\"\naccess_key = \"${{TEST_KEY}}\"\n[mqtt]\nbroker_config = {:?}\n",
+            sim.url(),
+            broker.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("TEST_KEY", "demo")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status_topic = "constellation/_adapter/status";
+    wait_for("the broker", std::time::Duration::from_secs(20), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", v4))
+            .await
+            .ok()
+            .map(drop)
+    })
+    .await;
+    let device = Device::connect("cli-device", v4).await;
+    device.subscribe(status_topic).await;
+    device.expect(status_topic, |p| p == "online").await;
+    device
+        .publish("constellation/Cli/Run/stateobject/X", "7")
+        .await;
+    let handle = sim.handle();
+    wait_for("the SO", std::time::Duration::from_secs(15), || async {
+        handle.state_object("Cli", "Run", "X").map(drop)
+    })
+    .await;
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    device.expect(status_topic, |p| p == "offline").await;
+    let status = within("exit", tokio::task::spawn_blocking(move || child.wait()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}

@@ -192,6 +192,13 @@ async fn execute(cx: &Context, package: &Package, job: Job) -> Outcome {
     match result {
         Ok(()) => Outcome::Done,
         Err(e) if e.is_transient() => Outcome::Retry(job, e),
+        // 403: the credential is good but not for this action; only a refused
+        // credential (401, or no subscription id) holds the package's later requests.
+        Err(
+            e @ Error::Auth {
+                status: Some(403), ..
+            },
+        ) => Outcome::Failed(job, e.to_string()),
         Err(e) if e.is_auth() => Outcome::Refused(job, e),
         Err(e) => {
             let msg = format!("Constellation rejected the request: {e}");

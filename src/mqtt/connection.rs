@@ -133,18 +133,25 @@ async fn drive(
     }
 }
 
-/// Publishes `offline` and disconnects, giving the event loop a bounded time to send both.
+/// Publishes `offline`, waits for the broker to take it (its PUBACK), and disconnects;
+/// all within a bounded time.
 async fn say_goodbye(client: &AsyncClient, eventloop: &mut EventLoop, status_topic: &str) {
-    let sent = client
+    if client
         .try_publish(status_topic, QoS::AtLeastOnce, true, "offline")
-        .is_ok()
-        && client.try_disconnect().is_ok();
-    if !sent {
+        .is_err()
+    {
         return;
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let mut disconnecting = false;
         loop {
             match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) if !disconnecting => {
+                    disconnecting = client.try_disconnect().is_ok();
+                    if !disconnecting {
+                        break;
+                    }
+                }
                 Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => break,
                 Ok(_) => {}
             }

@@ -68,6 +68,12 @@ pub fn decode(
             if push.name.is_empty() {
                 return Err("the StateObject name is empty".into());
             }
+            if push.name.contains(['+', '#']) {
+                return Err(format!(
+                    "the StateObject name {:?} contains an MQTT wildcard: it could not be followed on so/ topics",
+                    push.name
+                ));
+            }
             if let Some(l) = push.lifetime.filter(|l| *l < 0) {
                 return Err(format!("negative lifetime {l}"));
             }

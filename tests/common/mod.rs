@@ -2,6 +2,8 @@
 //! and waiting on a condition with a deadline (never a fixed sleep).
 #![allow(dead_code)]
 
+pub mod mqtt;
+
 use constellation_mqtt::constellation::{Client, ClientOptions, Identity};
 use constellation_mqtt::sim::{PackageDecl, Participant, Simulator, World};
 use serde_json::json;

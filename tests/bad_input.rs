@@ -1,0 +1,213 @@
+//! Every bad input is answered on the package's `error` topic with a clear reason, and
+//! the next well-formed publish still works, for that package and the others.
+
+mod common;
+
+use common::mqtt::*;
+use common::*;
+use constellation_mqtt::sim::World;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const BASE: &str = "constellation/Bad/Dev";
+
+/// Publishes `payload` on `topic`, expects an error on `error_topic` containing `reason`,
+/// then checks that a well-formed publish of the same package still lands.
+async fn refused(
+    h: &Harness,
+    d: &Device,
+    topic: &str,
+    payload: &[u8],
+    error_topic: &str,
+    reason: &str,
+) {
+    d.publish(topic, payload.to_vec()).await;
+    let e = d
+        .expect(error_topic, |p| p.contains(&json!(topic).to_string()))
+        .await;
+    let body: Value = serde_json::from_str(&e.payload).unwrap();
+    assert_eq!(body["topic"], json!(topic));
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains(reason),
+        "{topic}: {error:?} lacks {reason:?}"
+    );
+    assert!(body["payload"].as_str().unwrap().len() <= 256);
+    assert!(!e.retain);
+
+    let marker = format!("after {topic}");
+    d.publish(
+        &format!("{BASE}/stateobject/Alive"),
+        json!(marker).to_string(),
+    )
+    .await;
+    let handle = h.sim.handle();
+    wait_for(&marker, Duration::from_secs(15), || async {
+        handle
+            .state_object("Bad", "Dev", "Alive")
+            .filter(|so| so.value == json!(marker))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_bad_input_is_answered_and_nothing_stops() {
+    let h = Harness::embedded(World::open("demo"), |c| {
+        c.mqtt.max_payload_bytes = 1024;
+        c.constellation.allow = vec!["Bad/*".into(), "Other/*".into()];
+    })
+    .await;
+    let d = h.device("bad").await;
+    d.subscribe("constellation/+/+/error").await;
+    d.subscribe("constellation/_adapter/error").await;
+    let err = format!("{BASE}/error");
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("stateobject/", b"1", "StateObject name is empty"),
+        ("teleport", b"x", "unknown topic kind"),
+        ("log/a/b", b"x", "unknown topic kind"),
+        ("log/loud", b"x", "unknown log level"),
+        ("log", b"", "log message is empty"),
+        ("log", b"\xff\xfe\xfd", "not UTF-8"),
+        ("stateobject/T", b"\xc3\x28", "not UTF-8"),
+        ("stateobject", b"{\"Value\": 1}", "expected a StateObject"),
+        ("stateobject", b"not json", "expected a StateObject"),
+        (
+            "stateobject",
+            b"{\"Name\": \"a+b\", \"Value\": 1}",
+            "wildcard",
+        ),
+        (
+            "stateobject",
+            b"{\"Name\": \"T\", \"Value\": 1, \"Lifetime\": -3}",
+            "negative lifetime",
+        ),
+        ("message", b"{\"Key\": \"K\"", "expected"),
+        (
+            "message",
+            b"{\"Scope\": {\"Type\": \"Moon\"}, \"Key\": \"K\"}",
+            "unknown scope type",
+        ),
+        (
+            "message",
+            b"{\"Scope\": {\"Type\": \"Package\", \"Args\": []}, \"Key\": \"K\"}",
+            "needs at least one",
+        ),
+        (
+            "message",
+            b"{\"Scope\": {\"Type\": \"All\"}, \"Key\": \"\"}",
+            "Key is empty",
+        ),
+        ("descriptor", b"[1, 2]", "descriptor is a JSON object"),
+        ("descriptor", b"{", "expected a package descriptor"),
+        ("purge", b"{\"Nom\": 1}", "expected"),
+        ("subscribe", b"{\"Pkg\": \"X\"}", "expected an SO filter"),
+        ("groups", b"[\"\"]", "non-empty string"),
+        ("status", b"sleepy", "not online/offline"),
+        ("response/nope", b"42", "unknown or expired saga id"),
+    ];
+    for (tail, payload, reason) in cases {
+        refused(&h, &d, &format!("{BASE}/{tail}"), payload, &err, reason).await;
+    }
+    let big = vec![b'x'; 1025];
+    refused(
+        &h,
+        &d,
+        &format!("{BASE}/log"),
+        &big,
+        &err,
+        "exceeds the limit of 1024 bytes",
+    )
+    .await;
+    refused(
+        &h,
+        &d,
+        "constellation/$Bad/Dev/log",
+        b"x",
+        "constellation/$Bad/Dev/error",
+        "reserved by brokers",
+    )
+    .await;
+    refused(
+        &h,
+        &d,
+        "constellation/Bad/_Dev/log",
+        b"x",
+        "constellation/Bad/_Dev/error",
+        "reserved for the adapter",
+    )
+    .await;
+    refused(
+        &h,
+        &d,
+        "constellation/Bad",
+        b"x",
+        "constellation/_adapter/error",
+        "is not constellation/<sentinel>/<package>/<kind>",
+    )
+    .await;
+    refused(
+        &h,
+        &d,
+        "constellation/Stranger/Dev/log",
+        b"x",
+        "constellation/Stranger/Dev/error",
+        "not admitted by constellation.allow",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_rejected_request_is_answered_with_the_servers_reason() {
+    // Garage/Door may not send messages: the server answers 403, a credential error.
+    let world = World::default().with_package(
+        "Garage",
+        None,
+        constellation_mqtt::sim::PackageDecl {
+            can_send_messages: false,
+            ..constellation_mqtt::sim::PackageDecl::new("Door").with_key("door-key")
+        },
+    );
+    let h = Harness::embedded(world, |c| {
+        c.constellation.access_key = Some("door-key".into())
+    })
+    .await;
+    let d = h.device("door").await;
+    d.subscribe("constellation/Garage/Door/error").await;
+    d.publish(
+        "constellation/Garage/Door/message",
+        r#"{"Scope": {"Type": "All"}, "Key": "Open"}"#,
+    )
+    .await;
+    let e = d.expect("constellation/Garage/Door/error", |_| true).await;
+    assert!(e.payload.contains("may not send messages"), "{}", e.payload);
+}
+
+#[tokio::test]
+async fn a_server_answering_500_delays_work_but_loses_none_and_blocks_no_one() {
+    let h = Harness::embedded(World::open("demo"), |_| {}).await;
+    let d = h.device("mixed").await;
+    d.subscribe("constellation/Nobody/Known/error").await;
+    h.sim.handle().set_faults(constellation_mqtt::sim::Faults {
+        delay_ms: 0,
+        status: Some(500),
+    });
+    d.publish("constellation/Nobody/Known/log", "queued while failing")
+        .await;
+    wait_for(
+        "the failing package to queue",
+        Duration::from_secs(15),
+        || async { h.package("Nobody", "Known").map(drop) },
+    )
+    .await;
+    h.sim.handle().set_faults(Default::default());
+    d.publish("constellation/Fine/Dev/stateobject/X", "1").await;
+    let handle = h.sim.handle();
+    wait_for("the healthy package", Duration::from_secs(15), || async {
+        handle.state_object("Fine", "Dev", "X").map(drop)
+    })
+    .await;
+    wait_for("the retried log", Duration::from_secs(15), || async {
+        (handle.logs(None).len() == 1).then_some(())
+    })
+    .await;
+}

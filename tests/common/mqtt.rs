@@ -1,0 +1,300 @@
+//! MQTT test fixtures: the adapter in process (embedded broker or a real Mosquitto),
+//! device clients, ephemeral ports.
+
+use super::{start, wait_for, within};
+use constellation_mqtt::adapter::Adapter;
+use constellation_mqtt::config::{Config, MqttMode};
+use constellation_mqtt::native::PackageId;
+use constellation_mqtt::sim::{Simulator, World};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A port free at the time of asking (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A broker configuration for the embedded broker on two free loopback ports.
+pub fn broker_toml(v4: u16, v5: u16, max_payload: usize) -> String {
+    format!(
+        r#"id = 0
+[router]
+id = 0
+max_connections = 1000
+max_outgoing_packet_count = 200
+max_segment_size = 4194304
+max_segment_count = 4
+[v4.1]
+name = "v4-1"
+listen = "127.0.0.1:{v4}"
+next_connection_delay_ms = 0
+    [v4.1.connections]
+    connection_timeout_ms = 60000
+    max_payload_size = {max_payload}
+    max_inflight_count = 100
+    dynamic_filters = true
+[v5.1]
+name = "v5-1"
+listen = "127.0.0.1:{v5}"
+next_connection_delay_ms = 0
+    [v5.1.connections]
+    connection_timeout_ms = 60000
+    max_payload_size = {max_payload}
+    max_inflight_count = 100
+    dynamic_filters = true
+"#
+    )
+}
+
+/// The simulator, the adapter, and where devices connect.
+pub struct Harness {
+    pub sim: Simulator,
+    pub adapter: Option<Adapter>,
+    pub shutdown: CancellationToken,
+    /// MQTT 3.1.1 port for devices.
+    pub port: u16,
+    /// MQTT 5 port (the embedded broker's; Mosquitto's single port otherwise).
+    pub v5_port: u16,
+    pub mosquitto: Option<Mosquitto>,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    /// The adapter with its embedded broker, on `world`, configured by `tweak`.
+    pub async fn embedded(world: World, tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (v4, v5) = (free_port(), free_port());
+        let broker = dir.path().join("rumqttd.toml");
+        std::fs::write(&broker, broker_toml(v4, v5, 1 << 20)).unwrap();
+        let sim = start(world).await;
+        let mut config = base_config(&sim);
+        config.mqtt.broker_config = broker;
+        tweak(&mut config);
+        Self::with(sim, config, v4, v5, None, dir).await
+    }
+
+    /// The adapter against a real Mosquitto started for this test.
+    pub async fn external(world: World, tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mosquitto = Mosquitto::start(free_port()).await;
+        let sim = start(world).await;
+        let mut config = base_config(&sim);
+        config.mqtt.mode = MqttMode::External;
+        config.mqtt.url = format!("mqtt://127.0.0.1:{}", mosquitto.port);
+        tweak(&mut config);
+        let port = mosquitto.port;
+        Self::with(sim, config, port, port, Some(mosquitto), dir).await
+    }
+
+    async fn with(
+        sim: Simulator,
+        config: Config,
+        port: u16,
+        v5_port: u16,
+        mosquitto: Option<Mosquitto>,
+        dir: tempfile::TempDir,
+    ) -> Self {
+        let prefix = config.prefix.clone();
+        let shutdown = CancellationToken::new();
+        let adapter = Adapter::start(config, shutdown.clone())
+            .await
+            .expect("adapter starts");
+        let h = Self {
+            sim,
+            adapter: Some(adapter),
+            shutdown,
+            port,
+            v5_port,
+            mosquitto,
+            _dir: dir,
+        };
+        // The adapter publishes `online` right after subscribing: once a device sees
+        // it, the adapter's subscription is in place.
+        let watcher = h.device("status-watcher").await;
+        watcher
+            .subscribe(&format!("{prefix}/_adapter/status"))
+            .await;
+        watcher
+            .expect(&format!("{prefix}/_adapter/status"), |p| p == "online")
+            .await;
+        h
+    }
+
+    /// A connected MQTT 3.1.1 device.
+    pub async fn device(&self, id: &str) -> Device {
+        Device::connect(id, self.port).await
+    }
+
+    /// The state the adapter keeps for a package.
+    pub fn package(
+        &self,
+        sentinel: &str,
+        package: &str,
+    ) -> Option<constellation_mqtt::bridge::PackageState> {
+        self.adapter
+            .as_ref()?
+            .bridge
+            .package(&PackageId::new(sentinel, package))
+    }
+}
+
+/// A configuration pointing at `sim`, default credential `demo`.
+pub fn base_config(sim: &Simulator) -> Config {
+    let mut config = Config::default();
+    config.constellation.url = sim.url().to_string();
+    config.constellation.access_key = Some("demo".into());
+    config.mqtt.client_id = format!("adapter-{}", free_port());
+    config
+}
+
+/// A publish a device received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub topic: String,
+    pub payload: String,
+    pub retain: bool,
+}
+
+/// A test device: an MQTT 3.1.1 client whose received publishes arrive on a channel.
+pub struct Device {
+    pub client: AsyncClient,
+    rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Received>>,
+}
+
+impl Device {
+    /// Connects and waits for the CONNACK.
+    pub async fn connect(id: &str, port: u16) -> Self {
+        let mut options = MqttOptions::new(format!("{id}-{}", free_port()), "127.0.0.1", port);
+        options.set_max_packet_size(2 << 20, 2 << 20);
+        let (client, mut eventloop) = AsyncClient::new(options, 1000);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (connected_tx, mut connected) = mpsc::channel(1);
+        tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        let _ = connected_tx.try_send(());
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let _ = tx.send(Received {
+                            topic: String::from_utf8_lossy(p.topic.as_bytes()).into_owned(),
+                            payload: String::from_utf8_lossy(&p.payload).into_owned(),
+                            retain: p.retain,
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        });
+        within("device connection", connected.recv()).await;
+        Self {
+            client,
+            rx: tokio::sync::Mutex::new(rx),
+        }
+    }
+
+    /// Publishes at QoS 1, not retained.
+    pub async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.into())
+            .await
+            .unwrap();
+    }
+
+    /// Subscribes at QoS 1 (and lets the broker take it in before returning: a ping
+    /// round trip would not prove it, so callers wait on what they expect instead).
+    pub async fn subscribe(&self, filter: &str) {
+        self.client
+            .subscribe(filter, QoS::AtLeastOnce)
+            .await
+            .unwrap();
+    }
+
+    /// Waits for a publish on `topic` whose payload passes `check`; others are skipped.
+    pub async fn expect(&self, topic: &str, check: impl Fn(&str) -> bool) -> Received {
+        let mut rx = self.rx.lock().await;
+        within(&format!("a publish on {topic}"), async {
+            loop {
+                let r = rx.recv().await.expect("device channel open");
+                if r.topic == topic && check(&r.payload) {
+                    return r;
+                }
+            }
+        })
+        .await
+    }
+
+    /// Everything received so far, without waiting.
+    pub async fn drain(&self) -> Vec<Received> {
+        let mut rx = self.rx.lock().await;
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+}
+
+/// A Mosquitto broker process on a port, killed on drop.
+pub struct Mosquitto {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    /// Starts Mosquitto on `port` (loopback, anonymous, no persistence) and waits until
+    /// it accepts connections. Mosquitto is required: `scripts/test.sh` installs it.
+    pub async fn start(port: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_packet_size 2000000\n"),
+        )
+        .unwrap();
+        let child = Command::new(mosquitto_binary())
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto is installed (run scripts/test.sh, which installs it)");
+        wait_for("mosquitto to listen", Duration::from_secs(10), || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(drop)
+        })
+        .await;
+        Self {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// Kills the broker (a crash: no clean disconnect for anyone).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Mosquitto's path: on PATH, or where Debian installs it.
+pub fn mosquitto_binary() -> String {
+    ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("mosquitto")
+        .to_owned()
+}
