@@ -4,12 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Mosquitto and its clients for the external-broker tests, openssl for the TLS test.
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ] \
-   || ! command -v mosquitto_pub >/dev/null 2>&1; then
-  echo "Installing Mosquitto (needed by the external-broker tests)…"
+   || ! command -v mosquitto_pub >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+  echo "Installing Mosquitto and openssl (needed by the tests)…"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto mosquitto-clients >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto mosquitto-clients openssl >/dev/null
 fi
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"

@@ -404,12 +404,31 @@ async fn work_queued_while_the_server_is_down_is_delivered_when_it_returns() {
 
 #[tokio::test]
 async fn a_refused_credential_is_answered_on_error_without_a_request_storm() {
-    let world = World::default().with_package(
-        "Locked",
-        Some("right"),
-        constellation_mqtt::sim::PackageDecl::new("Box"),
-    );
-    let h = Harness::embedded(world, |c| c.constellation.access_key = Some("wrong".into())).await;
+    let world = World::default()
+        .with_package(
+            "Locked",
+            Some("right"),
+            constellation_mqtt::sim::PackageDecl::new("Box"),
+        )
+        .with_package(
+            "Open",
+            Some("ok"),
+            constellation_mqtt::sim::PackageDecl::new("Box"),
+        );
+    let h = Harness::embedded(world, |c| {
+        c.constellation.access_key = Some("wrong".into());
+        c.packages.push(PackageConfig {
+            sentinel: "Open".into(),
+            package: "Box".into(),
+            access_key: Some("ok".into()),
+            callback_payload: Default::default(),
+            so_payload: Default::default(),
+            subscribe: Vec::new(),
+            groups: Vec::new(),
+            stateobjects: Default::default(),
+        });
+    })
+    .await;
     let d = h.device("locked").await;
     d.subscribe("constellation/Locked/Box/error").await;
     for i in 0..20 {
@@ -437,6 +456,10 @@ async fn a_refused_credential_is_answered_on_error_without_a_request_storm() {
         "one request, then a hold: {stats:?}"
     );
     assert_eq!(h.package("Locked", "Box").unwrap().refusals, 1);
+    // Another package, with a good credential, is not held up.
+    d.publish("constellation/Open/Box/stateobject/Fine", "true")
+        .await;
+    so_value(&h, "Open", "Box", "Fine", json!(true)).await;
 }
 
 #[tokio::test]

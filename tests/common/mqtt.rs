@@ -62,12 +62,23 @@ pub struct Harness {
     /// MQTT 5 port (the embedded broker's; Mosquitto's single port otherwise).
     pub v5_port: u16,
     pub mosquitto: Option<Mosquitto>,
+    /// The username and password devices log in with.
+    pub login: Option<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
 impl Harness {
     /// The adapter with its embedded broker, on `world`, configured by `tweak`.
     pub async fn embedded(world: World, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::embedded_as(world, None, tweak).await
+    }
+
+    /// Like [`Harness::embedded`], devices logging in with `login`.
+    pub async fn embedded_as(
+        world: World,
+        login: Option<(&str, &str)>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (v4, v5) = (free_port(), free_port());
         let broker = dir.path().join("rumqttd.toml");
@@ -76,7 +87,8 @@ impl Harness {
         let mut config = base_config(&sim);
         config.mqtt.broker_config = broker;
         tweak(&mut config);
-        Self::with(sim, config, v4, v5, None, dir).await
+        let login = login.map(|(u, p)| (u.to_owned(), p.to_owned()));
+        Self::with(sim, config, v4, v5, None, login, dir).await
     }
 
     /// The adapter against a real Mosquitto started for this test.
@@ -89,7 +101,7 @@ impl Harness {
         config.mqtt.url = format!("mqtt://127.0.0.1:{}", mosquitto.port);
         tweak(&mut config);
         let port = mosquitto.port;
-        Self::with(sim, config, port, port, Some(mosquitto), dir).await
+        Self::with(sim, config, port, port, Some(mosquitto), None, dir).await
     }
 
     async fn with(
@@ -98,6 +110,7 @@ impl Harness {
         port: u16,
         v5_port: u16,
         mosquitto: Option<Mosquitto>,
+        login: Option<(String, String)>,
         dir: tempfile::TempDir,
     ) -> Self {
         let prefix = config.prefix.clone();
@@ -112,6 +125,7 @@ impl Harness {
             port,
             v5_port,
             mosquitto,
+            login,
             _dir: dir,
         };
         // The adapter publishes `online` right after subscribing: once a device sees
@@ -128,7 +142,7 @@ impl Harness {
 
     /// A connected MQTT 3.1.1 device.
     pub async fn device(&self, id: &str) -> Device {
-        Device::connect(id, self.port).await
+        Device::connect_as(id, self.port, self.login.clone()).await
     }
 
     /// The state the adapter keeps for a package.
@@ -170,7 +184,15 @@ pub struct Device {
 impl Device {
     /// Connects and waits for the CONNACK.
     pub async fn connect(id: &str, port: u16) -> Self {
+        Self::connect_as(id, port, None).await
+    }
+
+    /// Connects with a username and password, and waits for the CONNACK.
+    pub async fn connect_as(id: &str, port: u16, login: Option<(String, String)>) -> Self {
         let mut options = MqttOptions::new(format!("{id}-{}", free_port()), "127.0.0.1", port);
+        if let Some((user, password)) = login {
+            options.set_credentials(user, password);
+        }
         options.set_max_packet_size(2 << 20, 2 << 20);
         let (client, mut eventloop) = AsyncClient::new(options, 1000);
         let (tx, rx) = mpsc::unbounded_channel();
@@ -246,14 +268,20 @@ pub struct Mosquitto {
 }
 
 impl Mosquitto {
-    /// Starts Mosquitto on `port` (loopback, anonymous, no persistence) and waits until
+    /// Starts Mosquitto on `port` (loopback, anonymous, no persistence; as root when run
+    /// by root, so that it reads the test's temporary key files) and waits until
     /// it accepts connections. Mosquitto is required: `scripts/test.sh` installs it.
     pub async fn start(port: u16) -> Self {
+        Self::start_with(port, "").await
+    }
+
+    /// Like [`Mosquitto::start`], with more configuration lines (more listeners…).
+    pub async fn start_with(port: u16, extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_packet_size 2000000\n"),
+            format!("user root\nallow_anonymous true\npersistence false\nmax_packet_size 2000000\nlistener {port} 127.0.0.1\n{extra}"),
         )
         .unwrap();
         let child = Command::new(mosquitto_binary())

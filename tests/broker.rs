@@ -1,0 +1,178 @@
+//! The embedded broker's configuration, credentials, and the external broker's
+//! persistent session.
+
+mod common;
+
+use common::mqtt::*;
+use common::*;
+use constellation_mqtt::mqtt::embedded::{self, BrokerError};
+use constellation_mqtt::sim::World;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet};
+use serde_json::json;
+use std::time::Duration;
+
+fn write(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
+    let path = dir.path().join("rumqttd.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn refused(text: &str, key: &str, reason: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    match embedded::load(&write(&dir, text), 1024) {
+        Err(BrokerError::Config(errors)) => assert!(
+            errors
+                .iter()
+                .any(|e| e.key == key && e.reason.contains(reason)),
+            "expected `{key}`: {reason}, got {errors:?}"
+        ),
+        other => panic!("expected a config error at {key}, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_shipped_broker_config_is_valid() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("broker/rumqttd.toml");
+    let config = embedded::load(&path, 256 * 1024).unwrap();
+    assert!(config.v5.unwrap().values().all(|s| s.listen.port() == 1884));
+}
+
+#[test]
+fn broker_configs_that_would_break_rumqttd_are_refused() {
+    let good = broker_toml(1, 2, 4096);
+    refused(
+        &good.replace("max_segment_size = 4194304", "max_segment_size = 100"),
+        "router.max_segment_size",
+        "under 1024",
+    );
+    refused(
+        &good.replace("max_segment_count = 4", "max_segment_count = 0"),
+        "router.max_segment_count",
+        "above 0",
+    );
+    refused(
+        &good.replace("max_payload_size = 4096", "max_payload_size = 10"),
+        "v4.1.connections.max_payload_size",
+        "below mqtt.max_payload_bytes",
+    );
+    refused(
+        &good
+            .replace("[v5.1]", "[v6.1]")
+            .replace("[v5.1.connections]", "[v6.1.connections]"),
+        "v5",
+        "MQTT 5 listener",
+    );
+    refused(
+        &format!("{good}\n[prometheus]\nlisten = \"127.0.0.1:9042\"\n"),
+        "prometheus",
+        "not supported",
+    );
+    refused(
+        &good.replace("listen = \"127.0.0.1:1\"", "listen = \"nowhere\""),
+        "v4.1.listen",
+        "",
+    );
+    refused(
+        &good.replace(
+            "max_inflight_count = 100",
+            "max_inflight_count = \"${CM_TEST_UNSET_VARIABLE}\"",
+        ),
+        "v4.1.connections.max_inflight_count",
+        "CM_TEST_UNSET_VARIABLE is not set",
+    );
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_a_clear_error() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = embedded::load(&write(&dir, &broker_toml(port, free_port(), 4096)), 1024).unwrap();
+    let err = embedded::start(config).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+}
+
+/// Connects with `credentials` and returns whether the broker accepted (CONNACK) or
+/// closed the connection.
+async fn accepted(port: u16, credentials: (&str, &str)) -> bool {
+    let mut options = MqttOptions::new(format!("auth-{}", free_port()), "127.0.0.1", port);
+    options.set_credentials(credentials.0, credentials.1);
+    let (_client, mut eventloop) = AsyncClient::new(options, 10);
+    within("the broker's answer", async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn embedded_broker_credentials_come_from_the_environment() {
+    std::env::set_var("CM_TEST_ADAPTER_PASSWORD", "adapter-secret");
+    let h = Harness::embedded_as(World::open("demo"), Some(("device", "device-secret")), |c| {
+        let path = c.mqtt.broker_config.clone();
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            "dynamic_filters = true",
+            "dynamic_filters = true\n    auth = { adapter = \"${CM_TEST_ADAPTER_PASSWORD}\", device = \"device-secret\" }",
+        );
+        std::fs::write(&path, text).unwrap();
+        c.mqtt.username = Some("adapter".into());
+        c.mqtt.password = Some("adapter-secret".into());
+    })
+    .await; // the harness waited for the adapter's `online`: the adapter logged in
+    assert!(
+        !accepted(h.port, ("device", "wrong")).await,
+        "a wrong password is refused"
+    );
+    assert!(!accepted(h.port, ("intruder", "device-secret")).await);
+    assert!(accepted(h.port, ("device", "device-secret")).await);
+}
+
+#[tokio::test]
+async fn publishes_made_while_the_adapter_was_away_are_delivered_when_it_returns() {
+    let mut h = Harness::external(World::open("demo"), |c| {
+        c.mqtt.client_id = "persistent-adapter".into()
+    })
+    .await;
+    h.shutdown.cancel();
+    h.adapter.take().unwrap().wait().await;
+    let d = h.device("meanwhile").await;
+    for i in 0..20 {
+        d.publish("constellation/Away/Dev/log", format!("while away {i}"))
+            .await;
+    }
+    d.publish("constellation/Away/Dev/stateobject/Last", "20")
+        .await;
+    // The same client id again: Mosquitto kept the session and its queued publishes.
+    let mut config = base_config(&h.sim);
+    config.mqtt.mode = constellation_mqtt::config::MqttMode::External;
+    config.mqtt.url = format!("mqtt://127.0.0.1:{}", h.port);
+    config.mqtt.client_id = "persistent-adapter".into();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let _adapter = constellation_mqtt::adapter::Adapter::start(config, shutdown.clone())
+        .await
+        .unwrap();
+    let handle = h.sim.handle();
+    wait_for(
+        "the publishes made meanwhile",
+        Duration::from_secs(15),
+        || async {
+            let logs = handle.logs(None);
+            let so = handle.state_object("Away", "Dev", "Last")?;
+            (logs.len() == 20 && so.value == json!(20)).then_some(logs)
+        },
+    )
+    .await
+    .iter()
+    .enumerate()
+    .for_each(|(i, l)| assert_eq!(l.message, format!("while away {i}")));
+    shutdown.cancel();
+}
