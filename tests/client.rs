@@ -4,8 +4,7 @@ mod common;
 
 use common::*;
 use constellation_mqtt::constellation::model::{
-    LogLevel, OutgoingMessage, Scope, ScopeType, SenderType, SoFilter, StateObjectPush,
-    RESPONSE_KEY,
+    LogLevel, OutgoingMessage, ScopeType, SenderType, SoFilter, StateObjectPush, RESPONSE_KEY,
 };
 use constellation_mqtt::constellation::{retry_transient, Backoff, Error, Identity};
 use constellation_mqtt::sim::Faults;
@@ -13,25 +12,10 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-fn push(name: &str, value: Value) -> StateObjectPush {
-    StateObjectPush {
-        name: name.into(),
-        value,
-        type_name: None,
-        lifetime: None,
-        metadatas: None,
-    }
-}
-
 fn to_package(args: &[&str], key: &str, data: Value) -> OutgoingMessage {
     OutgoingMessage {
-        scope: Scope {
-            kind: ScopeType::Package,
-            args: args.iter().map(|s| s.to_string()).collect(),
-            saga_id: None,
-        },
-        key: key.into(),
         data,
+        ..message(ScopeType::Package, args, key)
     }
 }
 

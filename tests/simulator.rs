@@ -4,36 +4,12 @@
 mod common;
 
 use common::*;
-use constellation_mqtt::constellation::model::{
-    OutgoingMessage, Scope, ScopeType, SenderType, SoFilter, StateObjectPush,
-};
+use constellation_mqtt::constellation::model::{ScopeType, SenderType, SoFilter, StateObjectPush};
 use constellation_mqtt::constellation::{Client, ClientOptions, Error, Identity};
 use constellation_mqtt::sim::{Faults, Simulator, SubKind, World};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-fn message(kind: ScopeType, args: &[&str], key: &str) -> OutgoingMessage {
-    OutgoingMessage {
-        scope: Scope {
-            kind,
-            args: args.iter().map(|s| s.to_string()).collect(),
-            saga_id: None,
-        },
-        key: key.into(),
-        data: Value::Null,
-    }
-}
-
-fn push(name: &str, value: Value) -> StateObjectPush {
-    StateObjectPush {
-        name: name.into(),
-        value,
-        type_name: None,
-        lifetime: None,
-        metadatas: None,
-    }
-}
 
 /// Queued messages per subscription owner.
 fn queued(sim: &Simulator) -> BTreeMap<String, usize> {

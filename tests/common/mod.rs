@@ -4,9 +4,12 @@
 
 pub mod mqtt;
 
+use constellation_mqtt::constellation::model::{
+    OutgoingMessage, Scope, ScopeType, StateObjectPush,
+};
 use constellation_mqtt::constellation::{Client, ClientOptions, Identity};
 use constellation_mqtt::sim::{PackageDecl, Participant, Simulator, World};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::future::Future;
 use std::time::Duration;
 
@@ -126,4 +129,28 @@ pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
 pub fn http() -> reqwest::Client {
     constellation_mqtt::tls::install_crypto_provider();
     reqwest::Client::new()
+}
+
+/// A push of `value` as `name`, with nothing else set.
+pub fn push(name: &str, value: Value) -> StateObjectPush {
+    StateObjectPush {
+        name: name.into(),
+        value,
+        type_name: None,
+        lifetime: None,
+        metadatas: None,
+    }
+}
+
+/// A message of `key` without data to `kind` scope with `args`.
+pub fn message(kind: ScopeType, args: &[&str], key: &str) -> OutgoingMessage {
+    OutgoingMessage {
+        scope: Scope {
+            kind,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            saga_id: None,
+        },
+        key: key.into(),
+        data: Value::Null,
+    }
 }
