@@ -70,6 +70,7 @@ impl Adapter {
         let mqtt_stop = CancellationToken::new();
         let (publisher, mut inbound, mqtt_task) = connect(options, mqtt_stop.clone());
         let bridge = Bridge::new(config.clone(), client, publisher);
+        bridge.start_declared();
         let flush = Duration::from_millis(c.flush_timeout_ms);
         let embedded = broker.is_some();
         let task = tokio::spawn({

@@ -18,6 +18,7 @@ pub mod check;
 pub mod config;
 pub mod constellation;
 pub mod demo;
+pub mod downlink;
 pub mod logging;
 pub mod mqtt;
 pub mod names;

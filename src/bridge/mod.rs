@@ -12,6 +12,7 @@ mod report;
 mod worker;
 
 pub use queue::{Job, Origin, PackageQueue};
+pub(crate) use worker::Package;
 pub use worker::PackageState;
 
 use crate::config::Config;
@@ -26,19 +27,28 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use worker::{lock, Package};
+use worker::lock;
 
-/// What every worker shares.
+/// What every worker and poller shares.
 pub(crate) struct Context {
-    config: Arc<Config>,
-    client: Client,
-    publisher: Publisher,
+    pub(crate) config: Arc<Config>,
+    pub(crate) client: Client,
+    pub(crate) publisher: Publisher,
     /// Bounds the requests in flight towards Constellation, over all packages.
-    requests: Semaphore,
-    /// Cancelled at shutdown: workers finish their queues, then stop.
-    drain: CancellationToken,
+    pub(crate) requests: Semaphore,
+    /// Bounds the long polls in flight (each holds a connection).
+    pub(crate) polls: Semaphore,
+    /// Cancelled at shutdown: workers finish their queues, then stop; pollers stop.
+    pub(crate) drain: CancellationToken,
     /// Cancelled when the shutdown flush time is up: workers stop at once.
-    abort: CancellationToken,
+    pub(crate) abort: CancellationToken,
+}
+
+impl Context {
+    /// How long a refused credential is left alone.
+    pub(crate) fn auth_retry_s(&self) -> u64 {
+        self.config.constellation.auth_retry_s
+    }
 }
 
 /// The bridge: dispatches publishes to per-package workers, created on first use.
@@ -70,6 +80,7 @@ impl Bridge {
         });
         let cx = Context {
             requests: Semaphore::new(config.constellation.max_concurrent_requests),
+            polls: Semaphore::new(config.constellation.max_long_polls),
             client,
             publisher,
             drain: CancellationToken::new(),
@@ -171,16 +182,30 @@ impl Bridge {
             report::report(&self.cx.publisher, &error_topic, origin, &reason);
             return None;
         };
-        let p = Arc::new(Package::new(
-            package.clone(),
-            key,
-            &config.prefix,
-            config.constellation.queue_limit,
-        ));
+        let p = Arc::new(Package::new(package.clone(), key, config));
         packages.insert(package.clone(), p.clone());
-        lock(&self.workers).spawn(worker::run(self.cx.clone(), p.clone()));
+        let mut workers = lock(&self.workers);
+        workers.spawn(worker::run(self.cx.clone(), p.clone()));
+        workers.spawn(crate::downlink::run_messages(self.cx.clone(), p.clone()));
+        workers.spawn(crate::downlink::run_state_objects(
+            self.cx.clone(),
+            p.clone(),
+        ));
         tracing::info!(%package, "package joined");
         Some(p)
+    }
+
+    /// Starts every package declared in `[[packages]]`: their message and StateObject
+    /// subscriptions exist before their devices first publish.
+    pub fn start_declared(&self) {
+        for p in &self.cx.config.packages {
+            let id = PackageId::new(&p.sentinel, &p.package);
+            let origin = Origin {
+                topic: format!("{}/{id}", self.cx.config.prefix),
+                payload: String::new(),
+            };
+            self.worker(&id, &origin);
+        }
     }
 
     /// The state of a package the bridge knows.

@@ -1,36 +1,51 @@
 //! The per-package worker: one task per virtual package, executing its queue in order
 //! against Constellation under the package's credential.
 
-use super::queue::{Full, Job, PackageQueue};
+use super::queue::{Full, Job, Origin, PackageQueue};
 use super::report::{report, report_quietly};
 use super::Context;
-use crate::constellation::model::{LogLevel, SoFilter, StateObjectPush};
+use crate::config::{CallbackPayload, Config, SoPayload};
+use crate::constellation::model::{
+    LogLevel, OutgoingMessage, Scope, ScopeType, SoFilter, StateObjectPush, RESPONSE_KEY,
+};
 use crate::constellation::{Backoff, Error, Identity};
+use crate::downlink::sagas::SagaMemory;
 use crate::native::{Intent, PackageId};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
-/// What the bridge and the worker share about a package.
+/// What the bridge, the worker and the downlink pollers share about a package.
 pub struct Package {
     pub id: PackageId,
     identity: Identity,
+    /// `<prefix>/<sentinel>/<package>`.
+    base_topic: String,
     error_topic: String,
+    callback_payload: CallbackPayload,
+    so_payload: SoPayload,
     queue: Mutex<PackageQueue>,
     state: Mutex<PackageState>,
+    sagas: Mutex<SagaMemory>,
+    /// The groups to be in; the message poller follows it.
+    pub(crate) groups: watch::Sender<Vec<String>>,
+    /// The StateObject filters to follow; the StateObject poller follows it.
+    pub(crate) filters: watch::Sender<Vec<SoFilter>>,
     wake: Notify,
 }
 
 /// A package's recorded intent and status, as [`super::Bridge::package`] shows it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PackageState {
-    /// The latest `subscribe` filter set.
+    /// The StateObject filter set followed (configuration, then the latest `subscribe`).
     pub filters: Vec<SoFilter>,
-    /// The latest `groups` set.
+    /// The message groups joined (configuration, then the latest `groups`).
     pub groups: Vec<String>,
     /// The latest `status`.
     pub online: Option<bool>,
+    /// The settings last published on `settings`.
+    pub settings: Option<Map<String, Value>>,
     /// Jobs waiting, the most ever waiting, and jobs dropped because the queue was full.
     pub queued: usize,
     pub high_water: usize,
@@ -40,27 +55,56 @@ pub struct PackageState {
 }
 
 impl Package {
-    pub(super) fn new(id: PackageId, access_key: &str, prefix: &str, queue_limit: usize) -> Self {
+    pub(super) fn new(id: PackageId, access_key: &str, config: &Config) -> Self {
         let identity = Identity::new(&id.sentinel, &id.package, access_key);
-        let error_topic = format!(
-            "{prefix}/{}/{}/{}",
-            id.sentinel,
-            id.package,
-            crate::native::downlink::ERROR
-        );
+        let base_topic = format!("{}/{}/{}", config.prefix, id.sentinel, id.package);
+        let declared = config.package(&id.sentinel, &id.package);
+        let c = &config.constellation;
         Self {
-            id,
             identity,
-            error_topic,
-            queue: Mutex::new(PackageQueue::new(queue_limit)),
+            error_topic: format!("{base_topic}/{}", crate::native::downlink::ERROR),
+            base_topic,
+            callback_payload: declared.map(|p| p.callback_payload).unwrap_or_default(),
+            so_payload: declared.map(|p| p.so_payload).unwrap_or_default(),
+            queue: Mutex::new(PackageQueue::new(c.queue_limit)),
             state: Mutex::new(PackageState::default()),
+            sagas: Mutex::new(SagaMemory::new(
+                Duration::from_millis(c.saga_timeout_ms),
+                c.max_sagas_per_package,
+            )),
+            groups: watch::Sender::new(declared.map(|p| p.groups.clone()).unwrap_or_default()),
+            filters: watch::Sender::new(declared.map(|p| p.subscribe.clone()).unwrap_or_default()),
             wake: Notify::new(),
+            id,
         }
+    }
+
+    /// The credential the package's requests carry.
+    pub(crate) fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// `<prefix>/<sentinel>/<package>`.
+    pub(crate) fn base_topic(&self) -> &str {
+        &self.base_topic
     }
 
     /// The package's `error` topic.
     pub fn error_topic(&self) -> &str {
         &self.error_topic
+    }
+
+    pub(crate) fn callback_payload(&self) -> CallbackPayload {
+        self.callback_payload
+    }
+
+    pub(crate) fn so_payload(&self) -> SoPayload {
+        self.so_payload
+    }
+
+    /// Remembers where the answer to saga `id`, delivered to the device, must go.
+    pub(crate) fn remember_saga(&self, id: &str, reply_to: &str) {
+        lock(&self.sagas).remember(id, reply_to);
     }
 
     /// Queues a job for the worker.
@@ -77,6 +121,8 @@ impl Package {
             queued: q.len(),
             high_water: q.high_water(),
             dropped: q.dropped(),
+            groups: self.groups.borrow().clone(),
+            filters: self.filters.borrow().clone(),
             ..lock(&self.state).clone()
         }
     }
@@ -103,6 +149,14 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
     let mut refused_until: Option<Instant> = None;
     let mut hold = auth_hold;
     let mut failing = false;
+    // The first tick is immediate: settings are published at package start.
+    let refresh_s = cx.config.constellation.settings_refresh_s;
+    let mut settings_refresh = tokio::time::interval(if refresh_s == 0 {
+        Duration::from_secs(u64::from(u32::MAX))
+    } else {
+        Duration::from_secs(refresh_s)
+    });
+    settings_refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let job = loop {
             let next = lock(&package.queue).pop();
@@ -111,6 +165,10 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
             }
             tokio::select! {
                 _ = package.wake.notified() => {}
+                _ = settings_refresh.tick() => {
+                    let origin = Origin { topic: format!("{}/settings", package.base_topic), payload: String::new() };
+                    let _ = lock(&package.queue).push(Job { intent: Intent::GetSettings { force: false }, origin });
+                }
                 _ = cx.drain.cancelled() => return,
             }
         };
@@ -170,18 +228,12 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
 /// Executes one job: its Constellation calls, under the global concurrency bound.
 async fn execute(cx: &Context, package: &Package, job: Job) -> Outcome {
     let result = match &job.intent {
-        Intent::Respond { saga_id, .. } => {
-            return Outcome::Failed(
-                job.clone(),
-                format!("unknown or expired saga id {saga_id:?}"),
-            )
-        }
         Intent::Subscribe(filters) => {
-            lock(&package.state).filters = filters.clone();
+            package.filters.send_replace(filters.clone());
             return Outcome::Done;
         }
         Intent::Groups(groups) => {
-            lock(&package.state).groups = groups.clone();
+            package.groups.send_replace(groups.clone());
             return Outcome::Done;
         }
         intent => {
@@ -191,40 +243,79 @@ async fn execute(cx: &Context, package: &Package, job: Job) -> Outcome {
     };
     match result {
         Ok(()) => Outcome::Done,
-        Err(e) if e.is_transient() => Outcome::Retry(job, e),
-        // 403: the credential is good but not for this action; only a refused
-        // credential (401, or no subscription id) holds the package's later requests.
-        Err(
-            e @ Error::Auth {
-                status: Some(403), ..
-            },
-        ) => Outcome::Failed(job, e.to_string()),
-        Err(e) if e.is_auth() => Outcome::Refused(job, e),
-        Err(e) => {
-            let msg = format!("Constellation rejected the request: {e}");
-            Outcome::Failed(job, msg)
-        }
+        Err(Call::Refused(reason)) => Outcome::Failed(job, reason),
+        Err(Call::Server(e)) => server_error(job, e),
     }
 }
 
-async fn call(cx: &Context, package: &Package, intent: &Intent) -> Result<(), Error> {
+/// What a server error means for the job: retry (transient), a hold (the credential
+/// refused: 401 or no subscription id), or a failure reported on `error` (403: the
+/// credential is good but not for this action; 400; an unexpected answer).
+fn server_error(job: Job, e: Error) -> Outcome {
+    match e {
+        e if e.is_transient() => Outcome::Retry(job, e),
+        e @ Error::Auth {
+            status: Some(403), ..
+        } => Outcome::Failed(job, e.to_string()),
+        e if e.is_auth() => Outcome::Refused(job, e),
+        e => Outcome::Failed(job, format!("Constellation rejected the request: {e}")),
+    }
+}
+
+/// Why a job's calls did not complete.
+enum Call {
+    /// Refused before any request (an unknown saga…).
+    Refused(String),
+    Server(Error),
+}
+
+impl From<Error> for Call {
+    fn from(e: Error) -> Self {
+        Self::Server(e)
+    }
+}
+
+async fn call(cx: &Context, package: &Package, intent: &Intent) -> Result<(), Call> {
     let c = &cx.client;
     let id = &package.identity;
     match intent {
-        Intent::PushStateObject(so) => c.push_state_object(id, so).await,
-        Intent::Purge { name, type_name } => c.purge_state_objects(id, name, type_name).await,
-        Intent::WriteLog { level, message } => c.write_log(id, *level, message).await,
-        Intent::SendMessage(msg) => c.send_message(id, msg).await,
-        Intent::Declare(descriptor) => c.declare_package_descriptor(id, descriptor).await,
-        Intent::GetSettings => {
+        Intent::PushStateObject(so) => c.push_state_object(id, so).await?,
+        Intent::Purge { name, type_name } => c.purge_state_objects(id, name, type_name).await?,
+        Intent::WriteLog { level, message } => c.write_log(id, *level, message).await?,
+        Intent::SendMessage(msg) => c.send_message(id, msg).await?,
+        Intent::Declare(descriptor) => c.declare_package_descriptor(id, descriptor).await?,
+        Intent::Respond { saga_id, data } => {
+            let Some(reply_to) = lock(&package.sagas).take(saga_id) else {
+                return Err(Call::Refused(format!(
+                    "unknown or expired saga id {saga_id:?}"
+                )));
+            };
+            let answer = OutgoingMessage {
+                scope: Scope {
+                    kind: ScopeType::Package,
+                    args: vec![reply_to.clone()],
+                    saga_id: Some(saga_id.clone()),
+                },
+                key: RESPONSE_KEY.into(),
+                data: data.clone(),
+            };
+            if let Err(e) = c.send_message(id, &answer).await {
+                if e.is_transient() {
+                    // Retried: the saga must still be answerable then.
+                    package.remember_saga(saga_id, &reply_to);
+                }
+                return Err(e.into());
+            }
+        }
+        Intent::GetSettings { force } => {
             let settings = c.get_settings(id).await?;
-            let topic = format!(
-                "{}/{}/{}/settings",
-                cx.config.prefix, package.id.sentinel, package.id.package
-            );
-            cx.publisher
-                .publish(&topic, Value::Object(settings).to_string(), true);
-            Ok(())
+            let mut state = lock(&package.state);
+            if *force || state.settings.as_ref() != Some(&settings) {
+                let topic = format!("{}/settings", package.base_topic);
+                cx.publisher
+                    .publish(&topic, Value::Object(settings.clone()).to_string(), true);
+                state.settings = Some(settings);
+            }
         }
         Intent::Status(online) => {
             let name = &cx.config.constellation.online_stateobject;
@@ -245,8 +336,9 @@ async fn call(cx: &Context, package: &Package, intent: &Intent) -> Result<(), Er
                     .await?;
                 lock(&package.state).online = Some(*online);
             }
-            Ok(())
         }
-        Intent::Respond { .. } | Intent::Subscribe(_) | Intent::Groups(_) => Ok(()),
+        // Handled by `execute` without a request.
+        Intent::Subscribe(_) | Intent::Groups(_) => {}
     }
+    Ok(())
 }

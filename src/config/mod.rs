@@ -90,6 +90,13 @@ pub struct ConstellationConfig {
     pub flush_timeout_ms: u64,
     /// The StateObject that mirrors a device's `status`; empty to disable.
     pub online_stateobject: String,
+    /// Long polls (`GetMessages`, `GetStateObjects`) in flight at once; each holds a
+    /// connection. Packages beyond it wait for a turn.
+    pub max_long_polls: usize,
+    /// How long the sender of a saga delivered to a device is remembered for its answer.
+    pub saga_timeout_ms: u64,
+    /// Sagas remembered per package; the oldest is forgotten beyond.
+    pub max_sagas_per_package: usize,
 }
 
 impl Default for ConstellationConfig {
@@ -106,6 +113,9 @@ impl Default for ConstellationConfig {
             auth_retry_s: 30,
             flush_timeout_ms: 5_000,
             online_stateobject: "Online".into(),
+            max_long_polls: 10_000,
+            saga_timeout_ms: 300_000,
+            max_sagas_per_package: 1_000,
         }
     }
 }

@@ -39,6 +39,14 @@ pub(super) fn validate(config: &Config) -> Vec<(String, String)> {
     if c.queue_limit == 0 {
         fail("constellation.queue_limit", "must be above 0".into());
     }
+    for (key, value) in [
+        ("max_long_polls", c.max_long_polls),
+        ("max_sagas_per_package", c.max_sagas_per_package),
+    ] {
+        if value == 0 {
+            fail(&format!("constellation.{key}"), "must be above 0".into());
+        }
+    }
     if c.auth_retry_s == 0 {
         fail("constellation.auth_retry_s", "must be above 0".into());
     }

@@ -277,6 +277,9 @@ pub struct ReceivedMessage {
     pub data: Value,
     pub scope: ReceivedScope,
     pub sender: Sender,
+    /// Whatever else the server sent, kept so that devices get the message as delivered.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// The key of a saga's answer.

@@ -34,8 +34,11 @@ pub enum Intent {
     Subscribe(Vec<SoFilter>),
     /// The package's whole set of message groups (empty: none).
     Groups(Vec<String>),
-    /// Fetch and republish the settings now.
-    GetSettings,
+    /// Fetch the settings and publish them: always when `force` (a device asked), else
+    /// only when they changed (the periodic refresh).
+    GetSettings {
+        force: bool,
+    },
     /// The device's availability.
     Status(bool),
 }
@@ -157,7 +160,7 @@ pub fn decode(
             }
             Intent::Groups(groups)
         }
-        Kind::SettingsGet => Intent::GetSettings,
+        Kind::SettingsGet => Intent::GetSettings { force: true },
         Kind::Status => {
             let body = text(payload)?.trim();
             match body.to_ascii_lowercase().as_str() {

@@ -514,6 +514,7 @@ impl State {
                 friendly_name: who.key(),
                 connection_id: Some(self.connection_id(who)),
             },
+            extra: Map::new(),
         };
         let now = Instant::now();
         let expiry = self.world.subscription_expiry();

@@ -1,0 +1,143 @@
+//! A package's message subscription: long poll, route each message to its topic.
+
+use super::Trouble;
+use crate::bridge::{Context, Package};
+use crate::config::CallbackPayload;
+use crate::constellation::model::{ReceivedMessage, RESPONSE_KEY};
+use crate::constellation::Error;
+use rumqttc::v5::mqttbytes::v5::PublishProperties;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// Keeps `package` subscribed to its messages and groups and publishes what arrives,
+/// until the bridge drains.
+pub(crate) async fn run(cx: Arc<Context>, package: Arc<Package>) {
+    let mut groups_rx = package.groups.subscribe();
+    let mut trouble = Trouble::new(&cx);
+    // The live subscription, and the id to pass when subscribing again (the lost one).
+    let mut sub: Option<String> = None;
+    let mut renew: Option<String> = None;
+    let mut joined: BTreeSet<String> = BTreeSet::new();
+    loop {
+        let result = async {
+            let wanted: BTreeSet<String> = groups_rx.borrow_and_update().iter().cloned().collect();
+            if sub.is_some() && !joined.is_subset(&wanted) {
+                // A group can only be left by starting afresh.
+                sub = None;
+                renew = None;
+            }
+            let id = match &sub {
+                Some(id) => id.clone(),
+                None => {
+                    let id = cx
+                        .client
+                        .subscribe_to_message(package.identity(), renew.as_deref())
+                        .await?;
+                    joined.clear();
+                    sub.insert(id).clone()
+                }
+            };
+            join(&cx, &package, &id, &wanted, &mut joined).await?;
+            let _turn = cx.polls.acquire().await;
+            let poll = cx.client.get_messages(package.identity(), &id, 0);
+            tokio::pin!(poll);
+            loop {
+                tokio::select! {
+                    messages = &mut poll => return messages,
+                    changed = groups_rx.changed() => {
+                        let wanted: BTreeSet<String> = groups_rx.borrow_and_update().iter().cloned().collect();
+                        if changed.is_err() || !joined.is_subset(&wanted) {
+                            // Abandon this poll; the next round starts afresh.
+                            sub = None;
+                            renew = None;
+                            return Ok(Vec::new());
+                        }
+                        join(&cx, &package, &id, &wanted, &mut joined).await?;
+                    }
+                }
+            }
+        };
+        let result = tokio::select! {
+            r = result => r,
+            _ = cx.drain.cancelled() => return,
+        };
+        match result {
+            Ok(messages) => {
+                trouble.ok();
+                for m in messages {
+                    deliver(&cx, &package, m);
+                }
+            }
+            Err(Error::SubscriptionLost { .. }) => {
+                tracing::info!(package = %package.id, "message subscription lost; renewing it");
+                renew = sub.take();
+            }
+            Err(e) => {
+                if !e.is_transient() {
+                    renew = sub.take().or(renew);
+                }
+                let wait = trouble.after("message subscription", &package.id, &e);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = cx.drain.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+/// Joins the groups of `wanted` not yet `joined` on subscription `id`.
+async fn join(
+    cx: &Context,
+    package: &Package,
+    id: &str,
+    wanted: &BTreeSet<String>,
+    joined: &mut BTreeSet<String>,
+) -> Result<(), Error> {
+    for group in wanted.difference(&joined.clone()) {
+        cx.client
+            .subscribe_to_message_group(package.identity(), group, Some(id))
+            .await?;
+        joined.insert(group.clone());
+    }
+    Ok(())
+}
+
+/// Publishes a received message: a `__Response` on `saga/<id>`, anything else on
+/// `callback/<key>` (its saga remembered for the device's answer; with MQTT 5, the
+/// response topic and correlation data set).
+fn deliver(cx: &Context, package: &Package, message: ReceivedMessage) {
+    let base = package.base_topic();
+    let saga = message.scope.saga_id.clone().filter(|s| !s.is_empty());
+    let (topic, properties) = if message.key == RESPONSE_KEY {
+        let Some(saga) = &saga else {
+            tracing::warn!(package = %package.id, "a __Response without a saga id: dropped");
+            return;
+        };
+        (format!("{base}/saga/{saga}"), None)
+    } else {
+        let properties = saga.as_ref().map(|saga| {
+            package.remember_saga(saga, message.sender.reply_address());
+            PublishProperties {
+                response_topic: Some(format!("{base}/response/{saga}")),
+                correlation_data: Some(saga.clone().into()),
+                ..PublishProperties::default()
+            }
+        });
+        (format!("{base}/callback/{}", message.key), properties)
+    };
+    if topic.contains(['+', '#']) {
+        tracing::warn!(%topic, "a message key or saga id with an MQTT wildcard cannot be published: dropped");
+        return;
+    }
+    let payload = match package.callback_payload() {
+        CallbackPayload::Message => serde_json::to_vec(&message),
+        CallbackPayload::Data => serde_json::to_vec(&message.data),
+    };
+    match payload {
+        Ok(payload) => cx
+            .publisher
+            .publish_with(&topic, payload.into(), false, properties),
+        Err(e) => tracing::error!(%topic, error = %e, "cannot serialise a message"),
+    }
+}
