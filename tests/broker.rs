@@ -176,3 +176,49 @@ async fn publishes_made_while_the_adapter_was_away_are_delivered_when_it_returns
     .for_each(|(i, l)| assert_eq!(l.message, format!("while away {i}")));
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn mqtt5_properties_do_not_crash_mqtt311_subscribers() {
+    use rumqttc::v5::mqttbytes::v5::PublishProperties;
+    let h = Harness::embedded(World::open("demo"), |_| {}).await;
+    let old = h.device("v311").await;
+    old.subscribe("shared/topic").await;
+    let (client, mut eventloop) = rumqttc::v5::AsyncClient::new(
+        rumqttc::v5::MqttOptions::new("v5-pub", "127.0.0.1", h.v5_port),
+        10,
+    );
+    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    let props = PublishProperties {
+        user_properties: vec![("k".into(), "v".into())],
+        response_topic: Some("reply/here".into()),
+        ..PublishProperties::default()
+    };
+    // Keep publishing until the 3.1.1 subscriber (whose SUBSCRIBE may still be in
+    // flight) gets one: without properties, and with the broker still serving.
+    let publisher = tokio::spawn(async move {
+        loop {
+            let qos = rumqttc::v5::mqttbytes::QoS::AtLeastOnce;
+            if client
+                .publish_with_properties("shared/topic", qos, false, "hi", props.clone())
+                .await
+                .is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let got = old.expect("shared/topic", |p| p == "hi").await;
+    assert_eq!(got.payload, "hi");
+    publisher.abort();
+    let d = h.device("after").await;
+    d.publish("constellation/Still/Alive/stateobject/Yes", "true")
+        .await;
+    let handle = h.sim.handle();
+    wait_for(
+        "the broker still routing",
+        Duration::from_secs(15),
+        || async { handle.state_object("Still", "Alive", "Yes").map(drop) },
+    )
+    .await;
+}
