@@ -96,21 +96,24 @@ async fn polled(h: &Harness, owner: &str, kind: SubKind, group: Option<&str>) ->
     .await
 }
 
-fn send(
-    h: &Harness,
-    from: &str,
-    sender: SenderType,
+/// Sends `msg` from `from` (a `Consumer/<name>` or package) as a sender of type `sender`.
+fn send(h: &Harness, from: &str, sender: SenderType, msg: OutgoingMessage) {
+    let from = Participant::parse(from).unwrap();
+    h.sim.handle().send(&from, sender, msg).unwrap();
+}
+
+/// A message with data, in a saga when `saga` is given.
+fn msg(
     kind: ScopeType,
     args: &[&str],
     key: &str,
     data: Value,
     saga: Option<&str>,
-) {
-    let mut msg: OutgoingMessage = message(kind, args, key);
-    msg.data = data;
-    msg.scope.saga_id = saga.map(str::to_owned);
-    let from = Participant::parse(from).unwrap();
-    h.sim.handle().send(&from, sender, msg).unwrap();
+) -> OutgoingMessage {
+    let mut m = message(kind, args, key);
+    m.data = data;
+    m.scope.saga_id = saga.map(str::to_owned);
+    m
 }
 
 /// Collects payloads on `topic` until one passes `last`.
@@ -149,71 +152,73 @@ async fn every_scope_reaches_the_device_exactly_once_in_both_payload_forms() {
         &h,
         c,
         http,
-        ScopeType::Package,
-        &["Thermo"],
-        "Ping",
-        json!("by name"),
-        None,
+        msg(
+            ScopeType::Package,
+            &["Thermo"],
+            "Ping",
+            json!("by name"),
+            None,
+        ),
     );
     send(
         &h,
         c,
         http,
-        ScopeType::Package,
-        &["Salon/Thermo"],
-        "Ping",
-        json!("by instance"),
-        None,
+        msg(
+            ScopeType::Package,
+            &["Salon/Thermo"],
+            "Ping",
+            json!("by instance"),
+            None,
+        ),
     );
     send(
         &h,
         c,
         http,
-        ScopeType::Sentinel,
-        &["Salon"],
-        "Ping",
-        json!("by sentinel"),
-        None,
+        msg(
+            ScopeType::Sentinel,
+            &["Salon"],
+            "Ping",
+            json!("by sentinel"),
+            None,
+        ),
     );
     send(
         &h,
         c,
         http,
-        ScopeType::Group,
-        &["Lights"],
-        "Ping",
-        json!("by group"),
-        None,
+        msg(
+            ScopeType::Group,
+            &["Lights"],
+            "Ping",
+            json!("by group"),
+            None,
+        ),
     );
     send(
         &h,
         c,
         http,
-        ScopeType::All,
-        &[],
-        "Ping",
-        json!("to all"),
-        None,
+        msg(ScopeType::All, &[], "Ping", json!("to all"), None),
     );
     send(
         &h,
         c,
         http,
-        ScopeType::Other,
-        &[],
-        "Ping",
-        json!("to others"),
-        None,
+        msg(ScopeType::Other, &[], "Ping", json!("to others"), None),
     );
     send(
         &h,
         c,
         http,
-        ScopeType::Package,
-        &["Thermo", "Lamp"],
-        "Ping",
-        json!("end"),
-        None,
+        msg(
+            ScopeType::Package,
+            &["Thermo", "Lamp"],
+            "Ping",
+            json!("end"),
+            None,
+        ),
     );
 
     // One topic per key, so order is kept and "end" comes last: what came before it
@@ -263,11 +268,13 @@ async fn every_scope_reaches_the_device_exactly_once_in_both_payload_forms() {
         &h,
         c,
         http,
-        ScopeType::Package,
-        &["Lamp"],
-        "SetBrightness",
-        json!(80),
-        None,
+        msg(
+            ScopeType::Package,
+            &["Lamp"],
+            "SetBrightness",
+            json!(80),
+            None,
+        ),
     );
     assert_eq!(
         lamp.expect("constellation/Salon/Lamp/callback/SetBrightness", |_| true)
@@ -297,11 +304,13 @@ async fn a_consumer_saga_is_answered_by_the_device() {
             &h,
             consumer,
             sender,
-            ScopeType::Package,
-            &["Salon/Thermo"],
-            "GetTemperature",
-            Value::Null,
-            Some(saga),
+            msg(
+                ScopeType::Package,
+                &["Salon/Thermo"],
+                "GetTemperature",
+                Value::Null,
+                Some(saga),
+            ),
         );
         let call = thermo
             .expect("constellation/Salon/Thermo/callback/GetTemperature", |_| {
@@ -353,11 +362,13 @@ async fn an_expired_saga_cannot_be_answered() {
         &h,
         "Consumer/Web",
         SenderType::ConsumerHttp,
-        ScopeType::Package,
-        &["Thermo"],
-        "Slow",
-        Value::Null,
-        Some("late"),
+        msg(
+            ScopeType::Package,
+            &["Thermo"],
+            "Slow",
+            Value::Null,
+            Some("late"),
+        ),
     );
     thermo
         .expect("constellation/Salon/Thermo/callback/Slow", |_| true)
@@ -396,11 +407,13 @@ async fn a_device_saga_gets_its_answer_on_saga_topic() {
         &h,
         "Consumer/Console",
         SenderType::ConsumerHttp,
-        ScopeType::Package,
-        &[&reply_to],
-        RESPONSE_KEY,
-        json!("noon"),
-        Some("ask-1"),
+        msg(
+            ScopeType::Package,
+            &[&reply_to],
+            RESPONSE_KEY,
+            json!("noon"),
+            Some("ask-1"),
+        ),
     );
     let answer = lamp
         .expect("constellation/Salon/Lamp/saga/ask-1", |_| true)
@@ -436,11 +449,13 @@ async fn mqtt5_devices_get_response_topic_and_correlation_data() {
         &h,
         "Consumer/Web",
         SenderType::ConsumerHttp,
-        ScopeType::Package,
-        &["Thermo"],
-        "Probe",
-        Value::Null,
-        Some("v5-saga"),
+        msg(
+            ScopeType::Package,
+            &["Thermo"],
+            "Probe",
+            Value::Null,
+            Some("v5-saga"),
+        ),
     );
     let p = within("the v5 callback", rx.recv()).await.unwrap();
     let props = p.properties.expect("MQTT 5 properties");
@@ -454,16 +469,23 @@ async fn mqtt5_devices_get_response_topic_and_correlation_data() {
 #[tokio::test]
 async fn settings_are_retained_at_start_and_refreshed_when_they_change() {
     let h = harness(|c| c.constellation.settings_refresh_s = 1).await;
+    // Published at package start…
     let d = h.device("thermo").await;
     d.subscribe("constellation/Salon/Thermo/settings").await;
     let first = d
         .expect("constellation/Salon/Thermo/settings", |_| true)
         .await;
-    assert!(first.retain, "the retained copy published at package start");
     assert_eq!(
         serde_json::from_str::<Value>(&first.payload).unwrap(),
         json!({"Interval": 10})
     );
+    // …and retained: a device subscribing later gets the broker's copy.
+    let late = h.device("late").await;
+    late.subscribe("constellation/Salon/Thermo/settings").await;
+    let copy = late
+        .expect("constellation/Salon/Thermo/settings", |_| true)
+        .await;
+    assert!(copy.retain, "{copy:?}");
     h.sim.handle().set_settings(
         &who("Salon", "Thermo"),
         json!({"Interval": 5}).as_object().unwrap().clone(),
@@ -590,11 +612,7 @@ async fn lost_subscriptions_are_renewed_and_groups_rejoined() {
         &h,
         "Consumer/Web",
         SenderType::ConsumerHttp,
-        ScopeType::Group,
-        &["Lights"],
-        "Off",
-        json!(true),
-        None,
+        msg(ScopeType::Group, &["Lights"], "Off", json!(true), None),
     );
     lamp.expect("constellation/Salon/Lamp/callback/Off", |p| p == "true")
         .await;
@@ -623,11 +641,7 @@ async fn groups_published_by_a_device_are_joined_and_replaced() {
         &h,
         "Consumer/Web",
         SenderType::ConsumerHttp,
-        ScopeType::Group,
-        &["Salon"],
-        "Hello",
-        json!(1),
-        None,
+        msg(ScopeType::Group, &["Salon"], "Hello", json!(1), None),
     );
     thermo
         .expect("constellation/Salon/Thermo/callback/Hello", |p| {
@@ -651,11 +665,7 @@ async fn groups_published_by_a_device_are_joined_and_replaced() {
         &h,
         "Consumer/Web",
         SenderType::ConsumerHttp,
-        ScopeType::Group,
-        &["Salon"],
-        "Hello",
-        json!(2),
-        None,
+        msg(ScopeType::Group, &["Salon"], "Hello", json!(2), None),
     );
     thermo
         .expect("constellation/Salon/Thermo/callback/Hello", |p| {
