@@ -673,3 +673,78 @@ async fn groups_published_by_a_device_are_joined_and_replaced() {
         })
         .await;
 }
+
+#[tokio::test]
+async fn polls_resume_after_constellation_was_down() {
+    let mut h = harness(|_| {}).await;
+    let lamp = h.device("lamp").await;
+    lamp.subscribe("constellation/Salon/Lamp/callback/#").await;
+    let id = polled(&h, "Salon/Lamp", SubKind::Messages, Some("Lights")).await;
+    h.sim.stop().await;
+    let handle = h.sim.handle();
+    wait_for("the poll to end with the server", T, || async {
+        handle
+            .subscriptions()
+            .iter()
+            .any(|s| s.id == id && s.polling == 0)
+            .then_some(())
+    })
+    .await;
+    h.sim.restart().await.unwrap();
+    polled(&h, "Salon/Lamp", SubKind::Messages, Some("Lights")).await;
+    send(
+        &h,
+        "Consumer/Web",
+        SenderType::ConsumerHttp,
+        msg(ScopeType::Package, &["Lamp"], "Back", json!(1), None),
+    );
+    lamp.expect("constellation/Salon/Lamp/callback/Back", |p| p == "1")
+        .await;
+}
+
+#[tokio::test]
+async fn a_restarted_adapter_rebuilds_links_and_groups_from_retained_topics() {
+    let mut h =
+        Harness::external(world(), |c| c.mqtt.client_id = "restarting-adapter".into()).await;
+    let d = h.device("thermo").await;
+    for (topic, payload) in [
+        ("constellation/Salon/Thermo/groups", r#"["Kitchen"]"#),
+        (
+            "constellation/Salon/Thermo/subscribe",
+            r#"{"Package": "Mem"}"#,
+        ),
+    ] {
+        d.client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, true, payload)
+            .await
+            .unwrap();
+    }
+    polled(&h, "Salon/Thermo", SubKind::Messages, Some("Kitchen")).await;
+    h.shutdown.cancel();
+    h.adapter.take().unwrap().wait().await;
+    // A new adapter process with the same session: the broker kept the session, the
+    // adapter subscribes anyway to get the retained topics again.
+    for s in h.sim.handle().subscriptions() {
+        h.sim.handle().expire_subscription(&s.id);
+    }
+    let mut config = base_config(&h.sim);
+    config.mqtt.mode = constellation_mqtt::config::MqttMode::External;
+    config.mqtt.url = format!("mqtt://127.0.0.1:{}", h.port);
+    config.mqtt.client_id = "restarting-adapter".into();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let _adapter = constellation_mqtt::adapter::Adapter::start(config, shutdown.clone())
+        .await
+        .unwrap();
+    polled(&h, "Salon/Thermo", SubKind::Messages, Some("Kitchen")).await;
+    let handle = h.sim.handle();
+    wait_for("the SO link rebuilt", T, || async {
+        handle
+            .subscriptions()
+            .into_iter()
+            .find(|s| s.owner == "Salon/Thermo" && s.kind == SubKind::StateObjects && s.polling > 0)
+            .filter(|s| s.filters[0].package == "Mem")
+            .map(drop)
+    })
+    .await;
+    shutdown.cancel();
+}

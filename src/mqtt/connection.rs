@@ -77,6 +77,10 @@ async fn drive(
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(30));
     let mut connected = false;
+    // Subscribing makes the broker replay retained topics (`subscribe`, `groups`,
+    // `descriptor`…): done at this process's first connection even when the broker kept
+    // the session, so that a restarted adapter rebuilds its state from them.
+    let mut first_connection = true;
     loop {
         let event = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -91,7 +95,8 @@ async fn drive(
                     session_present = ack.session_present,
                     "MQTT connected"
                 );
-                if !ack.session_present {
+                if !ack.session_present || first_connection {
+                    first_connection = false;
                     let filters = options.subscriptions.iter().map(|f| Filter {
                         nolocal: true,
                         ..Filter::new(f, options.qos)
