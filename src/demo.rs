@@ -3,10 +3,10 @@
 
 use crate::adapter::Adapter;
 use crate::config::Config;
-use crate::constellation::model::SoFilter;
+use crate::constellation::model::{OutgoingMessage, Scope, ScopeType, SenderType, SoFilter};
 use crate::constellation::{Client, ClientOptions, Identity};
-use crate::sim::{Simulator, World};
-use rumqttc::{AsyncClient, MqttOptions, QoS};
+use crate::sim::{Participant, SimHandle, Simulator, World};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -59,6 +59,7 @@ pub async fn run(
     println!("Press Ctrl-C to stop.\n");
 
     tokio::spawn(watch(sim.url(), shutdown.clone()));
+    tokio::spawn(console(sim.handle(), shutdown.clone()));
     for (i, (sentinel, package)) in DEVICES.into_iter().enumerate() {
         tokio::spawn(device(i, sentinel, package, device_port, shutdown.clone()));
     }
@@ -84,13 +85,30 @@ async fn device(
         true,
     ));
     let (client, mut eventloop) = AsyncClient::new(options, 64);
+    let answers = client.clone();
+    let callbacks = format!("{base}/callback/");
     tokio::spawn(async move {
         loop {
-            if eventloop.poll().await.is_err() {
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if let Some(key) = p.topic.strip_prefix(&callbacks) {
+                        answer(
+                            &answers,
+                            &format!("constellation/{sentinel}/{package}"),
+                            key,
+                            &p.payload,
+                        )
+                        .await;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
             }
         }
     });
+    let _ = client
+        .subscribe(format!("{base}/callback/#"), QoS::AtLeastOnce)
+        .await;
     let _ = client
         .publish(format!("{base}/status"), QoS::AtLeastOnce, true, "online")
         .await;
@@ -167,6 +185,56 @@ async fn watch(url: url::Url, stop: CancellationToken) {
                 so.value,
                 so.type_name.as_deref().unwrap_or("untyped")
             );
+        }
+    }
+}
+
+/// A simulated device's MessageCallback: prints the call and answers a saga.
+async fn answer(client: &AsyncClient, base: &str, key: &str, payload: &[u8]) {
+    let Ok(message) = serde_json::from_slice::<serde_json::Value>(payload) else {
+        return;
+    };
+    println!("device   ← {base}/callback/{key}: {}", message["Data"]);
+    if let Some(saga) = message["Scope"]["SagaId"].as_str() {
+        let reply = format!("{base}/response/{saga}");
+        let value = "21.5";
+        println!("device   → {reply}: {value}");
+        let _ = client.publish(reply, QoS::AtLeastOnce, false, value).await;
+    }
+}
+
+/// A console (a hub consumer of the simulated server) calling a device's
+/// MessageCallback in a saga every five seconds, and printing the answer.
+async fn console(sim: SimHandle, stop: CancellationToken) {
+    let me = Participant {
+        sentinel: "Consumer".into(),
+        package: "Console".into(),
+    };
+    // The first call once the devices had time to join.
+    let period = Duration::from_secs(5);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    for n in 1u64.. {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let saga = format!("demo-{n}");
+        let call = OutgoingMessage {
+            scope: Scope {
+                kind: ScopeType::Package,
+                args: vec!["Salon/Thermometer".into()],
+                saga_id: Some(saga.clone()),
+            },
+            key: "GetTemperature".into(),
+            data: serde_json::Value::Null,
+        };
+        println!("Constellation → Salon/Thermometer: GetTemperature (saga {saga})");
+        if sim.send(&me, SenderType::ConsumerHub, call).is_err() {
+            continue;
+        }
+        match sim.saga_response(&me, &saga, Duration::from_secs(5)).await {
+            Some(answer) => println!("Constellation ← saga {saga} answered: {}", answer.data),
+            None => println!("Constellation: saga {saga} unanswered"),
         }
     }
 }
