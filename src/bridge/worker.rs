@@ -182,7 +182,9 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
             continue;
         }
         let outcome = tokio::select! {
-            outcome = execute(&cx, &package, job) => outcome,
+            // Boxed: an idle worker (most of them) then holds no room for the requests'
+            // futures, which are large.
+            outcome = Box::pin(execute(&cx, &package, job)) => outcome,
             _ = cx.abort.cancelled() => return,
         };
         match outcome {

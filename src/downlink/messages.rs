@@ -58,7 +58,7 @@ pub(crate) async fn run(cx: Arc<Context>, package: Arc<Package>) {
             }
         };
         let result = tokio::select! {
-            r = result => r,
+            r = Box::pin(result) => r,
             _ = cx.drain.cancelled() => return,
         };
         match result {

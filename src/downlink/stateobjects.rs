@@ -21,7 +21,8 @@ pub(crate) async fn run(cx: Arc<Context>, package: Arc<Package>) {
             }
             continue;
         }
-        let follow = follow(&cx, &package, &filters, &mut trouble);
+        // Boxed so that a package without links (most) keeps a small task.
+        let follow = Box::pin(follow(&cx, &package, &filters, &mut trouble));
         tokio::select! {
             () = follow => {}
             changed = filters_rx.changed() => if changed.is_err() { return },

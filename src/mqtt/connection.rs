@@ -41,6 +41,10 @@ pub fn connect(
     shutdown: CancellationToken,
 ) -> (Publisher, Inbound, JoinHandle<()>) {
     let mut mqtt = MqttOptions::new(&options.client_id, &options.host, options.port);
+    // Small publishes (callbacks, errors) must not wait for Nagle's algorithm.
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    mqtt.set_network_options(network);
     mqtt.set_clean_start(false)
         .set_session_expiry_interval(Some(7 * 24 * 3600))
         .set_keep_alive(options.keep_alive)

@@ -197,6 +197,12 @@ impl SimHandle {
         self.state_objects(&filter).into_iter().next()
     }
 
+    /// Every StateObject pushed from now on, as it is stored: for observers in the same
+    /// process (load tests, tools). A receiver that falls 65 536 pushes behind skips.
+    pub fn updates(&self) -> tokio::sync::broadcast::Receiver<StateObject> {
+        self.0.lock().updates.subscribe()
+    }
+
     /// Logs written by `sentinel/package` (or by everyone with `None`), oldest first.
     pub fn logs(&self, package: Option<&Participant>) -> Vec<LogEntry> {
         self.0.lock().logs(package)

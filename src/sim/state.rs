@@ -227,6 +227,8 @@ pub(super) struct State {
     descriptors: BTreeMap<String, Value>,
     pub stats: Stats,
     pub faults: Faults,
+    /// Every StateObject push, for in-process observers (see `SimHandle::updates`).
+    pub updates: tokio::sync::broadcast::Sender<StateObject>,
 }
 
 fn now_iso() -> String {
@@ -265,6 +267,7 @@ impl State {
             descriptors: BTreeMap::new(),
             stats: Stats::default(),
             faults: Faults::default(),
+            updates: tokio::sync::broadcast::Sender::new(65_536),
         }
     }
 
@@ -353,6 +356,9 @@ impl State {
             is_expired: false,
         };
         self.notify_so(&so, &unique_id);
+        if self.updates.receiver_count() > 0 {
+            let _ = self.updates.send(so.clone());
+        }
         self.sos.insert(
             unique_id,
             StoredSo {

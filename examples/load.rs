@@ -1,0 +1,668 @@
+//! The load harness: starts the Constellation simulator (in this process), the adapter
+//! (the release binary, as its own process, with its embedded broker) and MQTT devices
+//! (in this process), drives a scenario, and prints its figures with the adapter's CPU
+//! time and peak RSS read from /proc.
+//!
+//! `scripts/bench.sh [scenario…]` builds and runs it; scenarios: raw, uplink, latency,
+//! downlink, idle, overload (default: all).
+
+use constellation_mqtt::constellation::model::{
+    OutgoingMessage, Scope, ScopeType, SenderType, SoFilter, StateObjectPush,
+};
+use constellation_mqtt::constellation::{Client, ClientOptions, Identity};
+use constellation_mqtt::sim::{Faults, Participant, SimHandle, Simulator, World};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+const KEY: &str = "bench";
+
+/// Microseconds since the harness started: the clock of every latency (publishers,
+/// observers and the simulator share this process).
+fn now_us() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_micros() as u64
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let all = ["raw", "uplink", "latency", "downlink", "idle", "overload"];
+    let chosen: Vec<&str> = if args.is_empty() {
+        all.to_vec()
+    } else {
+        args.iter().map(String::as_str).collect()
+    };
+    now_us();
+    println!(
+        "machine: {} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
+    );
+    for s in chosen {
+        match s {
+            "raw" => raw(32, Duration::from_secs(10)).await,
+            "uplink" => uplink(1000, Duration::from_secs(10)).await,
+            "flood" => flood(1000, Duration::from_secs(10)).await,
+            "latency" => latency(100, 1000, Duration::from_secs(20)).await,
+            "downlink" => downlink(1000, 1000, Duration::from_secs(10)).await,
+            "idle" => idle(10_000, Duration::from_secs(30)).await,
+            "idle1k" => idle(1_000, Duration::from_secs(5)).await,
+            "empty" => {
+                let setup = setup(0, "").await;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                println!("no packages: {:?}", usage(setup.adapter.id()));
+            }
+            "idle-nopoll" => {
+                let setup = setup(10_000, "max_long_polls = 1").await;
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                println!("no polls: {:?}", usage(setup.adapter.id()));
+            }
+            "overload" => overload(Duration::from_secs(60)).await,
+            other => eprintln!("unknown scenario {other}; known: {all:?}"),
+        }
+    }
+}
+
+// ----- the pieces ---------------------------------------------------------------------
+
+struct Setup {
+    sim: Simulator,
+    adapter: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+fn adapter_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the harness's own path");
+    // target/<profile>/examples/load → target/<profile>/constellation-mqtt
+    exe.parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("constellation-mqtt"))
+        .expect("target dir")
+}
+
+/// The simulator, then the adapter with its embedded broker, `packages` declared.
+async fn setup(packages: usize, extra: &str) -> Setup {
+    let mut world = World::open(KEY);
+    world.max_queued_messages = 100_000;
+    world.subscription_expiry_ms = 600_000;
+    let sim = Simulator::start_local(world).await.expect("simulator");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (v4, v5) = (free_port(), free_port());
+    let broker = dir.path().join("rumqttd.toml");
+    std::fs::write(&broker, format!(
+        "id = 0\n[router]\nid = 0\nmax_connections = 20000\nmax_outgoing_packet_count = 200\nmax_segment_size = 1048576\nmax_segment_count = 4\n\
+         [v4.1]\nname = \"v4\"\nlisten = \"127.0.0.1:{v4}\"\nnext_connection_delay_ms = 0\n[v4.1.connections]\nconnection_timeout_ms = 60000\nmax_payload_size = 1048576\nmax_inflight_count = 100\ndynamic_filters = true\n\
+         [v5.1]\nname = \"v5\"\nlisten = \"127.0.0.1:{v5}\"\nnext_connection_delay_ms = 0\n[v5.1.connections]\nconnection_timeout_ms = 60000\nmax_payload_size = 1048576\nmax_inflight_count = 100\ndynamic_filters = true\n"
+    )).expect("broker config");
+    let mut config = format!(
+        "[constellation]\nurl = \"{}\"\naccess_key = \"{KEY}\"\nsettings_refresh_s = 0\n{extra}\n[mqtt]\nbroker_config = {:?}\n",
+        sim.url(),
+        broker.display().to_string()
+    );
+    for i in 0..packages {
+        config.push_str(&format!(
+            "[[packages]]\nsentinel = \"Bench\"\npackage = \"D{i}\"\ncallback_payload = \"data\"\n"
+        ));
+    }
+    let path = dir.path().join("topics.toml");
+    std::fs::write(&path, config).expect("config");
+    let adapter = Command::new(adapter_binary())
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the adapter binary (build it: cargo build --release)");
+    let mut probe = Device::connect("probe", v4).await;
+    probe
+        .client
+        .subscribe("constellation/_adapter/status", QoS::AtLeastOnce)
+        .await
+        .ok();
+    probe
+        .wait_for(|t, p| t == "constellation/_adapter/status" && p == b"online")
+        .await;
+    Setup {
+        sim,
+        adapter,
+        port: v4,
+        _dir: dir,
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = self.adapter.kill();
+        let _ = self.adapter.wait();
+    }
+}
+
+/// The adapter's CPU seconds so far and its peak and current RSS (MiB), from /proc.
+fn usage(pid: u32) -> (f64, f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|u| u.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        ticks / 100.0,
+        kib("VmHWM:") / 1024.0,
+        kib("VmRSS:") / 1024.0,
+    )
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// A device: an MQTT 3.1.1 client; received publishes go to `on_publish`.
+struct Device {
+    client: AsyncClient,
+    rx: tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+}
+
+impl Device {
+    async fn connect(id: &str, port: u16) -> Self {
+        let mut options = MqttOptions::new(format!("{id}-{}", free_port()), "127.0.0.1", port);
+        options
+            .set_keep_alive(Duration::from_secs(60))
+            .set_inflight(100);
+        let (client, mut eventloop) = AsyncClient::new(options, 1000);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (up_tx, mut up) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        let _ = up_tx.try_send(());
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if tx.send((p.topic.clone(), p.payload.to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        let _ = up.recv().await;
+        Self { client, rx }
+    }
+
+    async fn wait_for(&mut self, check: impl Fn(&str, &[u8]) -> bool) {
+        while let Some((t, p)) = self.rx.recv().await {
+            if check(&t, &p) {
+                return;
+            }
+        }
+    }
+}
+
+/// p50, p99 and max of latencies in µs, printed in ms.
+fn percentiles(mut v: Vec<u64>) -> String {
+    if v.is_empty() {
+        return "no samples".into();
+    }
+    v.sort_unstable();
+    let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize] as f64 / 1000.0;
+    format!(
+        "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)",
+        at(0.5),
+        at(0.99),
+        at(1.0),
+        v.len()
+    )
+}
+
+fn pushes(sim: &SimHandle) -> u64 {
+    sim.stats().count("PushStateObject", 204)
+}
+
+// ----- scenarios ----------------------------------------------------------------------
+
+/// The ceiling: a plain HTTP client pushing StateObjects straight to the simulator,
+/// `concurrency` requests in flight.
+async fn raw(concurrency: usize, run: Duration) {
+    let sim = Simulator::start_local(World::open(KEY))
+        .await
+        .expect("simulator");
+    let client = Client::new(ClientOptions::new(sim.url())).expect("client");
+    let count = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|t| {
+            let (client, count, stop) = (client.clone(), count.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let id =
+                        Identity::new("Bench", format!("D{}", (t as u64 * 31 + i) % 1000), KEY);
+                    let push = StateObjectPush {
+                        name: "Value".into(),
+                        value: i.into(),
+                        type_name: None,
+                        lifetime: None,
+                        metadatas: None,
+                    };
+                    if client.push_state_object(&id, &push).await.is_ok() {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(run).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let rate = count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    println!("raw baseline: {rate:.0} PushStateObject/s with {concurrency} in flight (reqwest → simulator)");
+}
+
+/// (a) `devices` devices, one SO each, flat out in closed loop: each device publishes
+/// its next value as soon as the previous one is visible in the simulator, so the
+/// adapter always has `devices` updates to carry and none to conflate.
+async fn uplink(devices: usize, run: Duration) {
+    let setup = setup(0, "").await;
+    let handle = setup.sim.handle();
+    let mut clients = Vec::new();
+    for i in 0..devices {
+        clients.push(Device::connect(&format!("pub{i}"), setup.port).await.client);
+    }
+    let topics: Vec<String> = (0..devices)
+        .map(|i| format!("constellation/Bench/D{i}/stateobject/Value"))
+        .collect();
+    let mut updates = handle.updates();
+    let (cpu0, _, _) = usage(setup.adapter.id());
+    let started = Instant::now();
+    for (client, topic) in clients.iter().zip(&topics) {
+        let _ = client.publish(topic, QoS::AtLeastOnce, false, "0").await;
+    }
+    let mut applied = 0u64;
+    let mut lat = Vec::new();
+    while started.elapsed() < run {
+        let Ok(Ok(so)) = tokio::time::timeout(Duration::from_secs(5), updates.recv()).await else {
+            break;
+        };
+        let Some(i) = so
+            .package_name
+            .strip_prefix('D')
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        applied += 1;
+        if let Some(sent) = so.value.as_u64().filter(|v| *v > 0) {
+            lat.push(now_us().saturating_sub(sent));
+        }
+        let _ = clients[i].try_publish(&topics[i], QoS::AtLeastOnce, false, now_us().to_string());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let (cpu1, peak, _) = usage(setup.adapter.id());
+    println!(
+        "(a) uplink, {devices} devices × 1 SO flat out (closed loop): {:.0} PushStateObject/s; publish → visible {}; adapter CPU {:.0}% of one core, peak RSS {peak:.1} MiB",
+        applied as f64 / elapsed, percentiles(lat), (cpu1 - cpu0) / elapsed * 100.0
+    );
+}
+
+/// (a') `devices` devices, one SO each, publishing open loop as fast as their clients
+/// can: far more than any server absorbs; conflation keeps the latest values.
+async fn flood(devices: usize, run: Duration) {
+    let setup = setup(0, "").await;
+    let handle = setup.sim.handle();
+    let mut publishers = Vec::new();
+    for i in 0..devices {
+        publishers.push(Device::connect(&format!("pub{i}"), setup.port).await);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let published = Arc::new(AtomicU64::new(0));
+    let (cpu0, _, _) = usage(setup.adapter.id());
+    let before = pushes(&handle);
+    let started = Instant::now();
+    let tasks: Vec<_> = publishers
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let (stop, published) = (stop.clone(), published.clone());
+            tokio::spawn(async move {
+                let topic = format!("constellation/Bench/D{i}/stateobject/Value");
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    if d.client
+                        .publish(&topic, QoS::AtLeastOnce, false, n.to_string())
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                    published.fetch_add(1, Ordering::Relaxed);
+                    n += 1;
+                    tokio::task::yield_now().await;
+                }
+                d
+            })
+        })
+        .collect();
+    tokio::time::sleep(run).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    let applied = pushes(&handle) - before;
+    let (cpu1, peak, _) = usage(setup.adapter.id());
+    for t in tasks {
+        let _ = t.await;
+    }
+    println!(
+        "(a') flood, {devices} devices × 1 SO open loop: {:.0} publishes/s in, {:.0} PushStateObject/s applied (conflation merges the rest); adapter CPU {:.0}% of one core, peak RSS {peak:.1} MiB",
+        published.load(Ordering::Relaxed) as f64 / elapsed,
+        applied as f64 / elapsed,
+        (cpu1 - cpu0) / elapsed * 100.0
+    );
+}
+
+/// (b) `devices` devices at `rate` msg/s in total: publish → visible latency.
+async fn latency(devices: usize, rate: u64, run: Duration) {
+    let setup = setup(0, "").await;
+    let mut updates = setup.sim.handle().updates();
+    let collector = tokio::spawn(async move {
+        let mut lat = Vec::new();
+        while let Ok(so) = updates.recv().await {
+            if so.name == "Stop" {
+                break;
+            }
+            if let Some(sent) = so.value.as_u64() {
+                lat.push(now_us().saturating_sub(sent));
+            }
+        }
+        lat
+    });
+    let mut publishers = Vec::new();
+    for i in 0..devices {
+        publishers.push(Device::connect(&format!("lat{i}"), setup.port).await);
+    }
+    let (cpu0, _, _) = usage(setup.adapter.id());
+    let period = Duration::from_micros(1_000_000 * devices as u64 / rate);
+    let started = Instant::now();
+    let tasks: Vec<_> = publishers
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            tokio::spawn(async move {
+                let topic = format!("constellation/Bench/D{i}/stateobject/Sent");
+                // Spread the devices over the period.
+                tokio::time::sleep(period * i as u32 / devices as u32).await;
+                let mut tick = tokio::time::interval(period);
+                while started.elapsed() < run {
+                    tick.tick().await;
+                    let _ = d
+                        .client
+                        .publish(&topic, QoS::AtLeastOnce, false, now_us().to_string())
+                        .await;
+                }
+                d
+            })
+        })
+        .collect();
+    let mut devices_back = Vec::new();
+    for t in tasks {
+        if let Ok(d) = t.await {
+            devices_back.push(d);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let (cpu1, peak, _) = usage(setup.adapter.id());
+    let _ = devices_back[0]
+        .client
+        .publish(
+            "constellation/Bench/D0/stateobject/Stop",
+            QoS::AtLeastOnce,
+            false,
+            "1",
+        )
+        .await;
+    let lat = collector.await.unwrap_or_default();
+    println!(
+        "(b) latency, {devices} devices at {rate} msg/s: publish → visible in simulator {}; adapter CPU {:.0}% of one core, peak RSS {peak:.1} MiB",
+        percentiles(lat), (cpu1 - cpu0) / elapsed * 100.0
+    );
+}
+
+/// (c) Messages to `packages` packages, `rate` per second in total: send → device.
+async fn downlink(packages: usize, rate: u64, run: Duration) {
+    let setup = setup(packages, "").await;
+    let handle = setup.sim.handle();
+    wait_polling(&handle, packages).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    for i in 0..packages {
+        let mut d = Device::connect(&format!("sub{i}"), setup.port).await;
+        let _ = d
+            .client
+            .subscribe(
+                format!("constellation/Bench/D{i}/callback/Ping"),
+                QoS::AtLeastOnce,
+            )
+            .await;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some((_, payload)) = d.rx.recv().await {
+                if let Some(sent) = std::str::from_utf8(&payload)
+                    .ok()
+                    .and_then(|p| p.parse::<u64>().ok())
+                {
+                    let _ = tx.send(now_us().saturating_sub(sent));
+                }
+            }
+        });
+    }
+    // Subscriptions travel to the broker asynchronously: let one round trip settle them.
+    let mut probe = Device::connect("settle", setup.port).await;
+    let _ = probe.client.subscribe("settle", QoS::AtLeastOnce).await;
+    let _ = probe
+        .client
+        .publish("settle", QoS::AtLeastOnce, false, "x")
+        .await;
+    probe.wait_for(|t, _| t == "settle").await;
+    let (cpu0, _, _) = usage(setup.adapter.id());
+    let console = Participant {
+        sentinel: "Consumer".into(),
+        package: "Bench".into(),
+    };
+    let period = Duration::from_micros(1_000_000 / rate);
+    let mut tick = tokio::time::interval(period);
+    let started = Instant::now();
+    let mut sent = 0usize;
+    while started.elapsed() < run {
+        tick.tick().await;
+        let msg = OutgoingMessage {
+            scope: Scope {
+                kind: ScopeType::Package,
+                args: vec![format!("Bench/D{}", sent % packages)],
+                saga_id: None,
+            },
+            key: "Ping".into(),
+            data: now_us().into(),
+        };
+        let _ = handle.send(&console, SenderType::ConsumerHttp, msg);
+        sent += 1;
+    }
+    let mut lat = Vec::with_capacity(sent);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lat.len() < sent && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+            Ok(Some(l)) => lat.push(l),
+            _ => break,
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let (cpu1, peak, _) = usage(setup.adapter.id());
+    println!(
+        "(c) downlink, {sent} messages to {packages} packages at {rate}/s: Constellation → device {} ({} lost); adapter CPU {:.0}% of one core, peak RSS {peak:.1} MiB",
+        percentiles(lat.clone()), sent - lat.len(), (cpu1 - cpu0) / elapsed * 100.0
+    );
+}
+
+async fn wait_polling(handle: &SimHandle, n: usize) -> Duration {
+    let started = Instant::now();
+    loop {
+        let polling = handle
+            .subscriptions()
+            .iter()
+            .filter(|s| s.polling > 0 && s.kind == constellation_mqtt::sim::SubKind::Messages)
+            .count();
+        if polling >= n {
+            return started.elapsed();
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            eprintln!("only {polling} of {n} packages polling after 300 s");
+            return started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// (d) `packages` packages with live message long polls: RSS and idle CPU.
+async fn idle(packages: usize, window: Duration) {
+    let setup = setup(packages, "").await;
+    let ready = wait_polling(&setup.sim.handle(), packages).await;
+    let (cpu0, _, _) = usage(setup.adapter.id());
+    tokio::time::sleep(window).await;
+    let (cpu1, peak, rss) = usage(setup.adapter.id());
+    println!(
+        "(d) idle, {packages} packages with live long polls (all polling after {:.1} s): RSS {rss:.1} MiB (peak {peak:.1} MiB), idle CPU {:.1}% of one core over {} s",
+        ready.as_secs_f64(), (cpu1 - cpu0) / window.as_secs_f64() * 100.0, window.as_secs()
+    );
+}
+
+/// (e) Ten times what the simulator can absorb, for `run`: RSS over time, final values.
+async fn overload(run: Duration) {
+    let setup = setup(0, "max_concurrent_requests = 32").await;
+    let handle = setup.sim.handle();
+    // 100 ms per request × 32 in flight: the server absorbs about 320 pushes/s.
+    handle.set_faults(Faults {
+        delay_ms: 100,
+        status: None,
+    });
+    let capacity = 320u64;
+    let (devices, names) = (100usize, 10usize);
+    let mut publishers = Vec::new();
+    for i in 0..devices {
+        publishers.push(Device::connect(&format!("ovl{i}"), setup.port).await);
+    }
+    let period = Duration::from_micros(1_000_000 * devices as u64 / (10 * capacity));
+    let started = Instant::now();
+    let tasks: Vec<_> = publishers
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                let mut n = 0u64;
+                while started.elapsed() < run {
+                    tick.tick().await;
+                    let topic =
+                        format!("constellation/Bench/D{i}/stateobject/S{}", n % names as u64);
+                    let _ = d
+                        .client
+                        .publish(topic, QoS::AtLeastOnce, false, n.to_string())
+                        .await;
+                    n += 1;
+                }
+                (d, n)
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    while started.elapsed() < run {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        samples.push(usage(setup.adapter.id()).2);
+    }
+    let mut finals = Vec::new();
+    for t in tasks {
+        if let Ok(r) = t.await {
+            finals.push(r);
+        }
+    }
+    handle.set_faults(Faults::default());
+    // Converged: every SO holds the last value its device published.
+    let expected: Vec<(String, String, u64)> = finals
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (_, n))| {
+            (0..names as u64).filter(|k| *k < *n).map(move |k| {
+                let last = (0..*n).rev().find(|m| m % names as u64 == k).unwrap_or(0);
+                (format!("D{i}"), format!("S{k}"), last)
+            })
+        })
+        .collect();
+    let converge = Instant::now();
+    let mut wrong = expected.len();
+    while converge.elapsed() < Duration::from_secs(120) {
+        wrong = expected
+            .iter()
+            .filter(|(p, n, v)| {
+                handle
+                    .state_object("Bench", p, n)
+                    .is_none_or(|so| so.value != serde_json::json!(v))
+            })
+            .count();
+        if wrong == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (_, peak, _) = usage(setup.adapter.id());
+    let published: u64 = finals.iter().map(|(_, n)| n).sum();
+    let all = handle
+        .state_objects(&SoFilter {
+            sentinel: "Bench".into(),
+            ..SoFilter::default()
+        })
+        .len();
+    println!(
+        "(e) overload, {:.0} publishes/s for {} s against ~{capacity} pushes/s: RSS every 5 s {:?} MiB, peak {peak:.1} MiB; {} of {} SOs at their last value after {:.1} s ({all} SOs, {published} publishes)",
+        published as f64 / run.as_secs_f64(), run.as_secs(),
+        samples.iter().map(|r| (r * 10.0).round() / 10.0).collect::<Vec<_>>(),
+        expected.len() - wrong, expected.len(), converge.elapsed().as_secs_f64()
+    );
+}
