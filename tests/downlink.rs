@@ -444,7 +444,19 @@ async fn mqtt5_devices_get_response_topic_and_correlation_data() {
         .await
         .unwrap();
     polled(&h, "Salon/Thermo", SubKind::Messages, None).await;
-    // The subscription is in place once a retained-free probe comes back.
+    // The device's subscription is in place once its own probe comes back (the adapter
+    // ignores callback topics it did not publish).
+    client
+        .publish(
+            "constellation/Salon/Thermo/callback/Ready",
+            rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+            false,
+            "probe",
+        )
+        .await
+        .unwrap();
+    let probe = within("the probe", rx.recv()).await.unwrap();
+    assert_eq!(&probe.payload[..], b"probe");
     send(
         &h,
         "Consumer/Web",

@@ -179,6 +179,7 @@ pub struct Received {
 pub struct Device {
     pub client: AsyncClient,
     rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Received>>,
+    subacks: tokio::sync::Mutex<mpsc::UnboundedReceiver<()>>,
 }
 
 impl Device {
@@ -197,11 +198,15 @@ impl Device {
         let (client, mut eventloop) = AsyncClient::new(options, 1000);
         let (tx, rx) = mpsc::unbounded_channel();
         let (connected_tx, mut connected) = mpsc::channel(1);
+        let (suback_tx, subacks) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             loop {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
                         let _ = connected_tx.try_send(());
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        let _ = suback_tx.send(());
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         let _ = tx.send(Received {
@@ -219,6 +224,7 @@ impl Device {
         Self {
             client,
             rx: tokio::sync::Mutex::new(rx),
+            subacks: tokio::sync::Mutex::new(subacks),
         }
     }
 
