@@ -142,8 +142,7 @@ async fn publishes_made_while_the_adapter_was_away_are_delivered_when_it_returns
         c.mqtt.client_id = "persistent-adapter".into()
     })
     .await;
-    h.shutdown.cancel();
-    h.adapter.take().unwrap().wait().await;
+    h.stop_adapter().await;
     let d = h.device("meanwhile").await;
     for i in 0..20 {
         d.publish("constellation/Away/Dev/log", format!("while away {i}"))
@@ -152,14 +151,7 @@ async fn publishes_made_while_the_adapter_was_away_are_delivered_when_it_returns
     d.publish("constellation/Away/Dev/stateobject/Last", "20")
         .await;
     // The same client id again: Mosquitto kept the session and its queued publishes.
-    let mut config = base_config(&h.sim);
-    config.mqtt.mode = constellation_mqtt::config::MqttMode::External;
-    config.mqtt.url = format!("mqtt://127.0.0.1:{}", h.port);
-    config.mqtt.client_id = "persistent-adapter".into();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let _adapter = constellation_mqtt::adapter::Adapter::start(config, shutdown.clone())
-        .await
-        .unwrap();
+    h.start_adapter().await;
     let handle = h.sim.handle();
     wait_for(
         "the publishes made meanwhile",
@@ -174,7 +166,6 @@ async fn publishes_made_while_the_adapter_was_away_are_delivered_when_it_returns
     .iter()
     .enumerate()
     .for_each(|(i, l)| assert_eq!(l.message, format!("while away {i}")));
-    shutdown.cancel();
 }
 
 #[tokio::test]

@@ -732,21 +732,13 @@ async fn a_restarted_adapter_rebuilds_links_and_groups_from_retained_topics() {
             .unwrap();
     }
     polled(&h, "Salon/Thermo", SubKind::Messages, Some("Kitchen")).await;
-    h.shutdown.cancel();
-    h.adapter.take().unwrap().wait().await;
+    h.stop_adapter().await;
     // A new adapter process with the same session: the broker kept the session, the
     // adapter subscribes anyway to get the retained topics again.
     for s in h.sim.handle().subscriptions() {
         h.sim.handle().expire_subscription(&s.id);
     }
-    let mut config = base_config(&h.sim);
-    config.mqtt.mode = constellation_mqtt::config::MqttMode::External;
-    config.mqtt.url = format!("mqtt://127.0.0.1:{}", h.port);
-    config.mqtt.client_id = "restarting-adapter".into();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let _adapter = constellation_mqtt::adapter::Adapter::start(config, shutdown.clone())
-        .await
-        .unwrap();
+    h.start_adapter().await;
     polled(&h, "Salon/Thermo", SubKind::Messages, Some("Kitchen")).await;
     let handle = h.sim.handle();
     wait_for("the SO link rebuilt", T, || async {
@@ -758,5 +750,4 @@ async fn a_restarted_adapter_rebuilds_links_and_groups_from_retained_topics() {
             .map(drop)
     })
     .await;
-    shutdown.cancel();
 }

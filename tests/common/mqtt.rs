@@ -64,6 +64,8 @@ pub struct Harness {
     pub mosquitto: Option<Mosquitto>,
     /// The username and password devices log in with.
     pub login: Option<(String, String)>,
+    /// The adapter's configuration, to start it again.
+    pub config: Config,
     _dir: tempfile::TempDir,
 }
 
@@ -115,7 +117,7 @@ impl Harness {
     ) -> Self {
         let prefix = config.prefix.clone();
         let shutdown = CancellationToken::new();
-        let adapter = Adapter::start(config, shutdown.clone())
+        let adapter = Adapter::start(config.clone(), shutdown.clone())
             .await
             .expect("adapter starts");
         let h = Self {
@@ -126,6 +128,7 @@ impl Harness {
             v5_port,
             mosquitto,
             login,
+            config,
             _dir: dir,
         };
         // The adapter publishes `online` right after subscribing: once a device sees
@@ -138,6 +141,23 @@ impl Harness {
             .expect(&format!("{prefix}/_adapter/status"), |p| p == "online")
             .await;
         h
+    }
+
+    /// Shuts the adapter down and waits until it is gone.
+    pub async fn stop_adapter(&mut self) {
+        self.shutdown.cancel();
+        if let Some(adapter) = self.adapter.take() {
+            within("the adapter's shutdown", adapter.wait()).await;
+        }
+    }
+
+    /// Starts the adapter again with the same configuration (a new process would).
+    pub async fn start_adapter(&mut self) {
+        self.shutdown = CancellationToken::new();
+        let adapter = Adapter::start(self.config.clone(), self.shutdown.clone())
+            .await
+            .expect("adapter starts");
+        self.adapter = Some(adapter);
     }
 
     /// A connected MQTT 3.1.1 device.
