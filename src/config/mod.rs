@@ -1,6 +1,6 @@
 //! `topics.toml`: the adapter's typed configuration, how it is loaded and validated.
 //!
-//! Loading is in [`load`], checks that serde cannot express are in [`validate`]; both
+//! Loading is in `load`, checks that serde cannot express are in `validate`; both
 //! report a [`ConfigError`] that names the file, the key and the reason.
 
 mod load;

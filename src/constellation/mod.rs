@@ -6,7 +6,7 @@ mod error;
 mod identity;
 pub mod model;
 
-pub use backoff::{retry_transient, Backoff};
+pub use backoff::{retry_transient, Backoff, MIN_DELAY};
 pub use client::{Client, ClientOptions};
 pub use error::Error;
 pub use identity::Identity;
