@@ -45,6 +45,12 @@ pub(crate) struct Context {
 }
 
 impl Context {
+    /// Runs an ordinary (not long-poll) request under the `max_concurrent_requests` bound.
+    pub(crate) async fn request<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+        let _permit = self.requests.acquire().await;
+        call.await
+    }
+
     /// How long a refused credential is left alone.
     pub(crate) fn auth_retry_s(&self) -> u64 {
         self.config.constellation.auth_retry_s

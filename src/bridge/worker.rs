@@ -238,10 +238,7 @@ async fn execute(cx: &Context, package: &Package, job: Job) -> Outcome {
             package.groups.send_replace(groups.clone());
             return Outcome::Done;
         }
-        intent => {
-            let _permit = cx.requests.acquire().await;
-            call(cx, package, intent).await
-        }
+        intent => cx.request(call(cx, package, intent)).await,
     };
     match result {
         Ok(()) => Outcome::Done,

@@ -30,8 +30,10 @@ pub(crate) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                 Some(id) => id.clone(),
                 None => {
                     let id = cx
-                        .client
-                        .subscribe_to_message(package.identity(), renew.as_deref())
+                        .request(
+                            cx.client
+                                .subscribe_to_message(package.identity(), renew.as_deref()),
+                        )
                         .await?;
                     joined.clear();
                     sub.insert(id).clone()
@@ -95,9 +97,11 @@ async fn join(
     joined: &mut BTreeSet<String>,
 ) -> Result<(), Error> {
     for group in wanted.difference(&joined.clone()) {
-        cx.client
-            .subscribe_to_message_group(package.identity(), group, Some(id))
-            .await?;
+        cx.request(
+            cx.client
+                .subscribe_to_message_group(package.identity(), group, Some(id)),
+        )
+        .await?;
         joined.insert(group.clone());
     }
     Ok(())

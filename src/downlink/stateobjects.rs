@@ -41,8 +41,7 @@ async fn follow(cx: &Context, package: &Package, filters: &[SoFilter], trouble: 
             if first {
                 for filter in filters {
                     for so in cx
-                        .client
-                        .request_state_objects(package.identity(), filter)
+                        .request(cx.client.request_state_objects(package.identity(), filter))
                         .await?
                     {
                         publish(cx, package, &so);
@@ -106,11 +105,10 @@ async fn subscribe(
 ) -> Result<String, Error> {
     let mut id = renew.map(str::to_owned);
     for filter in filters {
-        id = Some(
-            cx.client
-                .subscribe_to_state_objects(package.identity(), id.as_deref(), filter)
-                .await?,
-        );
+        let call = cx
+            .client
+            .subscribe_to_state_objects(package.identity(), id.as_deref(), filter);
+        id = Some(cx.request(call).await?);
     }
     Ok(id.unwrap_or_default())
 }
