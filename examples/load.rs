@@ -237,6 +237,15 @@ impl Device {
     }
 }
 
+/// `n` connected devices named `<name><i>`.
+async fn devices_on(port: u16, name: &str, n: usize) -> Vec<Device> {
+    let mut devices = Vec::with_capacity(n);
+    for i in 0..n {
+        devices.push(Device::connect(&format!("{name}{i}"), port).await);
+    }
+    devices
+}
+
 /// p50, p99 and max of latencies in µs, printed in ms.
 fn percentiles(mut v: Vec<u64>) -> String {
     if v.is_empty() {
@@ -307,10 +316,11 @@ async fn raw(concurrency: usize, run: Duration) {
 async fn uplink(devices: usize, run: Duration) {
     let setup = setup(0, "").await;
     let handle = setup.sim.handle();
-    let mut clients = Vec::new();
-    for i in 0..devices {
-        clients.push(Device::connect(&format!("pub{i}"), setup.port).await.client);
-    }
+    let clients: Vec<AsyncClient> = devices_on(setup.port, "pub", devices)
+        .await
+        .into_iter()
+        .map(|d| d.client)
+        .collect();
     let topics: Vec<String> = (0..devices)
         .map(|i| format!("constellation/Bench/D{i}/stateobject/Value"))
         .collect();
@@ -352,10 +362,7 @@ async fn uplink(devices: usize, run: Duration) {
 async fn flood(devices: usize, run: Duration) {
     let setup = setup(0, "").await;
     let handle = setup.sim.handle();
-    let mut publishers = Vec::new();
-    for i in 0..devices {
-        publishers.push(Device::connect(&format!("pub{i}"), setup.port).await);
-    }
+    let publishers = devices_on(setup.port, "pub", devices).await;
     let stop = Arc::new(AtomicBool::new(false));
     let published = Arc::new(AtomicU64::new(0));
     let (cpu0, _, _) = usage(setup.adapter.id());
@@ -417,10 +424,7 @@ async fn latency(devices: usize, rate: u64, run: Duration) {
         }
         lat
     });
-    let mut publishers = Vec::new();
-    for i in 0..devices {
-        publishers.push(Device::connect(&format!("lat{i}"), setup.port).await);
-    }
+    let publishers = devices_on(setup.port, "lat", devices).await;
     let (cpu0, _, _) = usage(setup.adapter.id());
     let period = Duration::from_micros(1_000_000 * devices as u64 / rate);
     let started = Instant::now();
@@ -585,10 +589,7 @@ async fn overload(run: Duration) {
     });
     let capacity = 320u64;
     let (devices, names) = (100usize, 10usize);
-    let mut publishers = Vec::new();
-    for i in 0..devices {
-        publishers.push(Device::connect(&format!("ovl{i}"), setup.port).await);
-    }
+    let publishers = devices_on(setup.port, "ovl", devices).await;
     let period = Duration::from_micros(1_000_000 * devices as u64 / (10 * capacity));
     let started = Instant::now();
     let tasks: Vec<_> = publishers
