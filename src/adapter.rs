@@ -58,6 +58,9 @@ impl Adapter {
             }
         };
         options.subscriptions = vec![format!("{}/#", config.prefix)];
+        options
+            .subscriptions
+            .extend(crate::mapping::filters(&config.map));
         let c = &config.constellation;
         let url = Url::parse(&c.url).map_err(|e| StartError::Client(e.to_string()))?;
         let client = Client::new(ClientOptions {

@@ -34,6 +34,7 @@ pub mod constellation;
 pub mod demo;
 pub mod downlink;
 pub mod logging;
+pub mod mapping;
 pub mod mqtt;
 pub mod names;
 pub mod native;

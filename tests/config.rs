@@ -304,3 +304,60 @@ fn an_unset_variable_is_an_error_naming_key_and_variable() {
         "{shown:?}"
     );
 }
+
+#[test]
+fn mapping_rules_load_and_bad_ones_name_the_rule() {
+    let good = r#"
+[[map]]
+topic = "tele/{device}/SENSOR"
+sentinel = "Tasmota"
+package = "{device}"
+explode = true
+skip = ["Time"]
+
+[[map]]
+topic = "stat/{device}/POWER"
+sentinel = "Tasmota"
+package = "{device}"
+stateobject = "Power"
+value = "{{ value == 'ON' }}"
+map = { ON = true }
+
+[[map]]
+topic = "tele/{device}/LWT"
+sentinel = "Tasmota"
+package = "{device}"
+availability = { online = "Online", offline = "Offline" }
+"#;
+    let c = load_str("topics.toml", good, &HashMap::new()).unwrap();
+    assert_eq!(c.map.len(), 3);
+    assert_eq!(c.map[1].stateobject.as_deref(), Some("Power"));
+
+    let rule = |body: &str| format!("[[map]]\nsentinel = \"S\"\npackage = \"P\"\n{body}\n");
+    fails_at(
+        &rule("topic = \"a/#/b\"\nexplode = true"),
+        "map[0].topic",
+        "`#` must be the last level",
+    );
+    fails_at(
+        &rule("topic = \"a/{x\"\nexplode = true"),
+        "map[0].topic",
+        "mixes text and wildcards",
+    );
+    fails_at(
+        &rule("topic = \"a/{x}\"\nstateobject = \"T\"\nvalue = \"{{ value_json. }}\""),
+        "map[0].value",
+        "template error",
+    );
+    fails_at(&rule("topic = \"a/{x}\""), "map[0].topic", "does nothing");
+    fails_at(
+        &rule("topic = \"a/{x}\"\n[map.stateobjects.T]\ntype = \"System.Double\""),
+        "map[0].stateobjects.\"T\"",
+        "exactly one of `value`",
+    );
+    fails_at(
+        &rule("topic = \"a\"\nexplode = true\nfrequency = 3"),
+        "map[0].frequency",
+        "unknown field",
+    );
+}

@@ -17,6 +17,7 @@ pub use worker::PackageState;
 
 use crate::config::Config;
 use crate::constellation::Client;
+use crate::mapping::Mapper;
 use crate::mqtt::Publisher;
 use crate::native::{decode, parse_topic, payload_head, Intent, PackageId, Topic};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
@@ -61,6 +62,7 @@ impl Context {
 #[derive(Clone)]
 pub struct Bridge {
     cx: Arc<Context>,
+    mapper: Arc<Mapper>,
     allow: Arc<GlobSet>,
     defaults: Arc<defaults::Defaults>,
     packages: Arc<Mutex<HashMap<PackageId, Arc<Package>>>>,
@@ -93,7 +95,12 @@ impl Bridge {
             abort: CancellationToken::new(),
             config: config.clone(),
         };
+        let mapper = Mapper::new(&config.map).unwrap_or_else(|errors| {
+            tracing::error!(?errors, "invalid mapping rules: none applied");
+            Mapper::new(&[]).unwrap_or_else(|_| unreachable!("no rules, no errors"))
+        });
         Self {
+            mapper: Arc::new(mapper),
             allow: Arc::new(allow),
             defaults: Arc::new(defaults::Defaults::new(&config)),
             cx: Arc::new(cx),
@@ -112,7 +119,8 @@ impl Bridge {
         };
         let (package, kind) = match parse_topic(prefix, &topic) {
             Topic::Device(package, kind) => (package, kind),
-            Topic::Downlink | Topic::Foreign => return,
+            Topic::Foreign => return self.map_foreign(&topic, &publish.payload, origin),
+            Topic::Downlink => return,
             Topic::Invalid {
                 error_topic,
                 reason,
@@ -139,6 +147,23 @@ impl Bridge {
             }
         };
         self.submit(package, intent, origin());
+    }
+
+    /// Projects a publish of another layout through the mapping rules.
+    fn map_foreign(&self, topic: &str, payload: &[u8], origin: impl Fn() -> Origin) {
+        for mapped in self.mapper.map(topic, payload) {
+            match mapped {
+                Ok((package, intent)) => self.submit(package, intent, origin()),
+                Err(e) => {
+                    let prefix = &self.cx.config.prefix;
+                    let error_topic = match &e.package {
+                        Some(p) => format!("{prefix}/{}/{}/error", p.sentinel, p.package),
+                        None => format!("{prefix}/_adapter/error"),
+                    };
+                    report::report(&self.cx.publisher, &error_topic, &origin(), &e.reason);
+                }
+            }
+        }
     }
 
     /// Queues `intent` on its package's worker, creating the worker if the package is

@@ -47,6 +47,9 @@ pub struct Config {
     /// Packages with their own settings or credentials.
     #[serde(default)]
     pub packages: Vec<PackageConfig>,
+    /// Mapping rules: other topic layouts projected into virtual packages.
+    #[serde(default)]
+    pub map: Vec<MapRule>,
 }
 
 fn default_prefix() -> String {
@@ -61,6 +64,7 @@ impl Default for Config {
             constellation: ConstellationConfig::default(),
             mqtt: MqttConfig::default(),
             packages: Vec::new(),
+            map: Vec::new(),
         }
     }
 }
@@ -253,6 +257,68 @@ pub struct SoDefaults {
     pub lifetime: Option<i64>,
     #[serde(default)]
     pub metadata: Map<String, Value>,
+}
+
+/// `[[map]]`: topics of another layout → one virtual package's StateObjects.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MapRule {
+    /// A topic pattern: `{name}` one level, `{name+}` several, `+`, `#`.
+    pub topic: String,
+    /// The package's sentinel and name, with `{capture}`s.
+    pub sentinel: String,
+    pub package: String,
+    /// One StateObject per leaf of the JSON payload, named by its dotted path.
+    #[serde(default)]
+    pub explode: bool,
+    /// Leaves (dotted paths) not to publish when exploding.
+    #[serde(default)]
+    pub skip: Vec<String>,
+    /// Explicit StateObjects, by name.
+    #[serde(default)]
+    pub stateobjects: BTreeMap<String, MappedStateObject>,
+    /// A single StateObject of this name from the payload (with `value`, if set).
+    pub stateobject: Option<String>,
+    /// The template of the single StateObject's value.
+    pub value: Option<String>,
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
+    pub lifetime: Option<i64>,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    /// Rendered value → value (e.g. `{ ON = true, OFF = false }`).
+    #[serde(default)]
+    pub map: Map<String, Value>,
+    /// The payload is the device's availability.
+    pub availability: Option<Availability>,
+    /// Keep looking for other matching rules after this one.
+    #[serde(default, rename = "continue")]
+    pub continue_matching: bool,
+}
+
+/// An explicit StateObject of a rule.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MappedStateObject {
+    /// A template for the value…
+    pub value: Option<String>,
+    /// …or the dotted path of a JSON leaf (`ENERGY.Power`).
+    pub path: Option<String>,
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
+    pub lifetime: Option<i64>,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    #[serde(default)]
+    pub map: Map<String, Value>,
+}
+
+/// How a payload tells availability: a pair of payloads, or a template giving true/false.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Availability {
+    Payloads { online: String, offline: String },
+    Template(String),
 }
 
 impl Config {

@@ -149,6 +149,9 @@ pub(super) fn validate(config: &Config) -> Vec<(String, String)> {
             }
         }
     }
+    if let Err(rule_errors) = crate::mapping::Mapper::new(&config.map) {
+        errors.extend(rule_errors);
+    }
     errors
 }
 

@@ -63,6 +63,12 @@ pub fn infer_type(value: &Value) -> Option<&'static str> {
     }
 }
 
+/// A value given as text: JSON text as that value, any other text as a string (the
+/// rule of the REST GET forms and of device payloads).
+pub fn json_or_text(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+}
+
 /// Log levels accepted by `WriteLog`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum LogLevel {

@@ -2,7 +2,7 @@
 
 use super::Kind;
 use crate::constellation::model::{
-    LogLevel, OutgoingMessage, ScopeType, SoFilter, StateObjectPush,
+    json_or_text, LogLevel, OutgoingMessage, ScopeType, SoFilter, StateObjectPush,
 };
 use serde_json::{Map, Value};
 
@@ -183,11 +183,6 @@ fn text(payload: &[u8]) -> Result<&str, String> {
             e.valid_up_to()
         )
     })
-}
-
-/// JSON text as that value; any other text as a string.
-fn json_or_text(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
 
 fn json<T: serde::de::DeserializeOwned>(payload: &[u8], expected: &str) -> Result<T, String> {

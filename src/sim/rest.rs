@@ -3,7 +3,8 @@
 use super::state::{Participant, SimError, SubKind};
 use super::Shared;
 use crate::constellation::model::{
-    LogLevel, OutgoingMessage, Scope, ScopeType, SenderType, SoFilter, StateObjectPush,
+    json_or_text, LogLevel, OutgoingMessage, Scope, ScopeType, SenderType, SoFilter,
+    StateObjectPush,
 };
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -90,11 +91,6 @@ fn credential<'a>(headers: &'a HeaderMap, params: &'a Params, name: &str) -> Opt
         .get(name)
         .and_then(|v| v.to_str().ok())
         .or_else(|| params.get(name))
-}
-
-/// JSON text as that value; anything else as a string (the GET forms' rule).
-fn json_or_text(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, SimError> {

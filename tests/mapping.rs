@@ -1,0 +1,228 @@
+//! Mapping rules end to end: real payloads from `../shared/fixtures/` published by a
+//! real MQTT client, through rules in the configuration, into the simulator.
+
+mod common;
+
+use common::mqtt::*;
+use common::*;
+use constellation_mqtt::config::{Availability, MapRule, MappedStateObject};
+use constellation_mqtt::constellation::model::SoFilter;
+use constellation_mqtt::sim::World;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(15);
+
+fn fixture(path: &str) -> String {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(path);
+    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+fn rule(topic: &str) -> MapRule {
+    MapRule {
+        topic: topic.into(),
+        sentinel: "Tasmota".into(),
+        package: "{device}".into(),
+        ..MapRule::default()
+    }
+}
+
+/// Tasmota, written as plain rules (the preset will generate the same).
+fn tasmota_rules() -> Vec<MapRule> {
+    let mut energy = std::collections::BTreeMap::new();
+    energy.insert(
+        "Power".to_string(),
+        MappedStateObject {
+            path: Some("ENERGY.Power".into()),
+            type_name: Some("System.Double".into()),
+            metadata: json!({"Unit": "W"}).as_object().unwrap().clone(),
+            ..MappedStateObject::default()
+        },
+    );
+    energy.insert(
+        "Voltage".to_string(),
+        MappedStateObject {
+            value: Some("{{ value_json.ENERGY.Voltage }}".into()),
+            ..MappedStateObject::default()
+        },
+    );
+    let mut result = std::collections::BTreeMap::new();
+    result.insert(
+        "Relay".to_string(),
+        MappedStateObject {
+            value: Some("{{ value_json.POWER }}".into()),
+            type_name: Some("System.Boolean".into()),
+            ..MappedStateObject::default()
+        },
+    );
+    vec![
+        MapRule {
+            stateobjects: energy,
+            continue_matching: true,
+            ..rule("tele/{device}/SENSOR")
+        },
+        MapRule {
+            explode: true,
+            skip: vec![
+                "Time".into(),
+                "TempUnit".into(),
+                "ENERGY.TotalStartTime".into(),
+            ],
+            ..rule("tele/{device}/SENSOR")
+        },
+        MapRule {
+            stateobject: Some("Power".into()),
+            value: Some("{{ value == 'ON' }}".into()),
+            ..rule("stat/{device}/POWER")
+        },
+        MapRule {
+            stateobjects: result,
+            ..rule("stat/{device}/RESULT")
+        },
+        MapRule {
+            availability: Some(Availability::Payloads {
+                online: "Online".into(),
+                offline: "Offline".into(),
+            }),
+            ..rule("tele/{device}/LWT")
+        },
+    ]
+}
+
+async fn so(
+    h: &Harness,
+    package: &str,
+    name: &str,
+    check: impl Fn(&Value) -> bool,
+) -> constellation_mqtt::constellation::model::StateObject {
+    let handle = h.sim.handle();
+    wait_for(&format!("Tasmota/{package}/{name}"), T, || async {
+        handle
+            .state_object("Tasmota", package, name)
+            .filter(|so| check(&so.value))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn tasmota_payloads_become_state_objects() {
+    let h = Harness::embedded(World::open("demo"), |c| c.map = tasmota_rules()).await;
+    let d = h.device("tasmota").await;
+    d.publish(
+        "tele/kitchen/SENSOR",
+        fixture("tasmota/tele-sensor-am2301.json"),
+    )
+    .await;
+    let t = so(&h, "kitchen", "AM2301.Temperature", |v| *v == json!(24.6)).await;
+    assert_eq!(t.type_name.as_deref(), Some("System.Double"));
+    so(&h, "kitchen", "AM2301.Humidity", |v| *v == json!(58.2)).await;
+    let all = h.sim.handle().state_objects(&SoFilter {
+        package: "kitchen".into(),
+        ..SoFilter::default()
+    });
+    let names: Vec<_> = all.iter().map(|s| s.name.as_str()).collect();
+    assert!(
+        !names.contains(&"Time") && !names.contains(&"TempUnit"),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"Power"),
+        "no ENERGY in this payload: no Power, and no error"
+    );
+
+    d.publish(
+        "tele/pow1/SENSOR",
+        fixture("tasmota/tele-sensor-energy-pow.json"),
+    )
+    .await;
+    let p = so(&h, "pow1", "Power", |v| *v == json!(2635.0)).await;
+    assert_eq!(p.type_name.as_deref(), Some("System.Double"));
+    assert_eq!(p.metadatas.unwrap()["Unit"], json!("W"));
+    so(&h, "pow1", "Voltage", |v| *v == json!(227)).await;
+    so(&h, "pow1", "ENERGY.Today", |v| *v == json!(0.954)).await;
+
+    d.publish("stat/pow1/POWER", "ON").await;
+    so(&h, "pow1", "Power", |v| *v == json!(true)).await;
+
+    for line in fixture("tasmota/lwt.txt").lines() {
+        let (topic, payload) = line.split_once(' ').unwrap();
+        let topic = topic.replace("tasmota_XXXXXX", "pow1");
+        d.publish(&topic, payload).await;
+        let online = payload == "Online";
+        so(&h, "pow1", "Online", |v| *v == json!(online)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_missing_key_on_a_shared_topic_gives_no_update_and_no_error() {
+    let h = Harness::embedded(World::open("demo"), |c| c.map = tasmota_rules()).await;
+    let d = h.device("tasmota").await;
+    d.subscribe("constellation/#").await;
+    d.publish("stat/lamp/RESULT", r#"{"Dimmer": 50}"#).await;
+    d.publish("stat/lamp/RESULT", r#"{"POWER": "OFF"}"#).await;
+    so(&h, "lamp", "Relay", |v| *v == json!(false)).await;
+    assert_eq!(
+        h.sim
+            .handle()
+            .state_objects(&SoFilter {
+                package: "lamp".into(),
+                ..SoFilter::default()
+            })
+            .len(),
+        1
+    );
+    let errors: Vec<_> = d
+        .drain()
+        .await
+        .into_iter()
+        .filter(|r| r.topic.ends_with("/error"))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[tokio::test]
+async fn esphome_text_states_with_captured_names_and_a_value_map() {
+    let rules = vec![MapRule {
+        topic: "{node}/{component}/{object}/state".into(),
+        sentinel: "ESPHome".into(),
+        package: "{node}".into(),
+        stateobject: Some("{component}.{object}".into()),
+        map: json!({"ON": true, "OFF": false})
+            .as_object()
+            .unwrap()
+            .clone(),
+        ..MapRule::default()
+    }];
+    let h = Harness::embedded(World::open("demo"), |c| c.map = rules).await;
+    let d = h.device("esphome").await;
+    for line in fixture("esphome/states.txt").lines() {
+        let (topic, payload) = line.split_once(' ').unwrap();
+        d.publish(topic, payload).await;
+    }
+    let handle = h.sim.handle();
+    for (name, value) in [
+        ("sensor.firstfloor_inverter_operation_mode", json!("Normal")),
+        ("sensor.inverter0_power_demand", json!(190)),
+        ("sensor.firstfloor_inverter_energy_yesterday", json!(0.105)),
+        ("switch.attic-powerwall_restart", json!(false)),
+    ] {
+        wait_for(name, T, || async {
+            handle
+                .state_object("ESPHome", "attic-powerwall", name)
+                .filter(|so| so.value == value)
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn non_utf8_payloads_are_refused_on_the_packages_error_topic() {
+    let h = Harness::embedded(World::open("demo"), |c| c.map = tasmota_rules()).await;
+    let d = h.device("tasmota").await;
+    d.subscribe("constellation/Tasmota/bad/error").await;
+    d.publish("stat/bad/POWER", vec![0xff, 0xfe]).await;
+    let e = d.expect("constellation/Tasmota/bad/error", |_| true).await;
+    assert!(e.payload.contains("not UTF-8"), "{}", e.payload);
+}
