@@ -60,7 +60,7 @@ impl Adapter {
         options.subscriptions = vec![format!("{}/#", config.prefix)];
         options
             .subscriptions
-            .extend(crate::mapping::filters(&config.map));
+            .extend(crate::mapping::filters(&config.map, &config.command));
         let c = &config.constellation;
         let url = Url::parse(&c.url).map_err(|e| StartError::Client(e.to_string()))?;
         let client = Client::new(ClientOptions {

@@ -226,3 +226,116 @@ async fn non_utf8_payloads_are_refused_on_the_packages_error_topic() {
     let e = d.expect("constellation/Tasmota/bad/error", |_| true).await;
     assert!(e.payload.contains("not UTF-8"), "{}", e.payload);
 }
+
+fn power_command(timeout_ms: u64) -> constellation_mqtt::config::CommandRule {
+    use constellation_mqtt::config::{CommandParameter, CommandResponse, CommandRule};
+    CommandRule {
+        sentinel: "Tasmota".into(),
+        package: "*".into(),
+        key: "Power".into(),
+        description: Some("Switch the relay: ON, OFF or TOGGLE".into()),
+        parameters: vec![CommandParameter {
+            name: "state".into(),
+            type_name: "System.String".into(),
+            description: None,
+        }],
+        topic: "cmnd/{package}/POWER".into(),
+        payload: "{{ data }}".into(),
+        response: Some(CommandResponse {
+            topic: "stat/{package}/RESULT".into(),
+            value: "{{ value_json.POWER }}".into(),
+            timeout_ms,
+        }),
+    }
+}
+
+#[tokio::test]
+async fn the_tasmota_command_flow_answers_sagas() {
+    use constellation_mqtt::constellation::model::{OutgoingMessage, Scope, ScopeType, SenderType};
+    use constellation_mqtt::sim::{Participant, SubKind};
+    let h = Harness::embedded(World::open("demo"), |c| {
+        c.map = tasmota_rules();
+        c.command = vec![power_command(500)];
+    })
+    .await;
+    let d = h.device("tasmota_switch").await;
+    d.subscribe("cmnd/tasmota_switch/#").await;
+    d.publish("tele/tasmota_switch/LWT", "Online").await;
+    let handle = h.sim.handle();
+    wait_for("the package's message subscription", T, || async {
+        handle
+            .subscriptions()
+            .into_iter()
+            .find(|s| {
+                s.owner == "Tasmota/tasmota_switch" && s.kind == SubKind::Messages && s.polling > 0
+            })
+            .map(drop)
+    })
+    .await;
+    let descriptor = wait_for("the generated descriptor", T, || async {
+        handle.descriptors().get("Tasmota/tasmota_switch").cloned()
+    })
+    .await;
+    assert_eq!(
+        descriptor["MessageCallbacks"][0]["MessageKey"],
+        json!("Power")
+    );
+    assert_eq!(
+        descriptor["MessageCallbacks"][0]["Parameters"][0]["Name"],
+        json!("state")
+    );
+
+    let console = Participant {
+        sentinel: "Consumer".into(),
+        package: "Console".into(),
+    };
+    let saga = |id: &str| OutgoingMessage {
+        scope: Scope {
+            kind: ScopeType::Package,
+            args: vec!["Tasmota/tasmota_switch".into()],
+            saga_id: Some(id.into()),
+        },
+        key: "Power".into(),
+        data: json!("TOGGLE"),
+    };
+    handle
+        .send(&console, SenderType::ConsumerHub, saga("s1"))
+        .unwrap();
+    let cmd = d.expect("cmnd/tasmota_switch/POWER", |_| true).await;
+    assert_eq!(cmd.payload, "TOGGLE");
+    assert!(!cmd.retain, "commands are never retained");
+    // The device answers as in the fixture; an unrelated RESULT first does not answer.
+    d.publish("stat/tasmota_switch/RESULT", r#"{"Dimmer": 40}"#)
+        .await;
+    for line in fixture("tasmota/command-flow.txt")
+        .lines()
+        .filter(|l| l.starts_with('>'))
+    {
+        let (topic, payload) = line[2..].split_once(' ').unwrap();
+        if payload.contains("\"ON\"") || payload == "ON" {
+            d.publish(topic, payload).await;
+        }
+    }
+    let answer = within("the saga's answer", handle.saga_response(&console, "s1", T))
+        .await
+        .expect("an answer");
+    assert_eq!(answer.data, json!("ON"));
+    assert_eq!(answer.sender.friendly_name, "Tasmota/tasmota_switch");
+
+    // No answer from the device: an error object after the time-out.
+    handle
+        .send(&console, SenderType::ConsumerHub, saga("s2"))
+        .unwrap();
+    d.expect("cmnd/tasmota_switch/POWER", |_| true).await;
+    let answer = within(
+        "the time-out answer",
+        handle.saga_response(&console, "s2", T),
+    )
+    .await
+    .expect("an answer");
+    assert!(
+        answer.data["Error"].as_str().unwrap().contains("no answer"),
+        "{}",
+        answer.data
+    );
+}

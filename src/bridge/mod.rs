@@ -17,7 +17,7 @@ pub use worker::PackageState;
 
 use crate::config::Config;
 use crate::constellation::Client;
-use crate::mapping::Mapper;
+use crate::mapping::{Commands, Mapper};
 use crate::mqtt::Publisher;
 use crate::native::{decode, parse_topic, payload_head, Intent, PackageId, Topic};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
@@ -37,6 +37,8 @@ pub(crate) struct Context {
     pub(crate) publisher: Publisher,
     /// Bounds the requests in flight towards Constellation, over all packages.
     pub(crate) requests: Semaphore,
+    /// The `[[command]]`s, for the downlink, and their sagas waiting for an answer.
+    pub(crate) commands: Commands,
     /// Bounds the long polls in flight (each holds a connection).
     pub(crate) polls: Semaphore,
     /// Cancelled at shutdown: workers finish their queues, then stop; pollers stop.
@@ -86,7 +88,12 @@ impl Bridge {
             tracing::error!(error = %e, "invalid allow pattern: no package is admitted");
             GlobSet::empty()
         });
+        let commands = Commands::new(&config.command).unwrap_or_else(|errors| {
+            tracing::error!(?errors, "invalid commands: none applied");
+            Commands::new(&[]).unwrap_or_else(|_| unreachable!("no commands, no errors"))
+        });
         let cx = Context {
+            commands,
             requests: Semaphore::new(config.constellation.max_concurrent_requests),
             polls: Semaphore::new(config.constellation.max_long_polls),
             client,
@@ -151,6 +158,9 @@ impl Bridge {
 
     /// Projects a publish of another layout through the mapping rules.
     fn map_foreign(&self, topic: &str, payload: &[u8], origin: impl Fn() -> Origin) {
+        for (package, answer) in self.cx.commands.answers(topic, payload) {
+            self.submit(package, answer, origin());
+        }
         for mapped in self.mapper.map(topic, payload) {
             match mapped {
                 Ok((package, intent)) => self.submit(package, intent, origin()),
@@ -214,6 +224,14 @@ impl Bridge {
             return None;
         };
         let p = Arc::new(Package::new(package.clone(), key, config));
+        if let Some(descriptor) = self.cx.commands.descriptor(package) {
+            let declare = Job {
+                intent: Intent::Declare(descriptor),
+                origin: origin.clone(),
+            };
+            // A new queue has room: this cannot be refused.
+            let _ = p.enqueue(declare);
+        }
         packages.insert(package.clone(), p.clone());
         let mut workers = lock(&self.workers);
         workers.spawn(worker::run(self.cx.clone(), p.clone()));

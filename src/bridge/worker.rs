@@ -108,7 +108,7 @@ impl Package {
     }
 
     /// Queues a job for the worker.
-    pub(super) fn enqueue(&self, job: Job) -> Result<(), Full> {
+    pub(crate) fn enqueue(&self, job: Job) -> Result<(), Full> {
         lock(&self.queue).push(job)?;
         self.wake.notify_one();
         Ok(())

@@ -50,6 +50,9 @@ pub struct Config {
     /// Mapping rules: other topic layouts projected into virtual packages.
     #[serde(default)]
     pub map: Vec<MapRule>,
+    /// MessageCallbacks of mapped packages, carried out as publishes.
+    #[serde(default)]
+    pub command: Vec<CommandRule>,
 }
 
 fn default_prefix() -> String {
@@ -65,6 +68,7 @@ impl Default for Config {
             mqtt: MqttConfig::default(),
             packages: Vec::new(),
             map: Vec::new(),
+            command: Vec::new(),
         }
     }
 }
@@ -311,6 +315,63 @@ pub struct MappedStateObject {
     pub metadata: Map<String, Value>,
     #[serde(default)]
     pub map: Map<String, Value>,
+}
+
+/// `[[command]]`: a MessageCallback of mapped packages, carried out as a publish.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRule {
+    /// The packages it belongs to: a sentinel, and a package name or `*` (every package
+    /// of that sentinel the adapter knows).
+    pub sentinel: String,
+    pub package: String,
+    /// The MessageCallback's key.
+    pub key: String,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub parameters: Vec<CommandParameter>,
+    /// The topic to publish on, with `{sentinel}` and `{package}`.
+    pub topic: String,
+    /// The payload template; variables `data`, `key`, `sentinel`, `package`, `sender`.
+    #[serde(default = "default_command_payload")]
+    pub payload: String,
+    /// How a saga is answered; without it, sagas get no answer.
+    pub response: Option<CommandResponse>,
+}
+
+fn default_command_payload() -> String {
+    "{{ data }}".into()
+}
+
+/// A parameter of a command, for the package descriptor.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CommandParameter {
+    pub name: String,
+    #[serde(rename = "type", default = "default_parameter_type")]
+    pub type_name: String,
+    pub description: Option<String>,
+}
+
+fn default_parameter_type() -> String {
+    "System.String".into()
+}
+
+/// How the answer to a command sent in a saga is recognised.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CommandResponse {
+    /// The topic the device answers on, with `{sentinel}` and `{package}`.
+    pub topic: String,
+    /// The first publish there for which this template renders is the answer.
+    pub value: String,
+    /// Then the saga is answered with an error object.
+    #[serde(default = "default_response_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_response_timeout() -> u64 {
+    3_000
 }
 
 /// How a payload tells availability: a pair of payloads, or a template giving true/false.

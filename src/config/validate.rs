@@ -152,6 +152,9 @@ pub(super) fn validate(config: &Config) -> Vec<(String, String)> {
     if let Err(rule_errors) = crate::mapping::Mapper::new(&config.map) {
         errors.extend(rule_errors);
     }
+    if let Err(command_errors) = crate::mapping::Commands::new(&config.command) {
+        errors.extend(command_errors);
+    }
     errors
 }
 

@@ -1,10 +1,11 @@
 //! A package's message subscription: long poll, route each message to its topic.
 
 use super::Trouble;
-use crate::bridge::{Context, Package};
+use crate::bridge::{Context, Job, Origin, Package};
 use crate::config::CallbackPayload;
 use crate::constellation::model::{ReceivedMessage, RESPONSE_KEY};
 use crate::constellation::Error;
+use crate::mapping::Invocation;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -107,12 +108,18 @@ async fn join(
     Ok(())
 }
 
-/// Publishes a received message: a `__Response` on `saga/<id>`, anything else on
-/// `callback/<key>` (its saga remembered for the device's answer; with MQTT 5, the
-/// response topic and correlation data set).
-fn deliver(cx: &Context, package: &Package, message: ReceivedMessage) {
+/// Publishes a received message: a `__Response` on `saga/<id>`; a message a
+/// `[[command]]` takes as that command's publish; anything else on `callback/<key>`
+/// (its saga remembered for the device's answer; with MQTT 5, the response topic and
+/// correlation data set).
+fn deliver(cx: &Arc<Context>, package: &Arc<Package>, message: ReceivedMessage) {
     let base = package.base_topic();
     let saga = message.scope.saga_id.clone().filter(|s| !s.is_empty());
+    if message.key != RESPONSE_KEY {
+        if let Some(invocation) = cx.commands.invoke(&package.id, &message) {
+            return command(cx, package, &message, saga, invocation);
+        }
+    }
     let (topic, properties) = if message.key == RESPONSE_KEY {
         let Some(saga) = &saga else {
             tracing::warn!(package = %package.id, "a __Response without a saga id: dropped");
@@ -143,5 +150,40 @@ fn deliver(cx: &Context, package: &Package, message: ReceivedMessage) {
             .publisher
             .publish_with(&topic, payload.into(), false, properties),
         Err(e) => tracing::error!(%topic, error = %e, "cannot serialise a message"),
+    }
+}
+
+/// Publishes a command (never retained) and, for a saga awaiting the device's answer,
+/// answers it with an error when the time is up.
+fn command(
+    cx: &Arc<Context>,
+    package: &Arc<Package>,
+    message: &ReceivedMessage,
+    saga: Option<String>,
+    invocation: Result<Invocation, String>,
+) {
+    let invocation = match invocation {
+        Ok(i) => i,
+        Err(e) => return tracing::warn!(package = %package.id, error = %e, "command not sent"),
+    };
+    cx.publisher
+        .publish(&invocation.topic, invocation.payload, false);
+    let Some(saga) = saga else { return };
+    package.remember_saga(&saga, message.sender.reply_address());
+    if let Some(timeout) = invocation.timeout {
+        let (cx, package) = (cx.clone(), package.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            if let Some(answer) = cx.commands.time_out(&package.id, &saga) {
+                let origin = Origin {
+                    topic: invocation.topic,
+                    payload: String::new(),
+                };
+                let _ = package.enqueue(Job {
+                    intent: answer,
+                    origin,
+                });
+            }
+        });
     }
 }

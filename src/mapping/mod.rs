@@ -6,8 +6,11 @@
 //! publish that is not on the native scheme goes through it and comes out as the same
 //! [`Intent`]s the native scheme produces.
 
+mod commands;
 pub mod pattern;
 mod values;
+
+pub use commands::{Commands, Invocation};
 
 use crate::config::{Availability, MapRule};
 use crate::constellation::model::StateObjectPush;
@@ -271,12 +274,14 @@ impl Mapper {
     }
 }
 
-/// The MQTT filters `rules` need (invalid patterns, refused at load, need none).
-pub fn filters(rules: &[MapRule]) -> Vec<String> {
+/// The MQTT filters the mapping rules and the commands' answers need (invalid
+/// patterns, refused at load, need none).
+pub fn filters(rules: &[MapRule], commands: &[crate::config::CommandRule]) -> Vec<String> {
     let mut filters: Vec<String> = rules
         .iter()
         .filter_map(|r| Pattern::new(&r.topic).ok())
         .map(|p| p.filter())
+        .chain(commands::filters(commands))
         .collect();
     filters.sort();
     filters.dedup();

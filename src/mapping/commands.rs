@@ -1,0 +1,256 @@
+//! `[[command]]`: MessageCallbacks of mapped packages carried out as MQTT publishes,
+//! with sagas answered from the device's reply, or with an error after a time-out.
+
+use super::values::rendered;
+use crate::config::CommandRule;
+use crate::constellation::model::ReceivedMessage;
+use crate::native::{Intent, PackageId};
+use minijinja::{Environment, UndefinedBehavior};
+use serde_json::{json, Map, Value};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The compiled commands and the sagas waiting for a device's answer.
+pub struct Commands {
+    env: Environment<'static>,
+    rules: Vec<Command>,
+    pending: Mutex<Vec<Pending>>,
+}
+
+struct Command {
+    sentinel: String,
+    package: String,
+    key: String,
+    topic: String,
+    payload: String,
+    response: Option<(String, String, Duration)>,
+    callback: Value,
+}
+
+struct Pending {
+    package: PackageId,
+    saga_id: String,
+    topic: String,
+    template: String,
+    deadline: Instant,
+}
+
+/// A command to publish.
+pub struct Invocation {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    /// When a saga waits for the device's answer: how long.
+    pub timeout: Option<Duration>,
+}
+
+fn fill(text: &str, package: &PackageId) -> String {
+    text.replace("{sentinel}", &package.sentinel)
+        .replace("{package}", &package.package)
+}
+
+impl Commands {
+    /// Compiles `rules`; problems as (key, reason).
+    pub fn new(rules: &[CommandRule]) -> Result<Self, Vec<(String, String)>> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        let mut errors = Vec::new();
+        let mut compiled = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            let key = |k: &str| format!("command[{i}].{k}");
+            let payload = super::compile(&mut env, &mut errors, key("payload"), &r.payload);
+            let response = r.response.as_ref().and_then(|resp| {
+                super::compile(&mut env, &mut errors, key("response.value"), &resp.value).map(|t| {
+                    (
+                        resp.topic.clone(),
+                        t,
+                        Duration::from_millis(resp.timeout_ms),
+                    )
+                })
+            });
+            for (field, text) in [
+                ("sentinel", &r.sentinel),
+                ("package", &r.package),
+                ("key", &r.key),
+                ("topic", &r.topic),
+            ] {
+                if text.is_empty() {
+                    errors.push((key(field), "is empty".into()));
+                }
+            }
+            if r.topic.contains(['+', '#']) {
+                errors.push((
+                    key("topic"),
+                    format!("{:?}: a command topic cannot have wildcards", r.topic),
+                ));
+            }
+            let parameters: Vec<Value> = r
+                .parameters
+                .iter()
+                .map(|p| {
+                    json!({"Name": p.name, "TypeName": p.type_name, "Description": p.description,
+                                "Type": 2, "IsOptional": false, "DefaultValue": null})
+                })
+                .collect();
+            let callback = json!({"MessageKey": r.key, "Description": r.description,
+                                  "ResponseType": r.response.as_ref().map(|_| "System.Object"),
+                                  "Parameters": parameters});
+            if let Some(payload) = payload {
+                compiled.push(Command {
+                    sentinel: r.sentinel.clone(),
+                    package: r.package.clone(),
+                    key: r.key.clone(),
+                    topic: r.topic.clone(),
+                    payload,
+                    response,
+                    callback,
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(Self {
+                env,
+                rules: compiled,
+                pending: Mutex::new(Vec::new()),
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn for_package<'a>(&'a self, package: &'a PackageId) -> impl Iterator<Item = &'a Command> {
+        self.rules.iter().filter(move |c| {
+            c.sentinel == package.sentinel && (c.package == "*" || c.package == package.package)
+        })
+    }
+
+    /// The package descriptor of `package`'s commands, if it has any.
+    pub fn descriptor(&self, package: &PackageId) -> Option<Value> {
+        let callbacks: Vec<Value> = self
+            .for_package(package)
+            .map(|c| c.callback.clone())
+            .collect();
+        (!callbacks.is_empty()).then(|| {
+            json!({"PackageName": package.package, "MessageCallbacks": callbacks,
+                   "MessageCallbackTypes": [], "StateObjectTypes": []})
+        })
+    }
+
+    /// The publish that carries out `message` for `package`, if a command takes its key;
+    /// a saga is then remembered until the device answers or the time-out.
+    pub fn invoke(
+        &self,
+        package: &PackageId,
+        message: &ReceivedMessage,
+    ) -> Option<Result<Invocation, String>> {
+        let command = self.for_package(package).find(|c| c.key == message.key)?;
+        let context = json!({"data": message.data, "key": message.key, "sentinel": package.sentinel,
+                             "package": package.package, "sender": message.sender.friendly_name});
+        let payload = match self
+            .env
+            .get_template(&command.payload)
+            .and_then(|t| t.render(&context))
+        {
+            Ok(p) => p,
+            Err(e) => return Some(Err(format!("command {}: {e}", command.key))),
+        };
+        let saga = message.scope.saga_id.as_ref().filter(|s| !s.is_empty());
+        let timeout = match (saga, &command.response) {
+            (Some(saga), Some((topic, template, timeout))) => {
+                self.lock().push(Pending {
+                    package: package.clone(),
+                    saga_id: saga.clone(),
+                    topic: fill(topic, package),
+                    template: template.clone(),
+                    deadline: Instant::now() + *timeout,
+                });
+                Some(*timeout)
+            }
+            _ => None,
+        };
+        Some(Ok(Invocation {
+            topic: fill(&command.topic, package),
+            payload: payload.into_bytes(),
+            timeout,
+        }))
+    }
+
+    /// The saga answers a device's publish gives: the first pending saga on `topic`
+    /// whose template renders for this payload, per package.
+    pub fn answers(&self, topic: &str, payload: &[u8]) -> Vec<(PackageId, Intent)> {
+        let mut pending = self.lock();
+        if !pending.iter().any(|p| p.topic == topic) {
+            return Vec::new();
+        }
+        let Ok(text) = std::str::from_utf8(payload) else {
+            return Vec::new();
+        };
+        let mut context = Map::new();
+        context.insert("value".into(), Value::String(text.to_owned()));
+        context.insert("topic".into(), Value::String(topic.to_owned()));
+        if let Ok(v) = serde_json::from_str::<Value>(text) {
+            context.insert("value_json".into(), v);
+        }
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < pending.len() {
+            let p = &pending[i];
+            let answer = (p.topic == topic && p.deadline > Instant::now())
+                .then(|| {
+                    self.env
+                        .get_template(&p.template)
+                        .and_then(|t| t.render(&context))
+                        .ok()
+                })
+                .flatten();
+            match answer {
+                Some(text)
+                    if !out
+                        .iter()
+                        .any(|(pkg, _): &(PackageId, Intent)| *pkg == p.package) =>
+                {
+                    let p = pending.remove(i);
+                    out.push((
+                        p.package,
+                        Intent::Respond {
+                            saga_id: p.saga_id,
+                            data: rendered(&text),
+                        },
+                    ));
+                }
+                _ => i += 1,
+            }
+        }
+        out
+    }
+
+    /// If saga `saga_id` of `package` is still unanswered, forgets it and gives the
+    /// error answer.
+    pub fn time_out(&self, package: &PackageId, saga_id: &str) -> Option<Intent> {
+        let mut pending = self.lock();
+        let i = pending
+            .iter()
+            .position(|p| p.package == *package && p.saga_id == saga_id)?;
+        let p = pending.remove(i);
+        Some(Intent::Respond {
+            saga_id: p.saga_id,
+            data: json!({"Error": format!("no answer from the device on {} in time", p.topic)}),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The MQTT filters the commands' answers need.
+pub fn filters(rules: &[CommandRule]) -> Vec<String> {
+    rules
+        .iter()
+        .filter_map(|r| r.response.as_ref())
+        .map(|resp| {
+            resp.topic
+                .replace("{sentinel}", "+")
+                .replace("{package}", "+")
+        })
+        .collect()
+}
