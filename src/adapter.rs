@@ -24,6 +24,8 @@ pub enum StartError {
     Tls(String),
     #[error("Constellation client: {0}")]
     Client(String),
+    #[error("presets: {0}")]
+    Preset(String),
 }
 
 /// A running adapter.
@@ -37,7 +39,13 @@ pub struct Adapter {
 
 impl Adapter {
     /// Starts the adapter for a validated `config`; it runs until `shutdown`.
-    pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Self, StartError> {
+    pub async fn start(
+        mut config: Config,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StartError> {
+        config
+            .expand_presets()
+            .map_err(|e| StartError::Preset(format!("{e:?}")))?;
         let config = Arc::new(config);
         let (broker, mut options) = match config.mqtt.mode {
             MqttMode::Embedded => {

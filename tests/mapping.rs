@@ -339,3 +339,120 @@ async fn the_tasmota_command_flow_answers_sagas() {
         answer.data
     );
 }
+
+#[tokio::test]
+async fn one_tasmota_preset_line_projects_a_device() {
+    use constellation_mqtt::config::Preset;
+    use constellation_mqtt::constellation::model::{OutgoingMessage, Scope, ScopeType, SenderType};
+    use constellation_mqtt::sim::Participant;
+    let h = Harness::embedded(World::open("demo"), |c| {
+        c.preset = vec![Preset {
+            kind: "tasmota".into(),
+            sentinel: None,
+        }]
+    })
+    .await;
+    let d = h.device("tasmota").await;
+    d.subscribe("cmnd/#").await;
+    d.publish("tele/kitchen/LWT", "Online").await;
+    d.publish(
+        "tele/kitchen/SENSOR",
+        fixture("tasmota/tele-sensor-am2301.json"),
+    )
+    .await;
+    d.publish("tele/kitchen/STATE", fixture("tasmota/tele-state-vcc.json"))
+        .await;
+    d.publish("stat/kitchen/POWER", "ON").await;
+    let t = so(&h, "kitchen", "AM2301.Temperature", |v| *v == json!(24.6)).await;
+    assert_eq!(t.type_name.as_deref(), Some("System.Double"));
+    so(&h, "kitchen", "Vcc", |v| *v == json!(3.423)).await;
+    so(&h, "kitchen", "Wifi.RSSI", |v| *v == json!(100)).await;
+    so(&h, "kitchen", "POWER", |v| *v == json!(true)).await;
+    so(&h, "kitchen", "Online", |v| *v == json!(true)).await;
+    let names: Vec<String> = h
+        .sim
+        .handle()
+        .state_objects(&SoFilter {
+            package: "kitchen".into(),
+            ..SoFilter::default()
+        })
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert!(
+        !names.iter().any(|n| n == "Time" || n == "TempUnit"),
+        "{names:?}"
+    );
+    let handle = h.sim.handle();
+    let descriptor = wait_for("the descriptor", T, || async {
+        handle.descriptors().get("Tasmota/kitchen").cloned()
+    })
+    .await;
+    let keys: Vec<&str> = descriptor["MessageCallbacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["MessageKey"].as_str())
+        .collect();
+    assert_eq!(keys, ["Power", "Command", "Status"]);
+    // The generic Command callback: [command, value].
+    wait_for("the package's message subscription", T, || async {
+        handle
+            .subscriptions()
+            .into_iter()
+            .find(|s| s.owner == "Tasmota/kitchen" && s.polling > 0)
+            .map(drop)
+    })
+    .await;
+    let console = Participant {
+        sentinel: "Consumer".into(),
+        package: "Console".into(),
+    };
+    let msg = OutgoingMessage {
+        scope: Scope {
+            kind: ScopeType::Package,
+            args: vec!["Tasmota/kitchen".into()],
+            saga_id: None,
+        },
+        key: "Command".into(),
+        data: json!(["Dimmer", 40]),
+    };
+    handle
+        .send(&console, SenderType::ConsumerHttp, msg)
+        .unwrap();
+    let cmd = d.expect("cmnd/kitchen/Dimmer", |_| true).await;
+    assert_eq!(cmd.payload, "40");
+}
+
+#[test]
+fn unknown_and_unavailable_presets_are_config_errors_naming_the_preset() {
+    use constellation_mqtt::config::load_str;
+    let errs = load_str(
+        "topics.toml",
+        "[[preset]]\nkind = \"sonoff\"\n",
+        &Default::default(),
+    )
+    .unwrap_err();
+    assert_eq!(errs[0].key, "preset[0].kind");
+    assert!(
+        errs[0].reason.contains("unknown preset \"sonoff\""),
+        "{errs:?}"
+    );
+    let errs = load_str(
+        "topics.toml",
+        "[[preset]]\nkind = \"homie\"\n",
+        &Default::default(),
+    )
+    .unwrap_err();
+    assert!(
+        errs[0].reason.contains("not available in this version"),
+        "{errs:?}"
+    );
+    let ok = load_str(
+        "topics.toml",
+        "[[preset]]\nkind = \"tasmota\"\n",
+        &Default::default(),
+    )
+    .unwrap();
+    assert!(ok.preset.is_empty() && !ok.map.is_empty() && ok.command.len() == 3);
+}

@@ -63,6 +63,13 @@ pub fn load_str(
             reason_of(e.inner()),
         )]
     })?;
+    let mut config = config;
+    if let Err(preset_errors) = config.expand_presets() {
+        return Err(preset_errors
+            .into_iter()
+            .map(|(key, reason)| error(key, reason))
+            .collect());
+    }
     let errors: Vec<_> = validate::validate(&config)
         .into_iter()
         .map(|(key, reason)| error(key, reason))

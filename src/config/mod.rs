@@ -53,6 +53,10 @@ pub struct Config {
     /// MessageCallbacks of mapped packages, carried out as publishes.
     #[serde(default)]
     pub command: Vec<CommandRule>,
+    /// Ecosystems projected with one line each; expanded at load into rules and
+    /// commands placed after the file's own (which therefore take precedence).
+    #[serde(default)]
+    pub preset: Vec<Preset>,
 }
 
 fn default_prefix() -> String {
@@ -69,6 +73,7 @@ impl Default for Config {
             packages: Vec::new(),
             map: Vec::new(),
             command: Vec::new(),
+            preset: Vec::new(),
         }
     }
 }
@@ -317,6 +322,16 @@ pub struct MappedStateObject {
     pub map: Map<String, Value>,
 }
 
+/// `[[preset]]`: the rules and commands of an ecosystem.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    /// `tasmota` (more to come: `esphome`, `zigbee2mqtt`, `homie`, `homeassistant`).
+    pub kind: String,
+    /// The sentinel of the packages it makes (default: the kind's name, capitalised).
+    pub sentinel: Option<String>,
+}
+
 /// `[[command]]`: a MessageCallback of mapped packages, carried out as a publish.
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
@@ -383,6 +398,16 @@ pub enum Availability {
 }
 
 impl Config {
+    /// Replaces the `[[preset]]`s by their rules and commands, after the file's own.
+    /// Idempotent: the presets are consumed.
+    pub fn expand_presets(&mut self) -> Result<(), Vec<(String, String)>> {
+        let expansion = crate::mapping::presets::expand(&self.preset)?;
+        self.preset.clear();
+        self.map.extend(expansion.rules);
+        self.command.extend(expansion.commands);
+        Ok(())
+    }
+
     /// The credential of a package: its own, else the default.
     pub fn access_key_for(&self, sentinel: &str, package: &str) -> Option<&str> {
         self.package(sentinel, package)

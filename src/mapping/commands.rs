@@ -21,6 +21,7 @@ struct Command {
     sentinel: String,
     package: String,
     key: String,
+    /// The name of the compiled topic template.
     topic: String,
     payload: String,
     response: Option<(String, String, Duration)>,
@@ -57,6 +58,7 @@ impl Commands {
         let mut compiled = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             let key = |k: &str| format!("command[{i}].{k}");
+            let topic = super::compile(&mut env, &mut errors, key("topic"), &r.topic);
             let payload = super::compile(&mut env, &mut errors, key("payload"), &r.payload);
             let response = r.response.as_ref().and_then(|resp| {
                 super::compile(&mut env, &mut errors, key("response.value"), &resp.value).map(|t| {
@@ -94,12 +96,12 @@ impl Commands {
             let callback = json!({"MessageKey": r.key, "Description": r.description,
                                   "ResponseType": r.response.as_ref().map(|_| "System.Object"),
                                   "Parameters": parameters});
-            if let Some(payload) = payload {
+            if let (Some(topic), Some(payload)) = (topic, payload) {
                 compiled.push(Command {
                     sentinel: r.sentinel.clone(),
                     package: r.package.clone(),
                     key: r.key.clone(),
-                    topic: r.topic.clone(),
+                    topic,
                     payload,
                     response,
                     callback,
@@ -145,14 +147,17 @@ impl Commands {
         let command = self.for_package(package).find(|c| c.key == message.key)?;
         let context = json!({"data": message.data, "key": message.key, "sentinel": package.sentinel,
                              "package": package.package, "sender": message.sender.friendly_name});
-        let payload = match self
-            .env
-            .get_template(&command.payload)
-            .and_then(|t| t.render(&context))
-        {
-            Ok(p) => p,
-            Err(e) => return Some(Err(format!("command {}: {e}", command.key))),
+        let render = |name: &str| self.env.get_template(name).and_then(|t| t.render(&context));
+        let (topic, payload) = match (render(&command.topic), render(&command.payload)) {
+            (Ok(t), Ok(p)) => (fill(&t, package), p),
+            (Err(e), _) | (_, Err(e)) => return Some(Err(format!("command {}: {e}", command.key))),
         };
+        if topic.is_empty() || topic.contains(['+', '#']) {
+            return Some(Err(format!(
+                "command {}: cannot publish on {topic:?}",
+                command.key
+            )));
+        }
         let saga = message.scope.saga_id.as_ref().filter(|s| !s.is_empty());
         let timeout = match (saga, &command.response) {
             (Some(saga), Some((topic, template, timeout))) => {
@@ -168,7 +173,7 @@ impl Commands {
             _ => None,
         };
         Some(Ok(Invocation {
-            topic: fill(&command.topic, package),
+            topic,
             payload: payload.into_bytes(),
             timeout,
         }))
@@ -253,4 +258,44 @@ pub fn filters(rules: &[CommandRule]) -> Vec<String> {
                 .replace("{package}", "+")
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CommandRule;
+    use crate::constellation::model::{ReceivedScope, ScopeType, Sender, SenderType};
+
+    #[test]
+    fn renders_topic_and_payload() {
+        let rules = vec![CommandRule {
+            sentinel: "T".into(),
+            package: "*".into(),
+            key: "Power".into(),
+            topic: "cmnd/{package}/POWER".into(),
+            payload: "{{ data }}".into(),
+            ..CommandRule::default()
+        }];
+        let c = Commands::new(&rules).unwrap();
+        let msg = ReceivedMessage {
+            key: "Power".into(),
+            data: json!("TOGGLE"),
+            scope: ReceivedScope {
+                kind: ScopeType::Package,
+                args: vec![],
+                saga_id: None,
+            },
+            sender: Sender {
+                kind: SenderType::ConsumerHttp,
+                friendly_name: "C/x".into(),
+                connection_id: None,
+            },
+            extra: Map::new(),
+        };
+        let inv = c.invoke(&PackageId::new("T", "sw"), &msg).unwrap().unwrap();
+        assert_eq!(
+            (inv.topic.as_str(), inv.payload.as_slice()),
+            ("cmnd/sw/POWER", &b"TOGGLE"[..])
+        );
+    }
 }

@@ -8,6 +8,7 @@
 
 mod commands;
 pub mod pattern;
+pub mod presets;
 mod values;
 
 pub use commands::{Commands, Invocation};
