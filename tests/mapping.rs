@@ -348,7 +348,7 @@ async fn one_tasmota_preset_line_projects_a_device() {
     let h = Harness::embedded(World::open("demo"), |c| {
         c.preset = vec![Preset {
             kind: "tasmota".into(),
-            sentinel: None,
+            ..Preset::default()
         }]
     })
     .await;
@@ -455,4 +455,77 @@ fn unknown_and_unavailable_presets_are_config_errors_naming_the_preset() {
     )
     .unwrap();
     assert!(ok.preset.is_empty() && !ok.map.is_empty() && ok.command.len() == 3);
+}
+
+#[tokio::test]
+async fn one_esphome_preset_line_projects_a_device() {
+    use constellation_mqtt::config::Preset;
+    use constellation_mqtt::constellation::model::{OutgoingMessage, Scope, ScopeType, SenderType};
+    use constellation_mqtt::sim::Participant;
+    let h = Harness::embedded(World::open("demo"), |c| {
+        c.preset = vec![Preset {
+            kind: "esphome".into(),
+            sentinel: None,
+            prefixes: vec!["attic-powerwall".into()],
+        }]
+    })
+    .await;
+    let d = h.device("esphome").await;
+    d.subscribe("attic-powerwall/+/+/command").await;
+    d.publish("attic-powerwall/status", "online").await;
+    for line in fixture("esphome/states.txt").lines() {
+        let (topic, payload) = line.split_once(' ').unwrap();
+        d.publish(topic, payload).await;
+    }
+    let handle = h.sim.handle();
+    for (name, value) in [
+        ("switch.attic-powerwall_restart", json!(false)),
+        ("sensor.inverter0_power_demand", json!(190)),
+        ("sensor.firstfloor_inverter_operation_mode", json!("Normal")),
+    ] {
+        wait_for(name, T, || async {
+            handle
+                .state_object("ESPHome", "attic-powerwall", name)
+                .filter(|so| so.value == value)
+        })
+        .await;
+    }
+    wait_for("Online", T, || async {
+        handle
+            .state_object("ESPHome", "attic-powerwall", "Online")
+            .filter(|so| so.value == json!(true))
+    })
+    .await;
+    wait_for("the package's message subscription", T, || async {
+        handle
+            .subscriptions()
+            .into_iter()
+            .find(|s| s.owner == "ESPHome/attic-powerwall" && s.polling > 0)
+            .map(drop)
+    })
+    .await;
+    let console = Participant {
+        sentinel: "Consumer".into(),
+        package: "Console".into(),
+    };
+    let msg = OutgoingMessage {
+        scope: Scope {
+            kind: ScopeType::Package,
+            args: vec!["ESPHome/attic-powerwall".into()],
+            saga_id: None,
+        },
+        key: "Command".into(),
+        data: json!(["switch", "attic-powerwall_restart", "ON"]),
+    };
+    handle
+        .send(&console, SenderType::ConsumerHttp, msg)
+        .unwrap();
+    let cmd = d
+        .expect(
+            "attic-powerwall/switch/attic-powerwall_restart/command",
+            |_| true,
+        )
+        .await;
+    assert_eq!(cmd.payload, "ON");
+    assert!(!cmd.retain);
 }

@@ -326,10 +326,13 @@ pub struct MappedStateObject {
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Preset {
-    /// `tasmota` (more to come: `esphome`, `zigbee2mqtt`, `homie`, `homeassistant`).
+    /// `tasmota` or `esphome` (`zigbee2mqtt`, `homie`, `homeassistant` are not built yet).
     pub kind: String,
-    /// The sentinel of the packages it makes (default: the kind's name, capitalised).
+    /// The sentinel of the packages it makes (default: `Tasmota`, `ESPHome`).
     pub sentinel: Option<String>,
+    /// `esphome`: the devices' topic prefixes.
+    #[serde(default)]
+    pub prefixes: Vec<String>,
 }
 
 /// `[[command]]`: a MessageCallback of mapped packages, carried out as a publish.

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 /// The kinds a preset can be, and whether this version builds them.
 const KINDS: &[(&str, bool)] = &[
     ("tasmota", true),
-    ("esphome", false),
+    ("esphome", true),
     ("zigbee2mqtt", false),
     ("homie", false),
     ("homeassistant", false),
@@ -30,6 +30,17 @@ pub fn expand(presets: &[Preset]) -> Result<Expansion, Vec<(String, String)>> {
     for (i, p) in presets.iter().enumerate() {
         let key = format!("preset[{i}].kind");
         match (p.kind.as_str(), KINDS.iter().find(|(k, _)| *k == p.kind)) {
+            ("esphome", _) if p.prefixes.is_empty() => errors.push((
+                format!("preset[{i}].prefixes"),
+                "list the devices' topic prefixes (learning them from discovery is not built yet)"
+                    .into(),
+            )),
+            ("esphome", _) => esphome(
+                p.sentinel.as_deref().unwrap_or("ESPHome"),
+                &p.prefixes,
+                &mut rules,
+                &mut commands,
+            ),
             ("tasmota", _) => tasmota(
                 p.sentinel.as_deref().unwrap_or("Tasmota"),
                 &mut rules,
@@ -164,4 +175,58 @@ fn tasmota(sentinel: &str, rules: &mut Vec<MapRule>, commands: &mut Vec<CommandR
         "{{ value }}",
         &["n"],
     ));
+}
+
+/// ESPHome devices by topic prefix: `<prefix>/status` availability, every
+/// `<prefix>/<component>/<object>/state` as the StateObject `<component>.<object>`
+/// (`ON`/`OFF` as booleans), and a `Command` callback ([component, object, value]) that
+/// publishes on `<prefix>/<component>/<object>/command`. The package is named after the
+/// prefix's last level (the node name by default).
+fn esphome(
+    sentinel: &str,
+    prefixes: &[String],
+    rules: &mut Vec<MapRule>,
+    commands: &mut Vec<CommandRule>,
+) {
+    for prefix in prefixes {
+        let package = prefix.rsplit('/').next().unwrap_or(prefix).to_owned();
+        let rule = |topic: String| MapRule {
+            topic,
+            sentinel: sentinel.into(),
+            package: package.clone(),
+            ..MapRule::default()
+        };
+        rules.push(MapRule {
+            availability: Some(Availability::Payloads {
+                online: "online".into(),
+                offline: "offline".into(),
+            }),
+            ..rule(format!("{prefix}/status"))
+        });
+        rules.push(MapRule {
+            stateobject: Some("{component}.{object}".into()),
+            map: on_off(),
+            ..rule(format!("{prefix}/{{component}}/{{object}}/state"))
+        });
+        commands.push(CommandRule {
+            sentinel: sentinel.into(),
+            package: package.clone(),
+            key: "Command".into(),
+            description: Some(
+                "Set an entity: [component, object, value], e.g. [\"switch\", \"relay\", \"ON\"]"
+                    .into(),
+            ),
+            parameters: ["component", "object", "value"]
+                .iter()
+                .map(|n| CommandParameter {
+                    name: (*n).into(),
+                    type_name: "System.String".into(),
+                    description: None,
+                })
+                .collect(),
+            topic: format!("{prefix}/{{{{ data[0] }}}}/{{{{ data[1] }}}}/command"),
+            payload: "{{ data[2] }}".into(),
+            response: None,
+        });
+    }
 }
