@@ -2,8 +2,9 @@
 //! device clients, ephemeral ports.
 
 use super::{start, wait_for, within};
-use constellation_mqtt::adapter::Adapter;
+use constellation_mqtt::adapter::{Adapter, StartError};
 use constellation_mqtt::config::{Config, MqttMode};
+use constellation_mqtt::mqtt::embedded::BrokerError;
 use constellation_mqtt::native::PackageId;
 use constellation_mqtt::sim::{Simulator, World};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
@@ -109,17 +110,37 @@ impl Harness {
     async fn with(
         sim: Simulator,
         config: Config,
-        port: u16,
-        v5_port: u16,
+        mut port: u16,
+        mut v5_port: u16,
         mosquitto: Option<Mosquitto>,
         login: Option<(String, String)>,
         dir: tempfile::TempDir,
     ) -> Self {
         let prefix = config.prefix.clone();
         let shutdown = CancellationToken::new();
-        let adapter = Adapter::start(config.clone(), shutdown.clone())
-            .await
-            .expect("adapter starts");
+        // A port found free may be taken by someone's outgoing connection before the
+        // broker binds it: then the embedded broker moves to other free ports.
+        let mut attempts = 0;
+        let adapter = loop {
+            match Adapter::start(config.clone(), shutdown.clone()).await {
+                Ok(adapter) => break adapter,
+                Err(StartError::Broker(BrokerError::Listen { .. })) if attempts < 5 => {
+                    attempts += 1;
+                    let path = &config.mqtt.broker_config;
+                    let (v4, v5) = (free_port(), free_port());
+                    let text = std::fs::read_to_string(path)
+                        .unwrap()
+                        .replace(&format!("127.0.0.1:{port}\""), &format!("127.0.0.1:{v4}\""))
+                        .replace(
+                            &format!("127.0.0.1:{v5_port}\""),
+                            &format!("127.0.0.1:{v5}\""),
+                        );
+                    std::fs::write(path, text).unwrap();
+                    (port, v5_port) = (v4, v5);
+                }
+                Err(e) => panic!("adapter starts: {e}"),
+            }
+        };
         let h = Self {
             sim,
             adapter: Some(adapter),
