@@ -7,11 +7,50 @@ use common::mqtt::*;
 use common::*;
 use constellation_mqtt::config::{Availability, MapRule, MappedStateObject};
 use constellation_mqtt::constellation::model::SoFilter;
-use constellation_mqtt::sim::World;
+use constellation_mqtt::constellation::model::{OutgoingMessage, Scope, ScopeType, SenderType};
+use constellation_mqtt::sim::{Participant, SubKind, World};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(15);
+
+/// Waits until the adapter long-polls messages for `owner` (`Sentinel/Package`).
+async fn polled(h: &Harness, owner: &str) {
+    let handle = h.sim.handle();
+    wait_for(&format!("{owner}'s message subscription"), T, || async {
+        handle
+            .subscriptions()
+            .into_iter()
+            .find(|s| s.owner == owner && s.kind == SubKind::Messages && s.polling > 0)
+            .map(drop)
+    })
+    .await;
+}
+
+/// The console (a hub consumer) calls `key` on `package` with `data`, in saga `saga`.
+fn call(h: &Harness, package: &str, key: &str, data: Value, saga: Option<&str>) {
+    let console = console();
+    let msg = OutgoingMessage {
+        scope: Scope {
+            kind: ScopeType::Package,
+            args: vec![package.into()],
+            saga_id: saga.map(str::to_owned),
+        },
+        key: key.into(),
+        data,
+    };
+    h.sim
+        .handle()
+        .send(&console, SenderType::ConsumerHub, msg)
+        .unwrap();
+}
+
+fn console() -> Participant {
+    Participant {
+        sentinel: "Consumer".into(),
+        package: "Console".into(),
+    }
+}
 
 fn fixture(path: &str) -> String {
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -251,8 +290,6 @@ fn power_command(timeout_ms: u64) -> constellation_mqtt::config::CommandRule {
 
 #[tokio::test]
 async fn the_tasmota_command_flow_answers_sagas() {
-    use constellation_mqtt::constellation::model::{OutgoingMessage, Scope, ScopeType, SenderType};
-    use constellation_mqtt::sim::{Participant, SubKind};
     let h = Harness::embedded(World::open("demo"), |c| {
         c.map = tasmota_rules();
         c.command = vec![power_command(500)];
@@ -262,16 +299,7 @@ async fn the_tasmota_command_flow_answers_sagas() {
     d.subscribe("cmnd/tasmota_switch/#").await;
     d.publish("tele/tasmota_switch/LWT", "Online").await;
     let handle = h.sim.handle();
-    wait_for("the package's message subscription", T, || async {
-        handle
-            .subscriptions()
-            .into_iter()
-            .find(|s| {
-                s.owner == "Tasmota/tasmota_switch" && s.kind == SubKind::Messages && s.polling > 0
-            })
-            .map(drop)
-    })
-    .await;
+    polled(&h, "Tasmota/tasmota_switch").await;
     let descriptor = wait_for("the generated descriptor", T, || async {
         handle.descriptors().get("Tasmota/tasmota_switch").cloned()
     })
@@ -285,22 +313,17 @@ async fn the_tasmota_command_flow_answers_sagas() {
         json!("state")
     );
 
-    let console = Participant {
-        sentinel: "Consumer".into(),
-        package: "Console".into(),
+    let console = console();
+    let toggle = |saga| {
+        call(
+            &h,
+            "Tasmota/tasmota_switch",
+            "Power",
+            json!("TOGGLE"),
+            Some(saga),
+        )
     };
-    let saga = |id: &str| OutgoingMessage {
-        scope: Scope {
-            kind: ScopeType::Package,
-            args: vec!["Tasmota/tasmota_switch".into()],
-            saga_id: Some(id.into()),
-        },
-        key: "Power".into(),
-        data: json!("TOGGLE"),
-    };
-    handle
-        .send(&console, SenderType::ConsumerHub, saga("s1"))
-        .unwrap();
+    toggle("s1");
     let cmd = d.expect("cmnd/tasmota_switch/POWER", |_| true).await;
     assert_eq!(cmd.payload, "TOGGLE");
     assert!(!cmd.retain, "commands are never retained");
@@ -323,9 +346,7 @@ async fn the_tasmota_command_flow_answers_sagas() {
     assert_eq!(answer.sender.friendly_name, "Tasmota/tasmota_switch");
 
     // No answer from the device: an error object after the time-out.
-    handle
-        .send(&console, SenderType::ConsumerHub, saga("s2"))
-        .unwrap();
+    toggle("s2");
     d.expect("cmnd/tasmota_switch/POWER", |_| true).await;
     let answer = within(
         "the time-out answer",
@@ -343,8 +364,6 @@ async fn the_tasmota_command_flow_answers_sagas() {
 #[tokio::test]
 async fn one_tasmota_preset_line_projects_a_device() {
     use constellation_mqtt::config::Preset;
-    use constellation_mqtt::constellation::model::{OutgoingMessage, Scope, ScopeType, SenderType};
-    use constellation_mqtt::sim::Participant;
     let h = Harness::embedded(World::open("demo"), |c| {
         c.preset = vec![Preset {
             kind: "tasmota".into(),
@@ -396,30 +415,14 @@ async fn one_tasmota_preset_line_projects_a_device() {
         .collect();
     assert_eq!(keys, ["Power", "Command", "Status"]);
     // The generic Command callback: [command, value].
-    wait_for("the package's message subscription", T, || async {
-        handle
-            .subscriptions()
-            .into_iter()
-            .find(|s| s.owner == "Tasmota/kitchen" && s.polling > 0)
-            .map(drop)
-    })
-    .await;
-    let console = Participant {
-        sentinel: "Consumer".into(),
-        package: "Console".into(),
-    };
-    let msg = OutgoingMessage {
-        scope: Scope {
-            kind: ScopeType::Package,
-            args: vec!["Tasmota/kitchen".into()],
-            saga_id: None,
-        },
-        key: "Command".into(),
-        data: json!(["Dimmer", 40]),
-    };
-    handle
-        .send(&console, SenderType::ConsumerHttp, msg)
-        .unwrap();
+    polled(&h, "Tasmota/kitchen").await;
+    call(
+        &h,
+        "Tasmota/kitchen",
+        "Command",
+        json!(["Dimmer", 40]),
+        None,
+    );
     let cmd = d.expect("cmnd/kitchen/Dimmer", |_| true).await;
     assert_eq!(cmd.payload, "40");
 }
@@ -460,8 +463,6 @@ fn unknown_and_unavailable_presets_are_config_errors_naming_the_preset() {
 #[tokio::test]
 async fn one_esphome_preset_line_projects_a_device() {
     use constellation_mqtt::config::Preset;
-    use constellation_mqtt::constellation::model::{OutgoingMessage, Scope, ScopeType, SenderType};
-    use constellation_mqtt::sim::Participant;
     let h = Harness::embedded(World::open("demo"), |c| {
         c.preset = vec![Preset {
             kind: "esphome".into(),
@@ -496,30 +497,14 @@ async fn one_esphome_preset_line_projects_a_device() {
             .filter(|so| so.value == json!(true))
     })
     .await;
-    wait_for("the package's message subscription", T, || async {
-        handle
-            .subscriptions()
-            .into_iter()
-            .find(|s| s.owner == "ESPHome/attic-powerwall" && s.polling > 0)
-            .map(drop)
-    })
-    .await;
-    let console = Participant {
-        sentinel: "Consumer".into(),
-        package: "Console".into(),
-    };
-    let msg = OutgoingMessage {
-        scope: Scope {
-            kind: ScopeType::Package,
-            args: vec!["ESPHome/attic-powerwall".into()],
-            saga_id: None,
-        },
-        key: "Command".into(),
-        data: json!(["switch", "attic-powerwall_restart", "ON"]),
-    };
-    handle
-        .send(&console, SenderType::ConsumerHttp, msg)
-        .unwrap();
+    polled(&h, "ESPHome/attic-powerwall").await;
+    call(
+        &h,
+        "ESPHome/attic-powerwall",
+        "Command",
+        json!(["switch", "attic-powerwall_restart", "ON"]),
+        None,
+    );
     let cmd = d
         .expect(
             "attic-powerwall/switch/attic-powerwall_restart/command",

@@ -19,7 +19,9 @@ use crate::config::Config;
 use crate::constellation::Client;
 use crate::mapping::{Commands, Mapper};
 use crate::mqtt::Publisher;
-use crate::native::{decode, parse_topic, payload_head, Intent, PackageId, Topic};
+use crate::native::{
+    adapter_error_topic, decode, error_topic, parse_topic, payload_head, Intent, PackageId, Topic,
+};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use rumqttc::v5::mqttbytes::v5::Publish;
 use std::collections::HashMap;
@@ -133,14 +135,14 @@ impl Bridge {
                 reason,
             } => return report::report(&self.cx.publisher, &error_topic, &origin(), &reason),
         };
-        let error_topic = || format!("{prefix}/{}/{}/error", package.sentinel, package.package);
+        let package_errors = || error_topic(prefix, &package.sentinel, &package.package);
         let limit = self.cx.config.mqtt.max_payload_bytes;
         if publish.payload.len() > limit {
             let reason = format!(
                 "payload of {} bytes exceeds the limit of {limit} bytes",
                 publish.payload.len()
             );
-            return report::report(&self.cx.publisher, &error_topic(), &origin(), &reason);
+            return report::report(&self.cx.publisher, &package_errors(), &origin(), &reason);
         }
         let no_properties = Vec::new();
         let user_properties = publish
@@ -150,7 +152,7 @@ impl Bridge {
         let intent = match decode(&kind, &package.package, &publish.payload, user_properties) {
             Ok(intent) => intent,
             Err(reason) => {
-                return report::report(&self.cx.publisher, &error_topic(), &origin(), &reason)
+                return report::report(&self.cx.publisher, &package_errors(), &origin(), &reason)
             }
         };
         self.submit(package, intent, origin());
@@ -167,8 +169,8 @@ impl Bridge {
                 Err(e) => {
                     let prefix = &self.cx.config.prefix;
                     let error_topic = match &e.package {
-                        Some(p) => format!("{prefix}/{}/{}/error", p.sentinel, p.package),
-                        None => format!("{prefix}/_adapter/error"),
+                        Some(p) => error_topic(prefix, &p.sentinel, &p.package),
+                        None => adapter_error_topic(prefix),
                     };
                     report::report(&self.cx.publisher, &error_topic, &origin(), &e.reason);
                 }
@@ -207,10 +209,7 @@ impl Bridge {
             return Some(p.clone());
         }
         let config = &self.cx.config;
-        let error_topic = format!(
-            "{}/{}/{}/error",
-            config.prefix, package.sentinel, package.package
-        );
+        let error_topic = error_topic(&config.prefix, &package.sentinel, &package.package);
         if !self.allow.is_match(package.to_string()) {
             let reason = format!("package {package} is not admitted by constellation.allow");
             report::report(&self.cx.publisher, &error_topic, origin, &reason);
@@ -260,13 +259,6 @@ impl Bridge {
     /// The state of a package the bridge knows.
     pub fn package(&self, package: &PackageId) -> Option<PackageState> {
         lock(&self.packages).get(package).map(|p| p.snapshot())
-    }
-
-    /// Every package the bridge knows.
-    pub fn packages(&self) -> Vec<PackageId> {
-        let mut ids: Vec<_> = lock(&self.packages).keys().cloned().collect();
-        ids.sort();
-        ids
     }
 
     /// Stops the workers: each delivers what it has queued, for at most `flush`.

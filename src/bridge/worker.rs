@@ -62,7 +62,7 @@ impl Package {
         let c = &config.constellation;
         Self {
             identity,
-            error_topic: format!("{base_topic}/{}", crate::native::downlink::ERROR),
+            error_topic: crate::native::error_topic(&config.prefix, &id.sentinel, &id.package),
             base_topic,
             callback_payload: declared.map(|p| p.callback_payload).unwrap_or_default(),
             so_payload: declared.map(|p| p.so_payload).unwrap_or_default(),

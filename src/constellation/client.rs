@@ -75,11 +75,6 @@ impl Client {
         })
     }
 
-    /// The server root this client talks to.
-    pub fn url(&self) -> &Url {
-        &self.base
-    }
-
     /// `CheckAccess`: whether the server accepts this credential.
     pub async fn check_access(&self, id: &Identity) -> Result<(), Error> {
         self.send(self.get("CheckAccess", id)).await.map(drop)

@@ -138,8 +138,6 @@ impl Mapper {
                 None => None,
             };
             if !r.explode
-                && stateobjects.is_empty()
-                && availability.is_none()
                 && r.stateobjects.is_empty()
                 && r.stateobject.is_none()
                 && r.availability.is_none()

@@ -54,9 +54,4 @@ impl Publisher {
             tracing::warn!(topic, error = %e, dropped_total = n, "MQTT publish dropped");
         }
     }
-
-    /// Publishes dropped so far.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
 }

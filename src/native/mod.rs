@@ -9,10 +9,14 @@ mod topic;
 pub use intent::{decode, Intent};
 pub use topic::{parse_topic, Kind, PackageId, Topic};
 
-/// The topics the adapter publishes under `<prefix>/<sentinel>/<package>/`.
-pub mod downlink {
-    /// Errors about the package's publishes.
-    pub const ERROR: &str = "error";
+/// Where failures of `sentinel/package`'s publishes are reported.
+pub fn error_topic(prefix: &str, sentinel: &str, package: &str) -> String {
+    format!("{prefix}/{sentinel}/{package}/error")
+}
+
+/// Where failures of publishes that name no package are reported.
+pub fn adapter_error_topic(prefix: &str) -> String {
+    format!("{prefix}/_adapter/error")
 }
 
 /// The first bytes of a payload, for error reports: at most 256 bytes, lossily decoded.
