@@ -66,6 +66,18 @@ pub fn expand(presets: &[Preset]) -> Result<Expansion, Vec<(String, String)>> {
     }
 }
 
+/// Command parameters, all text.
+fn text_parameters(names: &[&str]) -> Vec<CommandParameter> {
+    names
+        .iter()
+        .map(|n| CommandParameter {
+            name: (*n).into(),
+            type_name: "System.String".into(),
+            description: None,
+        })
+        .collect()
+}
+
 fn on_off() -> Map<String, Value> {
     json!({"ON": true, "OFF": false})
         .as_object()
@@ -135,14 +147,7 @@ fn tasmota(sentinel: &str, rules: &mut Vec<MapRule>, commands: &mut Vec<CommandR
         package: "*".into(),
         key: key.into(),
         description: Some(description.into()),
-        parameters: parameters
-            .iter()
-            .map(|n| CommandParameter {
-                name: (*n).into(),
-                type_name: "System.String".into(),
-                description: None,
-            })
-            .collect(),
+        parameters: text_parameters(parameters),
         topic: topic.into(),
         payload: payload.into(),
         response: Some(CommandResponse {
@@ -216,14 +221,7 @@ fn esphome(
                 "Set an entity: [component, object, value], e.g. [\"switch\", \"relay\", \"ON\"]"
                     .into(),
             ),
-            parameters: ["component", "object", "value"]
-                .iter()
-                .map(|n| CommandParameter {
-                    name: (*n).into(),
-                    type_name: "System.String".into(),
-                    description: None,
-                })
-                .collect(),
+            parameters: text_parameters(&["component", "object", "value"]),
             topic: format!("{prefix}/{{{{ data[0] }}}}/{{{{ data[1] }}}}/command"),
             payload: "{{ data[2] }}".into(),
             response: None,
