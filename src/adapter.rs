@@ -69,6 +69,11 @@ impl Adapter {
         options
             .subscriptions
             .extend(crate::mapping::filters(&config.map, &config.command));
+        options
+            .subscriptions
+            .extend(crate::discovery::Discovery::filters_of(&config.discovery));
+        options.subscriptions.sort();
+        options.subscriptions.dedup();
         let c = &config.constellation;
         let url = Url::parse(&c.url).map_err(|e| StartError::Client(e.to_string()))?;
         let client = Client::new(ClientOptions {

@@ -16,6 +16,11 @@
 //! - [`native`]: the native topic scheme: parsing and decoding, nothing else.
 //! - [`bridge`]: the dispatcher, admission (`allow`, credentials), StateObject defaults,
 //!   and the per-package workers with their conflating, bounded queues.
+//! - [`mapping`]: `[[map]]` rules, `[[command]]`s and `[[preset]]`s: other topic layouts
+//!   projected into the same intents, Jinja templates compiled once (minijinja).
+//! - [`discovery`]: devices learned at run time (Zigbee2MQTT device lists, Homie
+//!   attributes, Home Assistant discovery, ESPHome prefixes, Tasmota FullTopics), each
+//!   compiled into rules and commands with literal topics.
 //! - [`downlink`]: per-package message and StateObject long polls, callbacks, sagas.
 //! - [`constellation`]: the REST client of the Constellation server: one typed method
 //!   per action, the spec's failure classes ([`constellation::Error`]), backoff.
@@ -32,6 +37,7 @@ pub mod check;
 pub mod config;
 pub mod constellation;
 pub mod demo;
+pub mod discovery;
 pub mod downlink;
 pub mod logging;
 pub mod mapping;

@@ -428,7 +428,7 @@ async fn one_tasmota_preset_line_projects_a_device() {
 }
 
 #[test]
-fn unknown_and_unavailable_presets_are_config_errors_naming_the_preset() {
+fn unknown_presets_and_misplaced_fields_are_config_errors_naming_the_preset() {
     use constellation_mqtt::config::load_str;
     let errs = load_str(
         "topics.toml",
@@ -443,14 +443,17 @@ fn unknown_and_unavailable_presets_are_config_errors_naming_the_preset() {
     );
     let errs = load_str(
         "topics.toml",
-        "[[preset]]\nkind = \"homie\"\n",
+        "[[preset]]\nkind = \"homie\"\nprefixes = [\"x\"]\nbase = \"a/#\"\n",
         &Default::default(),
     )
     .unwrap_err();
+    let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["preset[0].prefixes", "preset[0].base"], "{errs:?}");
     assert!(
-        errs[0].reason.contains("not available in this version"),
+        errs[0].reason.contains("does not apply to a \"homie\" preset"),
         "{errs:?}"
     );
+    assert!(errs[1].reason.contains("is not a topic"), "{errs:?}");
     let ok = load_str(
         "topics.toml",
         "[[preset]]\nkind = \"tasmota\"\n",
@@ -466,8 +469,8 @@ async fn one_esphome_preset_line_projects_a_device() {
     let h = Harness::embedded(World::open("demo"), |c| {
         c.preset = vec![Preset {
             kind: "esphome".into(),
-            sentinel: None,
             prefixes: vec!["attic-powerwall".into()],
+            ..Preset::default()
         }]
     })
     .await;

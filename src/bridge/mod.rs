@@ -16,15 +16,19 @@ pub(crate) use worker::Package;
 pub use worker::PackageState;
 
 use crate::config::Config;
+use crate::constellation::model::ReceivedMessage;
 use crate::constellation::Client;
-use crate::mapping::{Commands, Mapper};
+use crate::discovery::Discovery;
+use crate::mapping::{Commands, Invocation, MapError, Mapper};
 use crate::mqtt::Publisher;
 use crate::native::{
     adapter_error_topic, decode, error_topic, parse_topic, payload_head, Intent, PackageId, Topic,
 };
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use rumqttc::v5::mqttbytes::v5::Publish;
+use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -41,6 +45,8 @@ pub(crate) struct Context {
     pub(crate) requests: Semaphore,
     /// The `[[command]]`s, for the downlink, and their sagas waiting for an answer.
     pub(crate) commands: Commands,
+    /// The devices learned at run time, with their commands.
+    pub(crate) discovery: Mutex<Discovery>,
     /// Bounds the long polls in flight (each holds a connection).
     pub(crate) polls: Semaphore,
     /// Cancelled at shutdown: workers finish their queues, then stop; pollers stop.
@@ -56,6 +62,45 @@ impl Context {
         call.await
     }
 
+    /// The publish that carries out `message` for `package`, if a command takes its key
+    /// (a learned device's first, then the configuration's).
+    pub(crate) fn invoke(
+        &self,
+        package: &PackageId,
+        message: &ReceivedMessage,
+    ) -> Option<Result<Invocation, String>> {
+        lock(&self.discovery)
+            .invoke(package, message)
+            .or_else(|| self.commands.invoke(package, message))
+    }
+
+    /// The error answer of a command's saga still unanswered at its time-out.
+    pub(crate) fn time_out(&self, package: &PackageId, saga_id: &str) -> Option<Intent> {
+        lock(&self.discovery)
+            .time_out(package, saga_id)
+            .or_else(|| self.commands.time_out(package, saga_id))
+    }
+
+    /// The package descriptor of a mapped package: its commands' callbacks (learned
+    /// ones first) and the StateObject types learned for it; `None` for a package no
+    /// command or discovery describes.
+    fn descriptor(&self, package: &PackageId) -> Option<Value> {
+        let discovery = lock(&self.discovery);
+        let mut callbacks = discovery.callbacks(package);
+        let types = discovery.state_object_types(package);
+        let learned = !callbacks.is_empty() || !types.is_empty() || discovery.knows(package);
+        drop(discovery);
+        for c in self.commands.callbacks(package) {
+            if !callbacks.iter().any(|l| l["MessageKey"] == c["MessageKey"]) {
+                callbacks.push(c);
+            }
+        }
+        (learned || !callbacks.is_empty()).then(|| {
+            json!({"PackageName": package.package, "MessageCallbacks": callbacks,
+                   "MessageCallbackTypes": [], "StateObjectTypes": types})
+        })
+    }
+
     /// How long a refused credential is left alone.
     pub(crate) fn auth_retry_s(&self) -> u64 {
         self.config.constellation.auth_retry_s
@@ -69,6 +114,9 @@ pub struct Bridge {
     mapper: Arc<Mapper>,
     allow: Arc<GlobSet>,
     defaults: Arc<defaults::Defaults>,
+    /// Retained topics of other layouts → a hash of the payload last seen on each, so
+    /// that a retained replay of what was already seen is not pushed again.
+    seen: Arc<Mutex<HashMap<String, u64>>>,
     packages: Arc<Mutex<HashMap<PackageId, Arc<Package>>>>,
     workers: Arc<Mutex<JoinSet<()>>>,
 }
@@ -96,6 +144,7 @@ impl Bridge {
         });
         let cx = Context {
             commands,
+            discovery: Mutex::new(Discovery::new(&config.discovery)),
             requests: Semaphore::new(config.constellation.max_concurrent_requests),
             polls: Semaphore::new(config.constellation.max_long_polls),
             client,
@@ -112,6 +161,7 @@ impl Bridge {
             mapper: Arc::new(mapper),
             allow: Arc::new(allow),
             defaults: Arc::new(defaults::Defaults::new(&config)),
+            seen: Arc::default(),
             cx: Arc::new(cx),
             packages: Arc::default(),
             workers: Arc::default(),
@@ -128,7 +178,9 @@ impl Bridge {
         };
         let (package, kind) = match parse_topic(prefix, &topic) {
             Topic::Device(package, kind) => (package, kind),
-            Topic::Foreign => return self.map_foreign(&topic, &publish.payload, origin),
+            Topic::Foreign => {
+                return self.map_foreign(&topic, &publish.payload, publish.retain, origin)
+            }
             Topic::Downlink => return,
             Topic::Invalid {
                 error_topic,
@@ -158,23 +210,88 @@ impl Bridge {
         self.submit(package, intent, origin());
     }
 
-    /// Projects a publish of another layout through the mapping rules.
-    fn map_foreign(&self, topic: &str, payload: &[u8], origin: impl Fn() -> Origin) {
-        for (package, answer) in self.cx.commands.answers(topic, payload) {
-            self.submit(package, answer, origin());
+    /// Projects a publish of another layout through the mapping rules and the learned
+    /// devices, after learning from it if it is a discovery topic. A retained publish
+    /// is last known state: already seen, it is ignored; it never answers a saga.
+    fn map_foreign(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        retained: bool,
+        origin: impl Fn() -> Origin,
+    ) {
+        if self.seen_before(topic, payload, retained) {
+            return;
         }
-        for mapped in self.mapper.map(topic, payload) {
-            match mapped {
-                Ok((package, intent)) => self.submit(package, intent, origin()),
-                Err(e) => {
-                    let prefix = &self.cx.config.prefix;
-                    let error_topic = match &e.package {
-                        Some(p) => error_topic(prefix, &p.sentinel, &p.package),
-                        None => adapter_error_topic(prefix),
-                    };
-                    report::report(&self.cx.publisher, &error_topic, &origin(), &e.reason);
+        let limit = self.cx.config.mqtt.max_payload_bytes;
+        if payload.len() > limit {
+            let reason = format!(
+                "payload of {} bytes exceeds the limit of {limit} bytes",
+                payload.len()
+            );
+            let error_topic = adapter_error_topic(&self.cx.config.prefix);
+            return report::report(&self.cx.publisher, &error_topic, &origin(), &reason);
+        }
+        if !retained {
+            let mut answers = self.cx.commands.answers(topic, payload);
+            answers.extend(lock(&self.cx.discovery).answers(topic, payload));
+            for (package, answer) in answers {
+                self.submit(package, answer, origin());
+            }
+        }
+        let mut mapped = self.mapper.map(topic, payload);
+        let learned = {
+            let mut discovery = lock(&self.cx.discovery);
+            let learned = discovery.learn(topic, payload);
+            mapped.extend(discovery.map(topic, payload));
+            learned
+        };
+        if let Some(learned) = learned {
+            for filter in &learned.subscribe {
+                self.cx.publisher.subscribe(filter);
+            }
+            for package in learned.changed {
+                if let Some(descriptor) = self.cx.descriptor(&package) {
+                    self.submit(package, Intent::Declare(descriptor), origin());
                 }
             }
+            mapped.extend(learned.errors.into_iter().map(Err));
+        }
+        for m in mapped {
+            match m {
+                Ok((package, intent)) => self.submit(package, intent, origin()),
+                Err(e) => self.report_map_error(&e, &origin()),
+            }
+        }
+    }
+
+    fn report_map_error(&self, e: &MapError, origin: &Origin) {
+        let prefix = &self.cx.config.prefix;
+        let error_topic = match &e.package {
+            Some(p) => error_topic(prefix, &p.sentinel, &p.package),
+            None => adapter_error_topic(prefix),
+        };
+        report::report(&self.cx.publisher, &error_topic, origin, &e.reason);
+    }
+
+    /// Whether this retained publish repeats the payload last seen on its topic;
+    /// remembers the payload of every publish on a topic that came retained.
+    fn seen_before(&self, topic: &str, payload: &[u8], retained: bool) -> bool {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        payload.hash(&mut hasher);
+        let hash = hasher.finish();
+        let mut seen = lock(&self.seen);
+        match seen.get_mut(topic) {
+            Some(last) if retained && *last == hash => true,
+            Some(last) => {
+                *last = hash;
+                false
+            }
+            None if retained => {
+                seen.insert(topic.to_owned(), hash);
+                false
+            }
+            None => false,
         }
     }
 
@@ -223,7 +340,7 @@ impl Bridge {
             return None;
         };
         let p = Arc::new(Package::new(package.clone(), key, config));
-        if let Some(descriptor) = self.cx.commands.descriptor(package) {
+        if let Some(descriptor) = self.cx.descriptor(package) {
             let declare = Job {
                 intent: Intent::Declare(descriptor),
                 origin: origin.clone(),

@@ -20,8 +20,8 @@ pub struct Job {
 
 /// A package's queue.
 ///
-/// Everything is delivered in publish order, except that a StateObject push waiting in
-/// the queue is *replaced in place* by a newer value of the same name: at most one
+/// Everything is delivered in publish order, except that a StateObject push (or a package
+/// descriptor) waiting in the queue is *replaced in place* by a newer value of the same name: at most one
 /// pending value per StateObject name, so a slow or absent server never grows memory
 /// beyond one entry per name and always converges to the latest value. The queue holds
 /// at most `limit` jobs; beyond that a new job is refused (and the caller reports the
@@ -34,6 +34,8 @@ pub struct PackageQueue {
     front_seq: u64,
     /// StateObject name → sequence number of its pending push.
     pending: HashMap<String, u64>,
+    /// Sequence number of the pending descriptor declaration.
+    pending_descriptor: Option<u64>,
     limit: usize,
     dropped: u64,
     high_water: usize,
@@ -53,6 +55,7 @@ impl PackageQueue {
             jobs: VecDeque::new(),
             front_seq: u64::MAX / 2,
             pending: HashMap::new(),
+            pending_descriptor: None,
             limit: limit.max(1),
             dropped: 0,
             high_water: 0,
@@ -61,12 +64,10 @@ impl PackageQueue {
 
     /// Queues `job`, conflating a StateObject push with its pending predecessor.
     pub fn push(&mut self, job: Job) -> Result<(), Full> {
-        if let Intent::PushStateObject(so) = &job.intent {
-            if let Some(&seq) = self.pending.get(&so.name) {
-                let index = (seq - self.front_seq) as usize;
-                self.jobs[index] = job;
-                return Ok(());
-            }
+        if let Some(seq) = self.pending_seq(&job.intent) {
+            let index = (seq - self.front_seq) as usize;
+            self.jobs[index] = job;
+            return Ok(());
         }
         if self.jobs.len() >= self.limit {
             self.dropped += 1;
@@ -74,21 +75,40 @@ impl PackageQueue {
                 dropped: self.dropped,
             });
         }
-        if let Intent::PushStateObject(so) = &job.intent {
-            self.pending
-                .insert(so.name.clone(), self.front_seq + self.jobs.len() as u64);
-        }
+        self.set_pending(&job.intent, self.front_seq + self.jobs.len() as u64);
         self.jobs.push_back(job);
         self.high_water = self.high_water.max(self.jobs.len());
         Ok(())
     }
 
+    /// The sequence number of the queued job `intent` would replace.
+    fn pending_seq(&self, intent: &Intent) -> Option<u64> {
+        match intent {
+            Intent::PushStateObject(so) => self.pending.get(&so.name).copied(),
+            Intent::Declare(_) => self.pending_descriptor,
+            _ => None,
+        }
+    }
+
+    fn set_pending(&mut self, intent: &Intent, seq: u64) {
+        match intent {
+            Intent::PushStateObject(so) => {
+                self.pending.insert(so.name.clone(), seq);
+            }
+            Intent::Declare(_) => self.pending_descriptor = Some(seq),
+            _ => {}
+        }
+    }
+
     /// Takes the next job to execute.
     pub fn pop(&mut self) -> Option<Job> {
         let job = self.jobs.pop_front()?;
-        if let Intent::PushStateObject(so) = &job.intent {
-            if self.pending.get(&so.name) == Some(&self.front_seq) {
-                self.pending.remove(&so.name);
+        if self.pending_seq(&job.intent) == Some(self.front_seq) {
+            match &job.intent {
+                Intent::PushStateObject(so) => {
+                    self.pending.remove(&so.name);
+                }
+                _ => self.pending_descriptor = None,
             }
         }
         self.front_seq += 1;
@@ -98,12 +118,12 @@ impl PackageQueue {
     /// Puts back a job that failed transiently, to be retried first — unless it is a
     /// StateObject push that a newer value has overtaken meanwhile (then it is dropped).
     pub fn retry(&mut self, job: Job) {
-        if let Intent::PushStateObject(so) = &job.intent {
-            if self.pending.contains_key(&so.name) {
+        if conflated(&job.intent) {
+            if self.pending_seq(&job.intent).is_some() {
                 return;
             }
             self.front_seq -= 1;
-            self.pending.insert(so.name.clone(), self.front_seq);
+            self.set_pending(&job.intent, self.front_seq);
         } else {
             self.front_seq -= 1;
         }
@@ -129,6 +149,11 @@ impl PackageQueue {
     pub fn high_water(&self) -> usize {
         self.high_water
     }
+}
+
+/// Whether a job is conflated: StateObject pushes (by name) and descriptors.
+fn conflated(intent: &Intent) -> bool {
+    matches!(intent, Intent::PushStateObject(_) | Intent::Declare(_))
 }
 
 #[cfg(test)]

@@ -57,6 +57,10 @@ pub struct Config {
     /// commands placed after the file's own (which therefore take precedence).
     #[serde(default)]
     pub preset: Vec<Preset>,
+    /// What the presets learn at run time (device lists, discovery configs), filled by
+    /// [`Config::expand_presets`].
+    #[serde(skip)]
+    pub discovery: Vec<DiscoverySource>,
 }
 
 fn default_prefix() -> String {
@@ -74,6 +78,7 @@ impl Default for Config {
             map: Vec::new(),
             command: Vec::new(),
             preset: Vec::new(),
+            discovery: Vec::new(),
         }
     }
 }
@@ -326,13 +331,34 @@ pub struct MappedStateObject {
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Preset {
-    /// `tasmota` or `esphome` (`zigbee2mqtt`, `homie`, `homeassistant` are not built yet).
+    /// `tasmota`, `esphome`, `zigbee2mqtt`, `homie` or `homeassistant`.
     pub kind: String,
-    /// The sentinel of the packages it makes (default: `Tasmota`, `ESPHome`).
+    /// The sentinel of the packages it makes (default: `Tasmota`, `ESPHome`, `Zigbee`,
+    /// `Homie`, `HomeAssistant`).
     pub sentinel: Option<String>,
-    /// `esphome`: the devices' topic prefixes.
+    /// `esphome`: the devices' topic prefixes (without them, learned from discovery).
     #[serde(default)]
     pub prefixes: Vec<String>,
+    /// `zigbee2mqtt` and `homie`: the base topic (default `zigbee2mqtt`, `homie`).
+    pub base: Option<String>,
+    /// `homeassistant` and `esphome`: where discovery configs are published (default
+    /// `homeassistant`).
+    pub discovery_prefix: Option<String>,
+}
+
+/// A source of devices learned at run time, from a preset.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DiscoverySource {
+    /// Home Assistant discovery configs under `prefix`.
+    HomeAssistant { prefix: String, sentinel: String },
+    /// ESPHome topic prefixes learned from the discovery configs under `prefix`.
+    EspHome { prefix: String, sentinel: String },
+    /// Zigbee2MQTT's retained device and group lists under `base`.
+    Zigbee2Mqtt { base: String, sentinel: String },
+    /// Homie devices (v4 attributes, v5 `$description`) under `base`.
+    Homie { base: String, sentinel: String },
+    /// Tasmota discovery configs: each device's own FullTopic.
+    Tasmota { sentinel: String },
 }
 
 /// `[[command]]`: a MessageCallback of mapped packages, carried out as a publish.
@@ -408,6 +434,7 @@ impl Config {
         self.preset.clear();
         self.map.extend(expansion.rules);
         self.command.extend(expansion.commands);
+        self.discovery.extend(expansion.discovery);
         Ok(())
     }
 

@@ -116,7 +116,7 @@ fn deliver(cx: &Arc<Context>, package: &Arc<Package>, message: ReceivedMessage) 
     let base = package.base_topic();
     let saga = message.scope.saga_id.clone().filter(|s| !s.is_empty());
     if message.key != RESPONSE_KEY {
-        if let Some(invocation) = cx.commands.invoke(&package.id, &message) {
+        if let Some(invocation) = cx.invoke(&package.id, &message) {
             return command(cx, package, &message, saga, invocation);
         }
     }
@@ -174,7 +174,7 @@ fn command(
         let (cx, package) = (cx.clone(), package.clone());
         tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
-            if let Some(answer) = cx.commands.time_out(&package.id, &saga) {
+            if let Some(answer) = cx.time_out(&package.id, &saga) {
                 let origin = Origin {
                     topic: invocation.topic,
                     payload: String::new(),

@@ -24,10 +24,13 @@ struct Command {
     /// The name of the compiled topic template.
     topic: String,
     payload: String,
+    /// The answer's topic, template source (checked at load) and time-out.
     response: Option<(String, String, Duration)>,
     callback: Value,
 }
 
+/// A saga waiting for a device's answer. It keeps its template's source, so that it
+/// survives its command being recompiled (a device's discovery config changing).
 struct Pending {
     package: PackageId,
     saga_id: String,
@@ -61,13 +64,15 @@ impl Commands {
             let topic = super::compile(&mut env, &mut errors, key("topic"), &r.topic);
             let payload = super::compile(&mut env, &mut errors, key("payload"), &r.payload);
             let response = r.response.as_ref().and_then(|resp| {
-                super::compile(&mut env, &mut errors, key("response.value"), &resp.value).map(|t| {
-                    (
-                        resp.topic.clone(),
-                        t,
-                        Duration::from_millis(resp.timeout_ms),
-                    )
-                })
+                super::compile(&mut env, &mut errors, key("response.value"), &resp.value).map(
+                    |_| {
+                        (
+                            resp.topic.clone(),
+                            resp.value.clone(),
+                            Duration::from_millis(resp.timeout_ms),
+                        )
+                    },
+                )
             });
             for (field, text) in [
                 ("sentinel", &r.sentinel),
@@ -125,16 +130,22 @@ impl Commands {
         })
     }
 
-    /// The package descriptor of `package`'s commands, if it has any.
-    pub fn descriptor(&self, package: &PackageId) -> Option<Value> {
-        let callbacks: Vec<Value> = self
-            .for_package(package)
+    /// The MessageCallbacks (descriptor entries) of `package`'s commands.
+    pub fn callbacks(&self, package: &PackageId) -> Vec<Value> {
+        self.for_package(package)
             .map(|c| c.callback.clone())
-            .collect();
-        (!callbacks.is_empty()).then(|| {
-            json!({"PackageName": package.package, "MessageCallbacks": callbacks,
-                   "MessageCallbackTypes": [], "StateObjectTypes": []})
-        })
+            .collect()
+    }
+
+    /// Whether a command of `package` takes `key`.
+    pub fn takes(&self, package: &PackageId, key: &str) -> bool {
+        self.for_package(package).any(|c| c.key == key)
+    }
+
+    /// Takes over the sagas `old` still waits for (its commands were recompiled).
+    pub fn adopt(&self, old: Commands) {
+        let waiting = old.pending.into_inner().unwrap_or_else(|p| p.into_inner());
+        self.lock().extend(waiting);
     }
 
     /// The publish that carries out `message` for `package`, if a command takes its key;
@@ -145,8 +156,10 @@ impl Commands {
         message: &ReceivedMessage,
     ) -> Option<Result<Invocation, String>> {
         let command = self.for_package(package).find(|c| c.key == message.key)?;
-        let context = json!({"data": message.data, "key": message.key, "sentinel": package.sentinel,
-                             "package": package.package, "sender": message.sender.friendly_name});
+        // `value` is `data` under the name Home Assistant's `command_template`s use.
+        let context = json!({"data": message.data, "value": message.data, "key": message.key,
+                             "sentinel": package.sentinel, "package": package.package,
+                             "sender": message.sender.friendly_name});
         let render = |name: &str| self.env.get_template(name).and_then(|t| t.render(&context));
         let (topic, payload) = match (render(&command.topic), render(&command.payload)) {
             (Ok(t), Ok(p)) => (fill(&t, package), p),
@@ -200,12 +213,7 @@ impl Commands {
         while i < pending.len() {
             let p = &pending[i];
             let answer = (p.topic == topic && p.deadline > Instant::now())
-                .then(|| {
-                    self.env
-                        .get_template(&p.template)
-                        .and_then(|t| t.render(&context))
-                        .ok()
-                })
+                .then(|| self.env.render_str(&p.template, &context).ok())
                 .flatten();
             match answer {
                 Some(text)

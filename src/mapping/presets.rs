@@ -1,18 +1,18 @@
 //! Presets: one `[[preset]]` line expands into the rules and commands of an ecosystem.
 
 use crate::config::{
-    Availability, CommandParameter, CommandResponse, CommandRule, MapRule, MappedStateObject,
-    Preset,
+    Availability, CommandParameter, CommandResponse, CommandRule, DiscoverySource, MapRule,
+    MappedStateObject, Preset,
 };
 use serde_json::{json, Map, Value};
 
-/// The kinds a preset can be, and whether this version builds them.
-const KINDS: &[(&str, bool)] = &[
-    ("tasmota", true),
-    ("esphome", true),
-    ("zigbee2mqtt", false),
-    ("homie", false),
-    ("homeassistant", false),
+/// The kinds a preset can be.
+const KINDS: &[&str] = &[
+    "tasmota",
+    "esphome",
+    "zigbee2mqtt",
+    "homie",
+    "homeassistant",
 ];
 
 /// What presets expand to.
@@ -20,54 +20,102 @@ const KINDS: &[(&str, bool)] = &[
 pub struct Expansion {
     pub rules: Vec<MapRule>,
     pub commands: Vec<CommandRule>,
+    /// What is learned at run time.
+    pub discovery: Vec<DiscoverySource>,
 }
 
 /// The rules and commands of `presets`, or (key, reason) for each that cannot be.
 pub fn expand(presets: &[Preset]) -> Result<Expansion, Vec<(String, String)>> {
-    let mut rules = Vec::new();
-    let mut commands = Vec::new();
+    let mut x = Expansion::default();
     let mut errors = Vec::new();
     for (i, p) in presets.iter().enumerate() {
-        let key = format!("preset[{i}].kind");
-        match (p.kind.as_str(), KINDS.iter().find(|(k, _)| *k == p.kind)) {
-            ("esphome", _) if p.prefixes.is_empty() => errors.push((
-                format!("preset[{i}].prefixes"),
-                "list the devices' topic prefixes (learning them from discovery is not built yet)"
-                    .into(),
-            )),
-            ("esphome", _) => esphome(
-                p.sentinel.as_deref().unwrap_or("ESPHome"),
-                &p.prefixes,
-                &mut rules,
-                &mut commands,
+        let key = |k: &str| format!("preset[{i}].{k}");
+        let sentinel = |default: &str| p.sentinel.clone().unwrap_or_else(|| default.into());
+        let base = |default: &str| p.base.clone().unwrap_or_else(|| default.into());
+        let discovery_prefix = || {
+            p.discovery_prefix
+                .clone()
+                .unwrap_or_else(|| "homeassistant".into())
+        };
+        let unused = [
+            ("prefixes", !p.prefixes.is_empty(), p.kind == "esphome"),
+            (
+                "base",
+                p.base.is_some(),
+                matches!(p.kind.as_str(), "zigbee2mqtt" | "homie"),
             ),
-            ("tasmota", _) => tasmota(
-                p.sentinel.as_deref().unwrap_or("Tasmota"),
-                &mut rules,
-                &mut commands,
+            (
+                "discovery_prefix",
+                p.discovery_prefix.is_some(),
+                matches!(p.kind.as_str(), "homeassistant" | "esphome"),
             ),
-            (kind, Some(_)) => errors.push((
-                key,
-                format!("preset {kind:?} is not available in this version yet"),
-            )),
-            (kind, None) => errors.push((
-                key,
-                format!(
-                    "unknown preset {kind:?} (known: {})",
-                    KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
-                ),
+        ];
+        for (field, set, allowed) in unused {
+            if set && !allowed && KINDS.contains(&p.kind.as_str()) {
+                errors.push((
+                    key(field),
+                    format!("does not apply to a {:?} preset", p.kind),
+                ));
+            }
+        }
+        for (field, value) in [("base", &p.base), ("discovery_prefix", &p.discovery_prefix)] {
+            if let Some(v) = value {
+                if v.is_empty() || v.contains(['+', '#']) || v.starts_with('/') || v.ends_with('/')
+                {
+                    errors.push((
+                        key(field),
+                        format!("{v:?} is not a topic (no wildcards, no leading or trailing `/`)"),
+                    ));
+                }
+            }
+        }
+        match p.kind.as_str() {
+            "tasmota" => {
+                let sentinel = sentinel("Tasmota");
+                tasmota(
+                    &sentinel,
+                    &TasmotaTopics::default(),
+                    &mut x.rules,
+                    &mut x.commands,
+                );
+                x.discovery.push(DiscoverySource::Tasmota { sentinel });
+            }
+            "esphome" if p.prefixes.is_empty() => x.discovery.push(DiscoverySource::EspHome {
+                prefix: discovery_prefix(),
+                sentinel: sentinel("ESPHome"),
+            }),
+            "esphome" => {
+                for prefix in &p.prefixes {
+                    esphome(&sentinel("ESPHome"), prefix, &mut x.rules, &mut x.commands);
+                }
+            }
+            "zigbee2mqtt" => x.discovery.push(DiscoverySource::Zigbee2Mqtt {
+                base: base("zigbee2mqtt"),
+                sentinel: sentinel("Zigbee"),
+            }),
+            "homie" => x.discovery.push(DiscoverySource::Homie {
+                base: base("homie"),
+                sentinel: sentinel("Homie"),
+            }),
+            "homeassistant" => x.discovery.push(DiscoverySource::HomeAssistant {
+                prefix: discovery_prefix(),
+                sentinel: sentinel("HomeAssistant"),
+            }),
+            kind => errors.push((
+                key("kind"),
+                format!("unknown preset {kind:?} (known: {})", KINDS.join(", ")),
             )),
         }
     }
     if errors.is_empty() {
-        Ok(Expansion { rules, commands })
+        Ok(x)
     } else {
         Err(errors)
     }
 }
 
 /// Command parameters, all text.
-fn text_parameters(names: &[&str]) -> Vec<CommandParameter> {
+pub(crate) fn text_parameters(names: &[&str]) -> Vec<CommandParameter> {
     names
         .iter()
         .map(|n| CommandParameter {
@@ -78,21 +126,80 @@ fn text_parameters(names: &[&str]) -> Vec<CommandParameter> {
         .collect()
 }
 
-fn on_off() -> Map<String, Value> {
+/// `ON` → true, `OFF` → false.
+pub(crate) fn on_off() -> Map<String, Value> {
     json!({"ON": true, "OFF": false})
         .as_object()
         .cloned()
         .unwrap_or_default()
 }
 
-/// Tasmota with its default FullTopic `%prefix%/%topic%/`: `tele/<t>/SENSOR` and
-/// `STATE` exploded, `stat/<t>/POWER[1-8]` as booleans, `tele/<t>/LWT` availability;
-/// callbacks `Power`, `Command` and `Status`, answered from `stat/<t>/RESULT`.
-fn tasmota(sentinel: &str, rules: &mut Vec<MapRule>, commands: &mut Vec<CommandRule>) {
-    let rule = |topic: &str| MapRule {
-        topic: topic.into(),
+/// How a Tasmota device builds its topics: its FullTopic with `%prefix%`, `%topic%`,
+/// `%hostname%` and `%id%`, its three prefixes, and the name of its package.
+#[derive(Debug, Clone)]
+pub struct TasmotaTopics {
+    pub full_topic: String,
+    /// `cmnd`, `stat`, `tele` by default.
+    pub prefixes: [String; 3],
+    /// `%topic%` in rules: `{device}` (a capture) unless it is one known device.
+    pub topic: String,
+    pub hostname: String,
+    pub id: String,
+    /// The package: `{device}` (the capture), or the device's topic.
+    pub package: String,
+}
+
+impl Default for TasmotaTopics {
+    /// Tasmota's default `%prefix%/%topic%/`, for every device.
+    fn default() -> Self {
+        Self {
+            full_topic: "%prefix%/%topic%/".into(),
+            prefixes: ["cmnd".into(), "stat".into(), "tele".into()],
+            topic: "{device}".into(),
+            hostname: "+".into(),
+            id: "+".into(),
+            package: "{device}".into(),
+        }
+    }
+}
+
+impl TasmotaTopics {
+    /// Whether these are Tasmota's defaults (which the preset's patterns cover).
+    pub fn is_default(&self) -> bool {
+        let d = Self::default();
+        self.full_topic == d.full_topic && self.prefixes == d.prefixes
+    }
+
+    /// The topic of `command` under prefix `cmnd` (0), `stat` (1) or `tele` (2), for
+    /// the device called `topic`.
+    fn topic(&self, prefix: usize, topic: &str, command: &str) -> String {
+        let mut t = self
+            .full_topic
+            .replace("%prefix%", &self.prefixes[prefix])
+            .replace("%topic%", topic)
+            .replace("%hostname%", &self.hostname)
+            .replace("%id%", &self.id);
+        if !t.ends_with('/') {
+            t.push('/');
+        }
+        t + command
+    }
+}
+
+/// Tasmota: `tele/<t>/SENSOR` and `STATE` exploded, `stat/<t>/POWER[1-8]` as booleans,
+/// `tele/<t>/LWT` availability; callbacks `Power`, `Command` and `Status`, answered
+/// from `stat/<t>/RESULT` (topics as `topics` builds them).
+pub(crate) fn tasmota(
+    sentinel: &str,
+    topics: &TasmotaTopics,
+    rules: &mut Vec<MapRule>,
+    commands: &mut Vec<CommandRule>,
+) {
+    let (cmnd, stat, tele) = (0, 1, 2);
+    let rule = |prefix: usize, command: &str| MapRule {
+        topic: topics.topic(prefix, &topics.topic, command),
         sentinel: sentinel.into(),
-        package: "{device}".into(),
+        package: topics.package.clone(),
         ..MapRule::default()
     };
     rules.push(MapRule {
@@ -102,13 +209,13 @@ fn tasmota(sentinel: &str, rules: &mut Vec<MapRule>, commands: &mut Vec<CommandR
             "TempUnit".into(),
             "ENERGY.TotalStartTime".into(),
         ],
-        ..rule("tele/{device}/SENSOR")
+        ..rule(tele, "SENSOR")
     });
     rules.push(MapRule {
         explode: true,
         skip: vec!["Time".into(), "Uptime".into(), "POWER".into()],
         continue_matching: true,
-        ..rule("tele/{device}/STATE")
+        ..rule(tele, "STATE")
     });
     rules.push(MapRule {
         stateobjects: [(
@@ -120,14 +227,14 @@ fn tasmota(sentinel: &str, rules: &mut Vec<MapRule>, commands: &mut Vec<CommandR
             },
         )]
         .into(),
-        ..rule("tele/{device}/STATE")
+        ..rule(tele, "STATE")
     });
     for suffix in ["", "1", "2", "3", "4", "5", "6", "7", "8"] {
         rules.push(MapRule {
             stateobject: Some(format!("POWER{suffix}")),
             type_name: Some("System.Boolean".into()),
             map: on_off(),
-            ..rule(&format!("stat/{{device}}/POWER{suffix}"))
+            ..rule(stat, &format!("POWER{suffix}"))
         });
     }
     rules.push(MapRule {
@@ -135,23 +242,29 @@ fn tasmota(sentinel: &str, rules: &mut Vec<MapRule>, commands: &mut Vec<CommandR
             online: "Online".into(),
             offline: "Offline".into(),
         }),
-        ..rule("tele/{device}/LWT")
+        ..rule(tele, "LWT")
     });
+    // In commands, `{package}` is the package of the message.
+    let (command_package, device) = if topics.package == "{device}" {
+        ("*".to_string(), "{package}")
+    } else {
+        (topics.package.clone(), topics.topic.as_str())
+    };
     let command = |key: &str,
                    description: &str,
-                   topic: &str,
+                   command: &str,
                    payload: &str,
                    answer: &str,
                    parameters: &[&str]| CommandRule {
         sentinel: sentinel.into(),
-        package: "*".into(),
+        package: command_package.clone(),
         key: key.into(),
         description: Some(description.into()),
         parameters: text_parameters(parameters),
-        topic: topic.into(),
+        topic: topics.topic(cmnd, device, command),
         payload: payload.into(),
         response: Some(CommandResponse {
-            topic: "stat/{package}/RESULT".into(),
+            topic: topics.topic(stat, device, "RESULT"),
             value: answer.into(),
             timeout_ms: 3_000,
         }),
@@ -159,7 +272,7 @@ fn tasmota(sentinel: &str, rules: &mut Vec<MapRule>, commands: &mut Vec<CommandR
     commands.push(command(
         "Power",
         "Switch the relay: ON, OFF or TOGGLE",
-        "cmnd/{package}/POWER",
+        "POWER",
         "{{ data }}",
         "{{ value_json.POWER }}",
         &["state"],
@@ -167,7 +280,7 @@ fn tasmota(sentinel: &str, rules: &mut Vec<MapRule>, commands: &mut Vec<CommandR
     commands.push(command(
         "Command",
         "Any Tasmota command, with its value",
-        "cmnd/{package}/{{ data[0] }}",
+        "{{ data[0] }}",
         "{{ data[1] }}",
         "{{ value }}",
         &["command", "value"],
@@ -175,56 +288,54 @@ fn tasmota(sentinel: &str, rules: &mut Vec<MapRule>, commands: &mut Vec<CommandR
     commands.push(command(
         "Status",
         "Tasmota STATUS <n>",
-        "cmnd/{package}/STATUS",
+        "STATUS",
         "{{ data }}",
         "{{ value }}",
         &["n"],
     ));
 }
 
-/// ESPHome devices by topic prefix: `<prefix>/status` availability, every
+/// An ESPHome device by its topic prefix: `<prefix>/status` availability, every
 /// `<prefix>/<component>/<object>/state` as the StateObject `<component>.<object>`
 /// (`ON`/`OFF` as booleans), and a `Command` callback ([component, object, value]) that
 /// publishes on `<prefix>/<component>/<object>/command`. The package is named after the
 /// prefix's last level (the node name by default).
-fn esphome(
+pub(crate) fn esphome(
     sentinel: &str,
-    prefixes: &[String],
+    prefix: &str,
     rules: &mut Vec<MapRule>,
     commands: &mut Vec<CommandRule>,
 ) {
-    for prefix in prefixes {
-        let package = prefix.rsplit('/').next().unwrap_or(prefix).to_owned();
-        let rule = |topic: String| MapRule {
-            topic,
-            sentinel: sentinel.into(),
-            package: package.clone(),
-            ..MapRule::default()
-        };
-        rules.push(MapRule {
-            availability: Some(Availability::Payloads {
-                online: "online".into(),
-                offline: "offline".into(),
-            }),
-            ..rule(format!("{prefix}/status"))
-        });
-        rules.push(MapRule {
-            stateobject: Some("{component}.{object}".into()),
-            map: on_off(),
-            ..rule(format!("{prefix}/{{component}}/{{object}}/state"))
-        });
-        commands.push(CommandRule {
-            sentinel: sentinel.into(),
-            package: package.clone(),
-            key: "Command".into(),
-            description: Some(
-                "Set an entity: [component, object, value], e.g. [\"switch\", \"relay\", \"ON\"]"
-                    .into(),
-            ),
-            parameters: text_parameters(&["component", "object", "value"]),
-            topic: format!("{prefix}/{{{{ data[0] }}}}/{{{{ data[1] }}}}/command"),
-            payload: "{{ data[2] }}".into(),
-            response: None,
-        });
-    }
+    let package = prefix.rsplit('/').next().unwrap_or(prefix).to_owned();
+    let rule = |topic: String| MapRule {
+        topic,
+        sentinel: sentinel.into(),
+        package: package.clone(),
+        ..MapRule::default()
+    };
+    rules.push(MapRule {
+        availability: Some(Availability::Payloads {
+            online: "online".into(),
+            offline: "offline".into(),
+        }),
+        ..rule(format!("{prefix}/status"))
+    });
+    rules.push(MapRule {
+        stateobject: Some("{component}.{object}".into()),
+        map: on_off(),
+        ..rule(format!("{prefix}/{{component}}/{{object}}/state"))
+    });
+    commands.push(CommandRule {
+        sentinel: sentinel.into(),
+        package: package.clone(),
+        key: "Command".into(),
+        description: Some(
+            "Set an entity: [component, object, value], e.g. [\"switch\", \"relay\", \"ON\"]"
+                .into(),
+        ),
+        parameters: text_parameters(&["component", "object", "value"]),
+        topic: format!("{prefix}/{{{{ data[0] }}}}/{{{{ data[1] }}}}/command"),
+        payload: "{{ data[2] }}".into(),
+        response: None,
+    });
 }

@@ -2,9 +2,9 @@
 //! or to an external broker: a persistent session, resubscription when the broker kept
 //! none, capped exponential backoff between reconnections, and the adapter's status.
 
-use super::Publisher;
+use super::{Publisher, Subscriptions};
 use crate::constellation::Backoff;
-use rumqttc::v5::mqttbytes::v5::{Filter, LastWill, Packet, Publish};
+use rumqttc::v5::mqttbytes::v5::{LastWill, Packet, Publish};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use std::time::Duration;
@@ -24,7 +24,8 @@ pub struct ConnectOptions {
     pub keep_alive: Duration,
     /// The largest packet either way.
     pub max_packet_size: u32,
-    /// Filters subscribed at every connection without a kept session.
+    /// Filters subscribed at every connection without a kept session (with those
+    /// added later through [`Publisher::subscribe`]).
     pub subscriptions: Vec<String>,
     pub qos: QoS,
     /// Retained `online` while connected, `offline` as last will and at shutdown.
@@ -64,9 +65,17 @@ pub fn connect(
         mqtt.set_transport(rumqttc::Transport::tls_with_config(tls));
     }
     let (client, eventloop) = AsyncClient::new(mqtt, 4096);
-    let publisher = Publisher::new(client.clone());
+    let subscriptions = Subscriptions::new(options.subscriptions.clone(), options.qos);
+    let publisher = Publisher::new(client.clone(), subscriptions.clone());
     let (tx, rx) = mpsc::channel(4096);
-    let task = tokio::spawn(drive(client, eventloop, options, tx, shutdown));
+    let task = tokio::spawn(drive(
+        client,
+        eventloop,
+        options,
+        subscriptions,
+        tx,
+        shutdown,
+    ));
     (publisher, rx, task)
 }
 
@@ -76,6 +85,7 @@ async fn drive(
     client: AsyncClient,
     mut eventloop: EventLoop,
     options: ConnectOptions,
+    subscriptions: Subscriptions,
     inbound: mpsc::Sender<Publish>,
     shutdown: CancellationToken,
 ) {
@@ -101,11 +111,7 @@ async fn drive(
                 );
                 if !ack.session_present || first_connection {
                     first_connection = false;
-                    let filters = options.subscriptions.iter().map(|f| Filter {
-                        nolocal: true,
-                        ..Filter::new(f, options.qos)
-                    });
-                    if let Err(e) = client.try_subscribe_many(filters) {
+                    if let Err(e) = client.try_subscribe_many(subscriptions.entries()) {
                         tracing::error!(error = %e, "MQTT: cannot subscribe");
                     }
                 }

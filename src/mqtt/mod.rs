@@ -4,11 +4,11 @@ pub mod connection;
 pub mod embedded;
 
 use bytes::Bytes;
-use rumqttc::v5::mqttbytes::v5::PublishProperties;
+use rumqttc::v5::mqttbytes::v5::{Filter, PublishProperties};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::AsyncClient;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Publishes on the adapter's connection without ever waiting: a publish that finds
 /// the request queue full (the broker unreachable for long) is dropped, counted and
@@ -17,13 +17,72 @@ use std::sync::Arc;
 pub struct Publisher {
     client: AsyncClient,
     dropped: Arc<AtomicU64>,
+    subscriptions: Subscriptions,
+}
+
+/// Every filter the adapter subscribes, shared with the connection so that a
+/// reconnection without a kept session subscribes them all again.
+#[derive(Clone)]
+pub(crate) struct Subscriptions {
+    filters: Arc<Mutex<Vec<String>>>,
+    qos: QoS,
+}
+
+impl Subscriptions {
+    pub(crate) fn new(filters: Vec<String>, qos: QoS) -> Self {
+        Self {
+            filters: Arc::new(Mutex::new(filters)),
+            qos,
+        }
+    }
+
+    /// The filters as SUBSCRIBE entries (no local: the adapter's own publishes do not
+    /// come back to it).
+    pub(crate) fn entries(&self) -> Vec<Filter> {
+        self.lock()
+            .iter()
+            .map(|f| Filter {
+                nolocal: true,
+                ..Filter::new(f, self.qos)
+            })
+            .collect()
+    }
+
+    /// Whether a publish on `topic`, or on every topic of a filter, already reaches
+    /// the adapter.
+    pub(crate) fn covers(&self, filter: &str) -> bool {
+        self.lock()
+            .iter()
+            .any(|f| rumqttc::v5::mqttbytes::matches(filter, f))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.filters.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Publisher {
-    fn new(client: AsyncClient) -> Self {
+    fn new(client: AsyncClient, subscriptions: Subscriptions) -> Self {
         Self {
             client,
             dropped: Arc::new(AtomicU64::new(0)),
+            subscriptions,
+        }
+    }
+
+    /// Subscribes `filter` from now on, unless a filter already subscribed covers it
+    /// (then the broker would deliver its publishes twice).
+    pub fn subscribe(&self, filter: &str) {
+        if self.subscriptions.covers(filter) {
+            return;
+        }
+        self.subscriptions.lock().push(filter.to_owned());
+        let entry = Filter {
+            nolocal: true,
+            ..Filter::new(filter, self.subscriptions.qos)
+        };
+        if let Err(e) = self.client.try_subscribe_many([entry]) {
+            tracing::error!(filter, error = %e, "MQTT: cannot subscribe (retried at the next connection)");
         }
     }
 

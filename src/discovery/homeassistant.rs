@@ -1,0 +1,543 @@
+//! Home Assistant MQTT discovery: `<prefix>/<component>/[<node_id>/]<object_id>/config`
+//! (one entity) and `<prefix>/device/<object_id>/config` (a device with its `cmps`).
+//!
+//! One package per device; per entity, a StateObject from its `state_topic` through its
+//! `value_template`, a callback per `command_topic` through its `command_template`, and
+//! availability from its availability settings. An empty config removes the entity.
+
+use super::names::{literal, literal_topic, package_name, payload_template, setter};
+use super::{Change, DeviceSpec, SoType, Source};
+use crate::config::{Availability, CommandParameter, CommandResponse, CommandRule, MapRule};
+use crate::native::PackageId;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// The Home Assistant discovery source.
+pub struct HomeAssistant {
+    prefix: String,
+    sentinel: String,
+    /// Config topic → the entities it announced.
+    announced: HashMap<String, Vec<String>>,
+}
+
+impl HomeAssistant {
+    pub fn new(prefix: &str, sentinel: &str) -> Self {
+        Self {
+            prefix: prefix.into(),
+            sentinel: sentinel.into(),
+            announced: HashMap::new(),
+        }
+    }
+}
+
+/// The config filters under `prefix`.
+pub fn config_filters(prefix: &str) -> Vec<String> {
+    vec![
+        format!("{prefix}/+/+/config"),
+        format!("{prefix}/+/+/+/config"),
+    ]
+}
+
+/// One announced entity, its keys expanded and `~` resolved.
+pub struct Entity {
+    /// The config topic, plus `#<component id>` in a device-based config.
+    pub key: String,
+    pub component: String,
+    /// The `object_id` level of the config topic (or the component id).
+    pub object_id: String,
+    pub config: Map<String, Value>,
+}
+
+/// The entities of a config publish on `topic` (under `prefix`), or `None` when the
+/// topic is not a config topic. An empty payload announces no entity.
+pub fn entities(prefix: &str, topic: &str, payload: &str) -> Option<Result<Vec<Entity>, String>> {
+    let rest = topic.strip_prefix(prefix)?.strip_prefix('/')?;
+    let levels: Vec<&str> = rest.split('/').collect();
+    let (component, object_id) = match levels.as_slice() {
+        [c, o, "config"] | [c, _, o, "config"] => (*c, *o),
+        _ => return None,
+    };
+    if payload.trim().is_empty() {
+        return Some(Ok(Vec::new()));
+    }
+    let config = match serde_json::from_str::<Value>(payload) {
+        Ok(Value::Object(o)) => expand(o),
+        Ok(_) => return Some(Err("a discovery config must be a JSON object".into())),
+        Err(e) => return Some(Err(format!("the discovery config is not JSON: {e}"))),
+    };
+    if component != "device" {
+        return Some(Ok(vec![Entity {
+            key: topic.into(),
+            component: component.into(),
+            object_id: object_id.into(),
+            config: with_base(config),
+        }]));
+    }
+    // Device-based: shared keys at the top, one entry per component in `components`.
+    let mut shared = config;
+    let Some(Value::Object(components)) = shared.remove("components") else {
+        return Some(Err(
+            "a device discovery config needs `components` (`cmps`)".into()
+        ));
+    };
+    let mut out = Vec::new();
+    for (id, c) in components {
+        let Value::Object(c) = c else { continue };
+        let mut merged = shared.clone();
+        merged.extend(expand(c));
+        let Some(platform) = merged
+            .remove("platform")
+            .and_then(|p| p.as_str().map(str::to_owned))
+        else {
+            return Some(Err(format!("component {id:?} has no `platform` (`p`)")));
+        };
+        // A component left with only its platform has been removed.
+        if merged.len() == shared.len() && merged.keys().all(|k| shared.contains_key(k)) {
+            continue;
+        }
+        out.push(Entity {
+            key: format!("{topic}#{id}"),
+            component: platform,
+            object_id: id,
+            config: with_base(merged),
+        });
+    }
+    Some(Ok(out))
+}
+
+impl Source for HomeAssistant {
+    fn filters(&self) -> Vec<String> {
+        config_filters(&self.prefix)
+    }
+
+    fn learn(&mut self, topic: &str, payload: &str) -> Option<Result<Vec<Change>, String>> {
+        let entities = match entities(&self.prefix, topic, payload)? {
+            Ok(e) => e,
+            Err(e) => return Some(Err(e)),
+        };
+        let mut changes: Vec<Change> = Vec::new();
+        let mut keys = Vec::new();
+        for e in entities {
+            match spec(&self.sentinel, &e) {
+                Ok(spec) => {
+                    keys.push(e.key.clone());
+                    changes.push((e.key, Some(spec)));
+                }
+                Err(reason) => return Some(Err(reason)),
+            }
+        }
+        let before = self
+            .announced
+            .insert(topic.into(), keys.clone())
+            .unwrap_or_default();
+        for gone in before.into_iter().filter(|k| !keys.contains(k)) {
+            changes.push((gone, None));
+        }
+        if keys.is_empty() {
+            self.announced.remove(topic);
+        }
+        Some(Ok(changes))
+    }
+}
+
+fn text<'a>(config: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    config
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// The package of an entity's device: its name, else its first identifier, else the
+/// entity's unique id or object id.
+fn package_of(sentinel: &str, e: &Entity) -> Result<PackageId, String> {
+    let device = e.config.get("device").and_then(Value::as_object);
+    let identifier = device.and_then(|d| match d.get("identifiers") {
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(Value::Array(a)) => a.first().and_then(Value::as_str),
+        _ => None,
+    });
+    let candidates = [
+        device.and_then(|d| text(d, "name")),
+        identifier,
+        text(&e.config, "unique_id"),
+        Some(e.object_id.as_str()),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find_map(package_name)
+        .map(|p| PackageId::new(sentinel, p))
+        .ok_or_else(|| format!("no usable package name for {}", e.key))
+}
+
+/// The StateObject's name: the entity's name, else its device class, else its
+/// component (Home Assistant's `name: null` is the device's main feature).
+pub fn so_name(e: &Entity) -> String {
+    text(&e.config, "name")
+        .or_else(|| text(&e.config, "device_class"))
+        .unwrap_or(&e.component)
+        .to_owned()
+}
+
+fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
+    let package = package_of(sentinel, e)?;
+    let c = &e.config;
+    let name = so_name(e);
+    let json_light = text(c, "schema") == Some("json");
+    let payload_on = text(c, "payload_on").unwrap_or("ON");
+    let payload_off = text(c, "payload_off").unwrap_or("OFF");
+    let (type_name, map): (Option<&str>, Map<String, Value>) = match e.component.as_str() {
+        "sensor" if c.contains_key("unit_of_measurement") || c.contains_key("state_class") => {
+            (Some("System.Double"), Map::new())
+        }
+        "number" => (Some("System.Double"), Map::new()),
+        "binary_sensor" | "switch" | "fan" | "siren" | "light" if !json_light => {
+            let on = text(c, "state_on").unwrap_or(payload_on);
+            let off = text(c, "state_off").unwrap_or(payload_off);
+            let map = [
+                (on.to_owned(), Value::Bool(true)),
+                (off.to_owned(), Value::Bool(false)),
+            ];
+            (Some("System.Boolean"), map.into_iter().collect())
+        }
+        _ => (None, Map::new()),
+    };
+    let mut metadata = Map::new();
+    for (from, to) in [
+        ("unit_of_measurement", "Unit"),
+        ("device_class", "DeviceClass"),
+        ("unique_id", "UniqueId"),
+    ] {
+        if let Some(v) = text(c, from) {
+            metadata.insert(to.into(), Value::String(v.into()));
+        }
+    }
+    metadata.insert("Component".into(), Value::String(e.component.clone()));
+    let rule = |topic: &str| MapRule {
+        topic: topic.into(),
+        sentinel: package.sentinel.clone(),
+        package: package.package.clone(),
+        ..MapRule::default()
+    };
+    let value_template = text(c, "value_template")
+        .or_else(|| text(c, "state_value_template"))
+        .map(str::to_owned);
+    let mut rules = Vec::new();
+    let mut types = Vec::new();
+    if let Some(topic) = text(c, "state_topic").filter(|t| literal_topic(t)) {
+        rules.push(MapRule {
+            stateobject: Some(name.clone()),
+            value: value_template.clone(),
+            type_name: type_name.map(str::to_owned),
+            lifetime: c.get("expire_after").and_then(Value::as_i64),
+            metadata,
+            map,
+            ..rule(topic)
+        });
+        if let Some(t) = type_name {
+            types.push(SoType {
+                name: name.clone(),
+                type_name: t.into(),
+                description: text(c, "device_class").map(str::to_owned),
+                enum_values: Vec::new(),
+            });
+        }
+    }
+    rules.extend(availability(c).into_iter().map(|(topic, a)| MapRule {
+        availability: Some(a),
+        ..rule(&topic)
+    }));
+    let mut commands = Vec::new();
+    if let Some(topic) = text(c, "command_topic").filter(|t| literal_topic(t)) {
+        let (parameter, payload) = match e.component.as_str() {
+            "button" => (
+                None,
+                format!(
+                    "{{{{ {} }}}}",
+                    literal(text(c, "payload_press").unwrap_or("PRESS"))
+                ),
+            ),
+            _ => {
+                let parameter = match (e.component.as_str(), json_light) {
+                    ("light", true) => "System.Object",
+                    ("switch" | "light" | "fan" | "siren", _) => "System.Boolean",
+                    ("number", _) => "System.Double",
+                    _ => "System.String",
+                };
+                let payload = text(c, "command_template")
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| payload_template(payload_on, payload_off));
+                (Some(parameter), payload)
+            }
+        };
+        commands.push(CommandRule {
+            sentinel: package.sentinel.clone(),
+            package: package.package.clone(),
+            key: setter(&[&name]),
+            description: Some(format!("{} {name:?}: publishes on {topic}", e.component)),
+            parameters: parameter
+                .map(|t| CommandParameter {
+                    name: "value".into(),
+                    type_name: t.into(),
+                    description: None,
+                })
+                .into_iter()
+                .collect(),
+            topic: topic.into(),
+            payload,
+            response: text(c, "state_topic")
+                .filter(|t| literal_topic(t))
+                .map(|t| CommandResponse {
+                    topic: t.into(),
+                    value: value_template.unwrap_or_else(|| "{{ value }}".into()),
+                    timeout_ms: 3_000,
+                }),
+        });
+    }
+    if rules.is_empty() && commands.is_empty() {
+        return Err(format!(
+            "{}: no state, command or availability topic",
+            e.key
+        ));
+    }
+    Ok(DeviceSpec {
+        package,
+        rules,
+        commands,
+        types,
+    })
+}
+
+/// The availability topics of a config, each with how to read it.
+fn availability(c: &Map<String, Value>) -> Vec<(String, Availability)> {
+    let read = |entry: &Map<String, Value>, template_key: &str| {
+        let online = text(entry, "payload_available")
+            .or(text(c, "payload_available"))
+            .unwrap_or("online");
+        let offline = text(entry, "payload_not_available")
+            .or(text(c, "payload_not_available"))
+            .unwrap_or("offline");
+        match text(entry, template_key) {
+            Some(t) => Availability::Template(format!(
+                "{{% set v %}}{t}{{% endset %}}{{% if v | trim == {} %}}true{{% elif v | trim == {} %}}false{{% endif %}}",
+                literal(online),
+                literal(offline)
+            )),
+            None => Availability::Payloads {
+                online: online.into(),
+                offline: offline.into(),
+            },
+        }
+    };
+    let mut out = Vec::new();
+    if let Some(topic) = text(c, "availability_topic").filter(|t| literal_topic(t)) {
+        out.push((topic.to_owned(), read(c, "availability_template")));
+    }
+    for entry in c
+        .get("availability")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(entry) = entry.as_object() {
+            if let Some(topic) = text(entry, "topic").filter(|t| literal_topic(t)) {
+                out.push((topic.to_owned(), read(entry, "value_template")));
+            }
+        }
+    }
+    out
+}
+
+/// Resolves the base topic `~` at the start or the end of every `*_topic` value (and
+/// of the `topic` of `availability` entries).
+fn with_base(mut config: Map<String, Value>) -> Map<String, Value> {
+    let Some(Value::String(base)) = config.remove("~") else {
+        return config;
+    };
+    let resolve = |v: &mut Value| {
+        if let Value::String(s) = v {
+            if let Some(rest) = s.strip_prefix('~') {
+                *s = format!("{base}{rest}");
+            } else if let Some(rest) = s.strip_suffix('~') {
+                *s = format!("{rest}{base}");
+            }
+        }
+    };
+    for (k, v) in config.iter_mut() {
+        if k.ends_with("_topic") {
+            resolve(v);
+        }
+    }
+    if let Some(Value::Array(entries)) = config.get_mut("availability") {
+        for e in entries.iter_mut().filter_map(Value::as_object_mut) {
+            if let Some(t) = e.get_mut("topic") {
+                resolve(t);
+            }
+        }
+    }
+    config
+}
+
+/// Home Assistant's abbreviations that word-by-word expansion does not give.
+const WHOLE: &[(&str, &str)] = &[
+    ("avty", "availability"),
+    ("cmps", "components"),
+    ("cns", "connections"),
+    ("cu", "configuration_url"),
+    ("dev", "device"),
+    ("dev_cla", "device_class"),
+    ("e", "encoding"),
+    ("en", "enabled_by_default"),
+    ("ent_cat", "entity_category"),
+    ("ent_pic", "entity_picture"),
+    ("exp_aft", "expire_after"),
+    ("frc_upd", "force_update"),
+    ("hw", "hw_version"),
+    ("ic", "icon"),
+    ("ids", "identifiers"),
+    ("json_attr", "json_attributes"),
+    ("json_attr_t", "json_attributes_topic"),
+    ("json_attr_tpl", "json_attributes_template"),
+    ("mdl", "model"),
+    ("mdl_id", "model_id"),
+    ("mf", "manufacturer"),
+    ("o", "origin"),
+    ("obj_id", "object_id"),
+    ("opt", "optimistic"),
+    ("ops", "options"),
+    ("p", "platform"),
+    ("pl", "payload"),
+    ("pl_prs", "payload_press"),
+    ("ret", "retain"),
+    ("sa", "suggested_area"),
+    ("sn", "serial_number"),
+    ("stat_cla", "state_class"),
+    ("sug_dsp_prc", "suggested_display_precision"),
+    ("sup_clrm", "supported_color_modes"),
+    ("sw", "sw_version"),
+    ("uniq_id", "unique_id"),
+    ("unit_of_meas", "unit_of_measurement"),
+    ("url", "support_url"),
+];
+
+/// Words of abbreviated keys (`bri_cmd_t` → `brightness_command_topic`).
+const WORDS: &[(&str, &str)] = &[
+    ("avail", "available"),
+    ("avty", "availability"),
+    ("bri", "brightness"),
+    ("clr", "color"),
+    ("cmd", "command"),
+    ("curr", "current"),
+    ("fx", "effect"),
+    ("hum", "humidity"),
+    ("osc", "oscillation"),
+    ("pct", "percentage"),
+    ("pl", "payload"),
+    ("pos", "position"),
+    ("pow", "power"),
+    ("pr", "preset"),
+    ("stat", "state"),
+    ("temp", "temperature"),
+    ("tpl", "template"),
+    ("t", "topic"),
+    ("val", "value"),
+];
+
+/// Expands the abbreviations of a config's keys (and of its `device`, `origin` and
+/// `availability` entries).
+fn expand(config: Map<String, Value>) -> Map<String, Value> {
+    config
+        .into_iter()
+        .map(|(k, v)| {
+            let key = long_key(&k);
+            let v = match (key.as_str(), v) {
+                ("device" | "origin", Value::Object(o)) => Value::Object(expand(o)),
+                ("availability", Value::Array(a)) => Value::Array(
+                    a.into_iter()
+                        .map(|e| match e {
+                            Value::Object(o) => Value::Object(expand(o)),
+                            other => other,
+                        })
+                        .collect(),
+                ),
+                (_, v) => v,
+            };
+            (key, v)
+        })
+        .collect()
+}
+
+fn long_key(key: &str) -> String {
+    if let Some((_, long)) = WHOLE.iter().find(|(short, _)| *short == key) {
+        return (*long).into();
+    }
+    if !key.contains('_') {
+        return key.into();
+    }
+    key.split('_')
+        .map(|w| WORDS.iter().find(|(s, _)| *s == w).map_or(w, |(_, l)| l))
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abbreviations_and_base_topic() {
+        let payload = r#"{"~": "homeassistant/light/kitchen", "cmd_t": "~/set", "stat_t": "~/state",
+            "avty_t": "status/~", "bri_cmd_t": "~/bri", "pl_not_avail": "down",
+            "dev": {"ids": "x", "mf": "Bla"}}"#;
+        let e = entities(
+            "homeassistant",
+            "homeassistant/light/kitchen/config",
+            payload,
+        )
+        .unwrap()
+        .unwrap();
+        let c = &e[0].config;
+        assert_eq!(c["command_topic"], "homeassistant/light/kitchen/set");
+        assert_eq!(c["state_topic"], "homeassistant/light/kitchen/state");
+        assert_eq!(
+            c["availability_topic"],
+            "status/homeassistant/light/kitchen"
+        );
+        assert_eq!(
+            c["brightness_command_topic"],
+            "homeassistant/light/kitchen/bri"
+        );
+        assert_eq!(c["payload_not_available"], "down");
+        assert_eq!(c["device"]["manufacturer"], "Bla");
+        assert!(!c.contains_key("~"));
+    }
+
+    #[test]
+    fn device_based_components() {
+        let payload = r#"{"dev": {"ids": "ea33", "name": "Kitchen"}, "o": {"name": "x"},
+            "stat_t": "kitchen/state", "cmps": {
+                "t1": {"p": "sensor", "dev_cla": "temperature", "unit_of_meas": "°C",
+                       "val_tpl": "{{ value_json.temperature }}", "uniq_id": "t1"},
+                "gone": {"p": "sensor"}}}"#;
+        let e = entities(
+            "homeassistant",
+            "homeassistant/device/kitchen/config",
+            payload,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!(
+            (e[0].component.as_str(), e[0].object_id.as_str()),
+            ("sensor", "t1")
+        );
+        assert_eq!(e[0].config["state_topic"], "kitchen/state");
+        assert_eq!(so_name(&e[0]), "temperature");
+    }
+
+    #[test]
+    fn not_config_topics() {
+        assert!(entities("homeassistant", "homeassistant/light/kitchen/state", "{}").is_none());
+        assert!(entities("homeassistant", "other/light/kitchen/config", "{}").is_none());
+    }
+}

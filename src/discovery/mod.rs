@@ -1,0 +1,337 @@
+//! Devices learned at run time: Zigbee2MQTT's device list, Homie attributes, Home
+//! Assistant discovery configs, ESPHome prefixes and Tasmota FullTopics.
+//!
+//! Each [`DiscoverySource`] of the configuration becomes a [`Source`] that reads its
+//! discovery topics and describes every device it knows as a [`DeviceSpec`]: the same
+//! mapping rules and commands a user would write by hand, with literal topics, plus the
+//! StateObject types it knows. [`Discovery`] compiles the specs into per-device
+//! mappers, routes publishes to them by exact topic, and tells the bridge which
+//! packages changed (to re-declare their descriptors) and which topics to subscribe.
+
+mod esphome;
+mod homeassistant;
+mod homie;
+mod names;
+mod tasmota;
+mod zigbee2mqtt;
+
+use crate::config::{CommandRule, DiscoverySource, MapRule};
+use crate::constellation::model::ReceivedMessage;
+use crate::mapping::{Commands, Invocation, MapError, Mapper};
+use crate::native::{Intent, PackageId};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+
+/// What a source knows of one device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceSpec {
+    pub package: PackageId,
+    pub rules: Vec<MapRule>,
+    pub commands: Vec<CommandRule>,
+    pub types: Vec<SoType>,
+}
+
+/// A StateObject's type, for the package descriptor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SoType {
+    pub name: String,
+    pub type_name: String,
+    pub description: Option<String>,
+    /// The values of an enumeration (then `type_name` is `System.String`).
+    pub enum_values: Vec<String>,
+}
+
+/// A device (by a key unique to its source) appeared or changed (`Some`), or went
+/// away (`None`).
+pub type Change = (String, Option<DeviceSpec>);
+
+/// A reader of discovery topics.
+pub trait Source: Send {
+    /// The filters of its discovery topics.
+    fn filters(&self) -> Vec<String>;
+    /// The devices this publish changes; `None` when the topic is not this source's.
+    /// A payload it cannot read is an `Err` (reported on the adapter's `error` topic).
+    fn learn(&mut self, topic: &str, payload: &str) -> Option<Result<Vec<Change>, String>>;
+}
+
+/// What learning from a publish changed.
+#[derive(Debug, Default)]
+pub struct Learned {
+    /// Packages whose descriptor changed.
+    pub changed: Vec<PackageId>,
+    /// Topics the new devices publish on.
+    pub subscribe: Vec<String>,
+    /// Discovery payloads that could not be read, specs that did not compile.
+    pub errors: Vec<MapError>,
+}
+
+struct Device {
+    package: PackageId,
+    mapper: Mapper,
+    commands: Commands,
+    types: Vec<SoType>,
+    topics: Vec<String>,
+}
+
+/// The learned devices.
+pub struct Discovery {
+    sources: Vec<Box<dyn Source>>,
+    devices: BTreeMap<String, Device>,
+    /// Exact topic → the devices with a rule on it.
+    by_topic: HashMap<String, Vec<String>>,
+    /// Devices whose rules have patterns (learned ESPHome prefixes).
+    patterned: Vec<String>,
+}
+
+impl Discovery {
+    /// The sources of `config`.
+    pub fn new(sources: &[DiscoverySource]) -> Self {
+        let sources = sources
+            .iter()
+            .map(|s| -> Box<dyn Source> {
+                match s {
+                    DiscoverySource::HomeAssistant { prefix, sentinel } => {
+                        Box::new(homeassistant::HomeAssistant::new(prefix, sentinel))
+                    }
+                    DiscoverySource::EspHome { prefix, sentinel } => {
+                        Box::new(esphome::EspHome::new(prefix, sentinel))
+                    }
+                    DiscoverySource::Zigbee2Mqtt { base, sentinel } => {
+                        Box::new(zigbee2mqtt::Zigbee2Mqtt::new(base, sentinel))
+                    }
+                    DiscoverySource::Homie { base, sentinel } => {
+                        Box::new(homie::Homie::new(base, sentinel))
+                    }
+                    DiscoverySource::Tasmota { sentinel } => {
+                        Box::new(tasmota::Tasmota::new(sentinel))
+                    }
+                }
+            })
+            .collect();
+        Self {
+            sources,
+            devices: BTreeMap::new(),
+            by_topic: HashMap::new(),
+            patterned: Vec::new(),
+        }
+    }
+
+    /// The discovery topics of `sources`, to subscribe from the start.
+    pub fn filters_of(sources: &[DiscoverySource]) -> Vec<String> {
+        Self::new(sources).filters()
+    }
+
+    /// The discovery topics to subscribe from the start.
+    pub fn filters(&self) -> Vec<String> {
+        self.sources.iter().flat_map(|s| s.filters()).collect()
+    }
+
+    /// Learns from a publish on a discovery topic; `None` when it is not one.
+    pub fn learn(&mut self, topic: &str, payload: &[u8]) -> Option<Learned> {
+        let Ok(text) = std::str::from_utf8(payload) else {
+            let ours = self
+                .filters()
+                .iter()
+                .any(|f| rumqttc::v5::mqttbytes::matches(topic, f));
+            return ours.then(|| Learned {
+                errors: vec![MapError {
+                    package: None,
+                    reason: format!("{topic}: the discovery payload is not UTF-8 text"),
+                }],
+                ..Learned::default()
+            });
+        };
+        let mut learned: Option<Learned> = None;
+        for i in 0..self.sources.len() {
+            let Some(result) = self.sources[i].learn(topic, text) else {
+                continue;
+            };
+            let out = learned.get_or_insert_with(Learned::default);
+            match result {
+                Ok(changes) => {
+                    for (key, spec) in changes {
+                        self.apply(key, spec, out);
+                    }
+                }
+                Err(reason) => out.errors.push(MapError {
+                    package: None,
+                    reason: format!("{topic}: {reason}"),
+                }),
+            }
+        }
+        if let Some(out) = &mut learned {
+            out.changed.sort_by_key(|p| p.to_string());
+            out.changed.dedup();
+        }
+        learned
+    }
+
+    fn apply(&mut self, key: String, spec: Option<DeviceSpec>, out: &mut Learned) {
+        let old = self.remove(&key);
+        if let Some(old) = &old {
+            out.changed.push(old.package.clone());
+        }
+        let Some(spec) = spec else { return };
+        out.changed.push(spec.package.clone());
+        let compiled =
+            Mapper::new(&spec.rules).and_then(|m| Ok((m, Commands::new(&spec.commands)?)));
+        let (mapper, commands) = match compiled {
+            Ok(c) => c,
+            Err(errors) => {
+                let reasons: Vec<String> =
+                    errors.iter().map(|(k, r)| format!("{k}: {r}")).collect();
+                out.errors.push(MapError {
+                    package: Some(spec.package.clone()),
+                    reason: format!("device {key} cannot be mapped: {}", reasons.join("; ")),
+                });
+                return;
+            }
+        };
+        if let Some(old) = old {
+            commands.adopt(old.commands);
+        }
+        let mut topics: Vec<String> = crate::mapping::filters(&spec.rules, &spec.commands);
+        topics.sort();
+        topics.dedup();
+        for t in &topics {
+            if t.contains(['+', '#']) {
+                if !self.patterned.contains(&key) {
+                    self.patterned.push(key.clone());
+                }
+            } else {
+                self.by_topic
+                    .entry(t.clone())
+                    .or_default()
+                    .push(key.clone());
+            }
+        }
+        out.subscribe.extend(topics.iter().cloned());
+        self.devices.insert(
+            key,
+            Device {
+                package: spec.package,
+                mapper,
+                commands,
+                types: spec.types,
+                topics,
+            },
+        );
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Device> {
+        let device = self.devices.remove(key)?;
+        for t in &device.topics {
+            if let Some(keys) = self.by_topic.get_mut(t) {
+                keys.retain(|k| k != key);
+                if keys.is_empty() {
+                    self.by_topic.remove(t);
+                }
+            }
+        }
+        self.patterned.retain(|k| k != key);
+        Some(device)
+    }
+
+    fn on_topic<'a>(&'a self, topic: &str) -> impl Iterator<Item = &'a Device> {
+        self.by_topic
+            .get(topic)
+            .into_iter()
+            .flatten()
+            .chain(&self.patterned)
+            .filter_map(|k| self.devices.get(k))
+    }
+
+    /// What `topic` with `payload` means to the learned devices.
+    pub fn map(&self, topic: &str, payload: &[u8]) -> Vec<Result<(PackageId, Intent), MapError>> {
+        self.on_topic(topic)
+            .flat_map(|d| d.mapper.map(topic, payload))
+            .collect()
+    }
+
+    /// The sagas this publish answers.
+    pub fn answers(&self, topic: &str, payload: &[u8]) -> Vec<(PackageId, Intent)> {
+        self.on_topic(topic)
+            .flat_map(|d| d.commands.answers(topic, payload))
+            .collect()
+    }
+
+    fn of<'a>(&'a self, package: &'a PackageId) -> impl Iterator<Item = &'a Device> {
+        self.devices.values().filter(move |d| d.package == *package)
+    }
+
+    /// The publish a learned command makes of `message`, if one takes its key.
+    pub fn invoke(
+        &self,
+        package: &PackageId,
+        message: &ReceivedMessage,
+    ) -> Option<Result<Invocation, String>> {
+        self.of(package)
+            .find(|d| d.commands.takes(package, &message.key))
+            .and_then(|d| d.commands.invoke(package, message))
+    }
+
+    /// The error answer of a saga still unanswered at its time-out.
+    pub fn time_out(&self, package: &PackageId, saga_id: &str) -> Option<Intent> {
+        self.of(package)
+            .find_map(|d| d.commands.time_out(package, saga_id))
+    }
+
+    /// Whether a learned device belongs to `package`.
+    pub fn knows(&self, package: &PackageId) -> bool {
+        self.of(package).next().is_some()
+    }
+
+    /// The learned MessageCallbacks of `package`.
+    pub fn callbacks(&self, package: &PackageId) -> Vec<Value> {
+        self.of(package)
+            .flat_map(|d| d.commands.callbacks(package))
+            .collect()
+    }
+
+    /// The descriptor's `StateObjectTypes` for `package`: one type listing its
+    /// StateObjects (by name, with their types) and one per enumeration.
+    pub fn state_object_types(&self, package: &PackageId) -> Vec<Value> {
+        let types: BTreeMap<&str, &SoType> = self
+            .of(package)
+            .flat_map(|d| &d.types)
+            .map(|t| (t.name.as_str(), t))
+            .collect();
+        if types.is_empty() {
+            return Vec::new();
+        }
+        let enum_name = |t: &SoType| format!("{}.{}", package.package, t.name);
+        let type_descriptor =
+            |name: String, description: String, properties: Value, values: Option<Value>| {
+                json!({"TypeName": name, "TypeFullname": name, "Description": description,
+                   "IsGeneric": false, "IsArray": false, "GenericParameters": null,
+                   "IsEnum": values.is_some(), "EnumValues": values, "Properties": properties})
+            };
+        let properties: Vec<Value> = types
+            .values()
+            .map(|t| {
+                let type_name = if t.enum_values.is_empty() { t.type_name.clone() } else { enum_name(t) };
+                json!({"Name": t.name, "TypeName": type_name, "Description": t.description, "Type": 0})
+            })
+            .collect();
+        let mut out = vec![type_descriptor(
+            package.package.clone(),
+            format!("The StateObjects of {}", package.package),
+            Value::Array(properties),
+            None,
+        )];
+        for t in types.values().filter(|t| !t.enum_values.is_empty()) {
+            let values: Vec<Value> = t
+                .enum_values
+                .iter()
+                .map(|v| json!({"Name": v, "TypeName": "System.String", "Type": 1}))
+                .collect();
+            out.push(type_descriptor(
+                enum_name(t),
+                format!("The values of {}", t.name),
+                json!([]),
+                Some(Value::Array(values)),
+            ));
+        }
+        out
+    }
+}
