@@ -450,7 +450,9 @@ fn unknown_presets_and_misplaced_fields_are_config_errors_naming_the_preset() {
     let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
     assert_eq!(keys, ["preset[0].prefixes", "preset[0].base"], "{errs:?}");
     assert!(
-        errs[0].reason.contains("does not apply to a \"homie\" preset"),
+        errs[0]
+            .reason
+            .contains("does not apply to a \"homie\" preset"),
         "{errs:?}"
     );
     assert!(errs[1].reason.contains("is not a topic"), "{errs:?}");

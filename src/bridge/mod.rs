@@ -8,6 +8,7 @@
 
 mod defaults;
 mod queue;
+mod replay;
 mod report;
 mod worker;
 
@@ -28,7 +29,6 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use rumqttc::v5::mqttbytes::v5::Publish;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -83,22 +83,26 @@ impl Context {
 
     /// The package descriptor of a mapped package: its commands' callbacks (learned
     /// ones first) and the StateObject types learned for it; `None` for a package no
-    /// command or discovery describes.
+    /// command or learned device describes.
     fn descriptor(&self, package: &PackageId) -> Option<Value> {
+        let known = lock(&self.discovery).knows(package);
+        let descriptor = self.current_descriptor(package);
+        (known || descriptor["MessageCallbacks"] != json!([])).then_some(descriptor)
+    }
+
+    /// What describes `package` now (possibly nothing: a device that went away).
+    fn current_descriptor(&self, package: &PackageId) -> Value {
         let discovery = lock(&self.discovery);
         let mut callbacks = discovery.callbacks(package);
         let types = discovery.state_object_types(package);
-        let learned = !callbacks.is_empty() || !types.is_empty() || discovery.knows(package);
         drop(discovery);
         for c in self.commands.callbacks(package) {
             if !callbacks.iter().any(|l| l["MessageKey"] == c["MessageKey"]) {
                 callbacks.push(c);
             }
         }
-        (learned || !callbacks.is_empty()).then(|| {
-            json!({"PackageName": package.package, "MessageCallbacks": callbacks,
-                   "MessageCallbackTypes": [], "StateObjectTypes": types})
-        })
+        json!({"PackageName": package.package, "MessageCallbacks": callbacks,
+               "MessageCallbackTypes": [], "StateObjectTypes": types})
     }
 
     /// How long a refused credential is left alone.
@@ -114,9 +118,9 @@ pub struct Bridge {
     mapper: Arc<Mapper>,
     allow: Arc<GlobSet>,
     defaults: Arc<defaults::Defaults>,
-    /// Retained topics of other layouts → a hash of the payload last seen on each, so
-    /// that a retained replay of what was already seen is not pushed again.
-    seen: Arc<Mutex<HashMap<String, u64>>>,
+    /// Retained topics of other layouts already seen, so that a broker's replay of
+    /// them is not pushed again.
+    replays: Arc<Mutex<replay::Replays>>,
     packages: Arc<Mutex<HashMap<PackageId, Arc<Package>>>>,
     workers: Arc<Mutex<JoinSet<()>>>,
 }
@@ -161,7 +165,7 @@ impl Bridge {
             mapper: Arc::new(mapper),
             allow: Arc::new(allow),
             defaults: Arc::new(defaults::Defaults::new(&config)),
-            seen: Arc::default(),
+            replays: Arc::default(),
             cx: Arc::new(cx),
             packages: Arc::default(),
             workers: Arc::default(),
@@ -220,7 +224,7 @@ impl Bridge {
         retained: bool,
         origin: impl Fn() -> Origin,
     ) {
-        if self.seen_before(topic, payload, retained) {
+        if lock(&self.replays).repeated(topic, payload, retained) {
             return;
         }
         let limit = self.cx.config.mqtt.max_payload_bytes;
@@ -251,9 +255,8 @@ impl Bridge {
                 self.cx.publisher.subscribe(filter);
             }
             for package in learned.changed {
-                if let Some(descriptor) = self.cx.descriptor(&package) {
-                    self.submit(package, Intent::Declare(descriptor), origin());
-                }
+                let descriptor = self.cx.current_descriptor(&package);
+                self.submit(package, Intent::Declare(descriptor), origin());
             }
             mapped.extend(learned.errors.into_iter().map(Err));
         }
@@ -272,27 +275,6 @@ impl Bridge {
             None => adapter_error_topic(prefix),
         };
         report::report(&self.cx.publisher, &error_topic, origin, &e.reason);
-    }
-
-    /// Whether this retained publish repeats the payload last seen on its topic;
-    /// remembers the payload of every publish on a topic that came retained.
-    fn seen_before(&self, topic: &str, payload: &[u8], retained: bool) -> bool {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        payload.hash(&mut hasher);
-        let hash = hasher.finish();
-        let mut seen = lock(&self.seen);
-        match seen.get_mut(topic) {
-            Some(last) if retained && *last == hash => true,
-            Some(last) => {
-                *last = hash;
-                false
-            }
-            None if retained => {
-                seen.insert(topic.to_owned(), hash);
-                false
-            }
-            None => false,
-        }
     }
 
     /// Queues `intent` on its package's worker, creating the worker if the package is

@@ -415,6 +415,7 @@ const WHOLE: &[(&str, &str)] = &[
     ("sug_dsp_prc", "suggested_display_precision"),
     ("sup_clrm", "supported_color_modes"),
     ("sw", "sw_version"),
+    ("t", "topic"),
     ("uniq_id", "unique_id"),
     ("unit_of_meas", "unit_of_measurement"),
     ("url", "support_url"),

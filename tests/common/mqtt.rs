@@ -277,6 +277,15 @@ impl Device {
             .unwrap();
     }
 
+    /// Publishes at QoS 1, retained (as devices publish state, availability and
+    /// discovery configs).
+    pub async fn publish_retained(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, true, payload.into())
+            .await
+            .unwrap();
+    }
+
     /// Subscribes at QoS 1 (and lets the broker take it in before returning: a ping
     /// round trip would not prove it, so callers wait on what they expect instead).
     pub async fn subscribe(&self, filter: &str) {

@@ -1,0 +1,61 @@
+//! Retained replays: what a broker sends again at every (re)subscription is last known
+//! state, not news. A retained publish that repeats the payload last seen on its topic
+//! is recognised, so that it is not pushed to Constellation a second time.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+/// The payload last seen on every topic that came retained (a hash of it).
+#[derive(Debug, Default)]
+pub struct Replays {
+    seen: HashMap<String, u64>,
+}
+
+impl Replays {
+    /// Whether this publish is a retained replay of what was already seen; remembers
+    /// the payload of every publish on a topic that came retained once (live updates
+    /// of retained topics arrive without the retain flag).
+    pub fn repeated(&mut self, topic: &str, payload: &[u8], retained: bool) -> bool {
+        let mut hasher = DefaultHasher::new();
+        payload.hash(&mut hasher);
+        let hash = hasher.finish();
+        match self.seen.get_mut(topic) {
+            Some(last) if retained && *last == hash => true,
+            Some(last) => {
+                *last = hash;
+                false
+            }
+            None if retained => {
+                self.seen.insert(topic.to_owned(), hash);
+                false
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_of_the_last_value_is_recognised() {
+        let mut r = Replays::default();
+        assert!(!r.repeated("t/LWT", b"Online", true));
+        assert!(
+            r.repeated("t/LWT", b"Online", true),
+            "the same retained value again"
+        );
+        assert!(!r.repeated("t/LWT", b"Offline", false), "a live update");
+        assert!(
+            !r.repeated("t/LWT", b"Online", true),
+            "a replay of another value"
+        );
+        assert!(!r.repeated("t/x", b"1", false));
+        assert!(
+            !r.repeated("t/x", b"1", false),
+            "live publishes are never replays"
+        );
+    }
+}

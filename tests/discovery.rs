@@ -1,0 +1,615 @@
+//! Presets that learn their devices at run time, end to end: a real MQTT client
+//! publishes the ecosystem's real payloads (`../shared/fixtures/`) on the embedded
+//! broker, the adapter projects them into the simulator.
+
+mod common;
+
+use common::mqtt::*;
+use common::*;
+use constellation_mqtt::config::Preset;
+use constellation_mqtt::constellation::model::{
+    OutgoingMessage, ReceivedMessage, Scope, ScopeType, SenderType, StateObject,
+};
+use constellation_mqtt::sim::{Participant, SubKind, World};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(15);
+
+fn fixture(path: &str) -> String {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(path);
+    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+async fn with_preset(kind: &str) -> Harness {
+    Harness::embedded(World::open("demo"), |c| {
+        c.preset = vec![Preset {
+            kind: kind.into(),
+            ..Preset::default()
+        }]
+    })
+    .await
+}
+
+/// Waits until `sentinel/package` has StateObject `name` with a value passing `check`.
+async fn so(
+    h: &Harness,
+    owner: (&str, &str),
+    name: &str,
+    check: impl Fn(&Value) -> bool,
+) -> StateObject {
+    let handle = h.sim.handle();
+    wait_for(&format!("{}/{}: {name}", owner.0, owner.1), T, || async {
+        handle
+            .state_object(owner.0, owner.1, name)
+            .filter(|so| check(&so.value))
+    })
+    .await
+}
+
+/// Waits until the descriptor of `owner` passes `check`.
+async fn descriptor(h: &Harness, owner: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let handle = h.sim.handle();
+    wait_for(&format!("{owner}'s descriptor"), T, || async {
+        handle
+            .descriptors()
+            .get(owner)
+            .filter(|d| check(d))
+            .cloned()
+    })
+    .await
+}
+
+fn callback_keys(descriptor: &Value) -> Vec<String> {
+    descriptor["MessageCallbacks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["MessageKey"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The `StateObjectTypes` property list of the package's own type: (name, type).
+fn so_types(descriptor: &Value) -> Vec<(String, String)> {
+    descriptor["StateObjectTypes"][0]["Properties"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p["Name"].as_str().unwrap_or_default().to_owned(),
+                p["TypeName"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until the adapter long-polls messages for `owner`.
+async fn polled(h: &Harness, owner: &str) {
+    let handle = h.sim.handle();
+    wait_for(&format!("{owner}'s message subscription"), T, || async {
+        handle
+            .subscriptions()
+            .into_iter()
+            .find(|s| s.owner == owner && s.kind == SubKind::Messages && s.polling > 0)
+            .map(drop)
+    })
+    .await;
+}
+
+fn console() -> Participant {
+    Participant {
+        sentinel: "Consumer".into(),
+        package: "Console".into(),
+    }
+}
+
+/// The console calls `key` on `owner` with `data`, in saga `saga`.
+fn call(h: &Harness, owner: &str, key: &str, data: Value, saga: Option<&str>) {
+    let msg = OutgoingMessage {
+        scope: Scope {
+            kind: ScopeType::Package,
+            args: vec![owner.into()],
+            saga_id: saga.map(str::to_owned),
+        },
+        key: key.into(),
+        data,
+    };
+    h.sim
+        .handle()
+        .send(&console(), SenderType::ConsumerHub, msg)
+        .unwrap();
+}
+
+async fn answer(h: &Harness, saga: &str) -> ReceivedMessage {
+    within(
+        "the saga's answer",
+        h.sim.handle().saga_response(&console(), saga, T),
+    )
+    .await
+    .expect("an answer")
+}
+
+fn bridge_devices() -> String {
+    let binary = |p: &str| json!({"type": "binary", "name": p, "property": p, "value_on": "ON", "value_off": "OFF"});
+    let numeric = |p: &str| json!({"type": "numeric", "name": p, "property": p});
+    json!([
+        {"friendly_name": "Coordinator", "type": "Coordinator", "ieee_address": "0x00", "definition": null},
+        {"friendly_name": "bulb_color", "type": "Router", "ieee_address": "0x01",
+         "definition": {"model": "LED1624G9", "exposes": [
+            {"type": "light", "features": [binary("state"), numeric("brightness"), numeric("color_temp")]},
+            numeric("linkquality")]}},
+        {"friendly_name": "living room", "type": "EndDevice", "ieee_address": "0x02",
+         "definition": {"model": "WXKG01LM", "exposes": [
+            {"type": "enum", "name": "action", "property": "action", "values": ["single", "double"]},
+            numeric("battery"), numeric("voltage"), numeric("linkquality")]}},
+        {"friendly_name": "living room/sensor", "type": "EndDevice", "ieee_address": "0x03",
+         "definition": {"model": "WSDCGQ01LM", "exposes": [
+            {"type": "numeric", "name": "temperature", "property": "temperature", "unit": "°C"},
+            numeric("humidity")]}},
+    ])
+    .to_string()
+}
+
+#[tokio::test]
+async fn zigbee2mqtt_devices_from_the_bridge_list_with_names_holding_slash_and_space() {
+    let h = with_preset("zigbee2mqtt").await;
+    let d = h.device("z2m").await;
+    d.subscribe("zigbee2mqtt/+/set").await;
+    d.subscribe("zigbee2mqtt/+/get").await;
+    d.publish_retained("zigbee2mqtt/bridge/devices", bridge_devices())
+        .await;
+    // States published retained: whenever the adapter's subscription lands, it gets them.
+    d.publish_retained(
+        "zigbee2mqtt/bulb_color",
+        fixture("zigbee2mqtt/state-bulb.json"),
+    )
+    .await;
+    d.publish_retained(
+        "zigbee2mqtt/living room/sensor",
+        fixture("zigbee2mqtt/state-wsdcgq01lm.json"),
+    )
+    .await;
+    d.publish_retained(
+        "zigbee2mqtt/living room",
+        fixture("zigbee2mqtt/state-button-2x.json"),
+    )
+    .await;
+    let bulb = ("Zigbee", "bulb_color");
+    let state = so(&h, bulb, "state", |v| *v == json!(true)).await;
+    assert_eq!(state.type_name.as_deref(), Some("System.Boolean"));
+    // Typed from `exposes`: numbers as System.Double.
+    so(&h, bulb, "brightness", |v| v.as_f64() == Some(215.0)).await;
+    so(&h, bulb, "color_temp", |v| v.as_f64() == Some(325.0)).await;
+    // The longest name wins: "living room/sensor" is its own package.
+    let sensor = ("Zigbee", "living room.sensor");
+    let t = so(&h, sensor, "temperature", |v| *v == json!(27.34)).await;
+    assert_eq!(t.type_name.as_deref(), Some("System.Double"));
+    assert_eq!(t.metadatas.unwrap()["Unit"], json!("°C"));
+    so(&h, sensor, "humidity", |v| *v == json!(44.72)).await;
+    let button = ("Zigbee", "living room");
+    so(&h, button, "action", |v| *v == json!("single")).await;
+    so(&h, button, "battery", |v| v.as_f64() == Some(100.0)).await;
+    assert!(h
+        .sim
+        .handle()
+        .state_object("Zigbee", "living room", "temperature")
+        .is_none());
+
+    // Availability, 2.x JSON and 1.x plain.
+    let lines = fixture("zigbee2mqtt/availability.txt");
+    let mut lines = lines.lines().filter(|l| !l.starts_with('#'));
+    for expected in [true, false, true] {
+        let (topic, payload) = lines.next().unwrap().split_once(' ').unwrap();
+        d.publish_retained(topic, payload).await;
+        so(&h, bulb, "Online", |v| *v == json!(expected)).await;
+    }
+
+    // Descriptors: Set and Get, typed StateObjects, the enumeration.
+    let desc = descriptor(&h, "Zigbee/living room", |d| !so_types(d).is_empty()).await;
+    assert_eq!(callback_keys(&desc), ["Set", "Get"]);
+    let types = so_types(&desc);
+    assert!(
+        types.contains(&("battery".into(), "System.Double".into())),
+        "{types:?}"
+    );
+    assert!(
+        types.contains(&("action".into(), "living room.action".into())),
+        "{types:?}"
+    );
+    let action = &desc["StateObjectTypes"][1];
+    assert_eq!(action["IsEnum"], json!(true));
+    assert_eq!(action["EnumValues"][1]["Name"], json!("double"));
+
+    // Set in a saga: published (not retained), answered by the device's next state.
+    polled(&h, "Zigbee/bulb_color").await;
+    call(
+        &h,
+        "Zigbee/bulb_color",
+        "Set",
+        json!({"state": "OFF"}),
+        Some("z1"),
+    );
+    let set = d.expect("zigbee2mqtt/bulb_color/set", |_| true).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&set.payload).unwrap(),
+        json!({"state": "OFF"})
+    );
+    assert!(!set.retain);
+    let new_state = json!({"state": "OFF", "brightness": 215, "color_temp": 325});
+    d.publish("zigbee2mqtt/bulb_color", new_state.to_string())
+        .await;
+    assert_eq!(answer(&h, "z1").await.data, new_state);
+    so(&h, bulb, "state", |v| *v == json!(false)).await;
+    // Get with a property name.
+    call(&h, "Zigbee/bulb_color", "Get", json!("brightness"), None);
+    let get = d.expect("zigbee2mqtt/bulb_color/get", |_| true).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&get.payload).unwrap(),
+        json!({"brightness": ""})
+    );
+
+    // A device removed from the list: its package is re-declared without callbacks.
+    let fewer: Vec<Value> = serde_json::from_str::<Vec<Value>>(&bridge_devices())
+        .unwrap()
+        .into_iter()
+        .filter(|d| d["friendly_name"] != "bulb_color")
+        .collect();
+    d.publish_retained(
+        "zigbee2mqtt/bridge/devices",
+        Value::Array(fewer).to_string(),
+    )
+    .await;
+    descriptor(&h, "Zigbee/bulb_color", |d| callback_keys(d).is_empty()).await;
+}
+
+#[tokio::test]
+async fn zigbee2mqtt_the_longest_name_owns_an_overlapping_topic() {
+    let h = with_preset("zigbee2mqtt").await;
+    let d = h.device("z2m").await;
+    let list = json!([{"friendly_name": "lamp"}, {"friendly_name": "lamp/availability"}]);
+    d.publish_retained("zigbee2mqtt/bridge/devices", list.to_string())
+        .await;
+    d.publish_retained("zigbee2mqtt/lamp/availability", r#"{"linkquality": 9}"#)
+        .await;
+    so(&h, ("Zigbee", "lamp.availability"), "linkquality", |v| {
+        *v == json!(9)
+    })
+    .await;
+    assert!(h
+        .sim
+        .handle()
+        .state_object("Zigbee", "lamp", "Online")
+        .is_none());
+}
+
+#[tokio::test]
+async fn home_assistant_discovery_with_base_topic_abbreviations_and_shared_state() {
+    let h = with_preset("homeassistant").await;
+    let d = h.device("ha").await;
+    d.subscribe("homeassistant/light/kitchen/set").await;
+    d.publish_retained(
+        "homeassistant/light/kitchen/config",
+        fixture("homeassistant/discovery-abbrev-light.json"),
+    )
+    .await;
+    d.publish_retained(
+        "homeassistant/sensor/sensorBedroomT/config",
+        fixture("homeassistant/discovery-sensor-shared-state.json"),
+    )
+    .await;
+    d.publish_retained(
+        "homeassistant/light/kitchen/state",
+        r#"{"state": "ON", "brightness": 255}"#,
+    )
+    .await;
+    let shared = r#"{"temperature":23.20,"humidity":43.70}"#;
+    d.publish_retained("homeassistant/sensor/sensorBedroom/state", shared)
+        .await;
+
+    // `~/state` resolved; no value_template: the payload itself.
+    so(&h, ("HomeAssistant", "Kitchen"), "light", |v| {
+        *v == json!({"state": "ON", "brightness": 255})
+    })
+    .await;
+    let t = so(&h, ("HomeAssistant", "Bedroom"), "temperature", |v| {
+        *v == json!(23.2)
+    })
+    .await;
+    assert_eq!(t.type_name.as_deref(), Some("System.Double"));
+    assert_eq!(t.metadatas.unwrap()["Unit"], json!("°C"));
+
+    // `~/set` resolved: a callback per command topic.
+    let desc = descriptor(&h, "HomeAssistant/Kitchen", |d| {
+        !callback_keys(d).is_empty()
+    })
+    .await;
+    assert_eq!(callback_keys(&desc), ["SetLight"]);
+    polled(&h, "HomeAssistant/Kitchen").await;
+    call(
+        &h,
+        "HomeAssistant/Kitchen",
+        "SetLight",
+        json!({"state": "OFF"}),
+        None,
+    );
+    let set = d.expect("homeassistant/light/kitchen/set", |_| true).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&set.payload).unwrap(),
+        json!({"state": "OFF"})
+    );
+    assert!(!set.retain);
+
+    // A second entity of the same device, on the same state topic, added later, with
+    // availability and a command template: the descriptor follows.
+    let humidity = json!({
+        "name": "Humidity", "stat_t": "homeassistant/sensor/sensorBedroom/state",
+        "val_tpl": "{{ value_json.humidity }}", "unit_of_meas": "%", "uniq_id": "hum01ae",
+        "avty": [{"t": "bedroom/status", "pl_avail": "up", "pl_not_avail": "down"}],
+        "dev": {"ids": ["bedroom01ae"], "name": "Bedroom"}});
+    d.publish_retained(
+        "homeassistant/sensor/bedroom/humidity/config",
+        humidity.to_string(),
+    )
+    .await;
+    let desc = descriptor(&h, "HomeAssistant/Bedroom", |d| so_types(d).len() == 2).await;
+    assert_eq!(
+        so_types(&desc),
+        [
+            ("Humidity".to_string(), "System.Double".to_string()),
+            ("temperature".to_string(), "System.Double".to_string())
+        ]
+    );
+    d.publish(
+        "homeassistant/sensor/sensorBedroom/state",
+        r#"{"temperature":23.4,"humidity":44.1}"#,
+    )
+    .await;
+    so(&h, ("HomeAssistant", "Bedroom"), "Humidity", |v| {
+        *v == json!(44.1)
+    })
+    .await;
+    so(&h, ("HomeAssistant", "Bedroom"), "temperature", |v| {
+        *v == json!(23.4)
+    })
+    .await;
+    d.publish_retained("bedroom/status", "up").await;
+    so(&h, ("HomeAssistant", "Bedroom"), "Online", |v| {
+        *v == json!(true)
+    })
+    .await;
+    d.publish_retained("bedroom/status", "down").await;
+    so(&h, ("HomeAssistant", "Bedroom"), "Online", |v| {
+        *v == json!(false)
+    })
+    .await;
+
+    // An empty config removes the entity.
+    d.publish_retained("homeassistant/sensor/bedroom/humidity/config", "")
+        .await;
+    descriptor(&h, "HomeAssistant/Bedroom", |d| so_types(d).len() == 1).await;
+}
+
+#[tokio::test]
+async fn home_assistant_device_based_discovery_with_components_and_command_template() {
+    let h = with_preset("homeassistant").await;
+    let d = h.device("ha").await;
+    d.subscribe("plug/#").await;
+    d.subscribe("constellation/#").await;
+    let config = json!({
+        "dev": {"ids": "plug01", "name": "Desk plug"}, "o": {"name": "tester"},
+        "~": "plug", "avty_t": "~/lwt",
+        "cmps": {
+            "relay": {"p": "switch", "name": "Relay", "stat_t": "~/relay", "cmd_t": "~/relay/set",
+                      "cmd_tpl": "{{ 'on' if value else 'off' }}", "stat_on": "on", "stat_off": "off"},
+            "power": {"p": "sensor", "name": "Power", "stat_t": "~/sensor",
+                      "val_tpl": "{{ value_json.power }}", "unit_of_meas": "W"}}});
+    d.publish_retained("homeassistant/device/plug01/config", config.to_string())
+        .await;
+    d.publish_retained("plug/relay", "on").await;
+    d.publish_retained("plug/sensor", r#"{"power": 12.5}"#)
+        .await;
+    d.publish_retained("plug/lwt", "online").await;
+    let plug = ("HomeAssistant", "Desk plug");
+    so(&h, plug, "Relay", |v| *v == json!(true)).await;
+    so(&h, plug, "Power", |v| *v == json!(12.5)).await;
+    so(&h, plug, "Online", |v| *v == json!(true)).await;
+    // A payload without the template's key: no update, no error.
+    d.publish("plug/sensor", r#"{"energy": 3}"#).await;
+    let desc = descriptor(&h, "HomeAssistant/Desk plug", |d| {
+        !callback_keys(d).is_empty()
+    })
+    .await;
+    assert_eq!(callback_keys(&desc), ["SetRelay"]);
+    polled(&h, "HomeAssistant/Desk plug").await;
+    call(
+        &h,
+        "HomeAssistant/Desk plug",
+        "SetRelay",
+        json!(false),
+        Some("p1"),
+    );
+    let set = d.expect("plug/relay/set", |_| true).await;
+    assert_eq!(set.payload, "off");
+    d.publish("plug/relay", "off").await;
+    assert_eq!(answer(&h, "p1").await.data, json!("off"));
+    so(&h, plug, "Relay", |v| *v == json!(false)).await;
+    let errors: Vec<Received> = d
+        .drain()
+        .await
+        .into_iter()
+        .filter(|r| r.topic.ends_with("/error"))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[tokio::test]
+async fn homie_v4_and_v5_devices() {
+    let h = with_preset("homie").await;
+    let d = h.device("homie").await;
+    d.subscribe("homie/#").await;
+    for (topic, payload) in [
+        ("homie/thermo/$state", "ready"),
+        ("homie/thermo/$nodes", "sensor,heater"),
+        ("homie/thermo/sensor/$properties", "temperature"),
+        ("homie/thermo/sensor/temperature/$datatype", "float"),
+        ("homie/thermo/sensor/temperature/$unit", "°C"),
+        ("homie/thermo/heater/$properties", "power"),
+        ("homie/thermo/heater/power/$datatype", "boolean"),
+        ("homie/thermo/heater/power/$settable", "true"),
+        ("homie/thermo/sensor/temperature", "21.5"),
+        ("homie/thermo/heater/power", "false"),
+    ] {
+        d.publish_retained(topic, payload).await;
+    }
+    let thermo = ("Homie", "thermo");
+    let t = so(&h, thermo, "sensor.temperature", |v| *v == json!(21.5)).await;
+    assert_eq!(t.type_name.as_deref(), Some("System.Double"));
+    so(&h, thermo, "heater.power", |v| *v == json!(false)).await;
+    so(&h, thermo, "Online", |v| *v == json!(true)).await;
+    so(&h, thermo, "State", |v| *v == json!("ready")).await;
+    let desc = descriptor(&h, "Homie/thermo", |d| !callback_keys(d).is_empty()).await;
+    assert_eq!(callback_keys(&desc), ["SetHeaterPower"]);
+    polled(&h, "Homie/thermo").await;
+    call(&h, "Homie/thermo", "SetHeaterPower", json!(true), None);
+    let set = d.expect("homie/thermo/heater/power/set", |_| true).await;
+    assert_eq!(set.payload, "true");
+
+    let description = json!({"homie": "5.0", "version": 1, "nodes": {"light": {"properties": {
+        "on": {"datatype": "boolean", "settable": true},
+        "mode": {"datatype": "enum", "format": "warm,cold"}}}}});
+    d.publish_retained("homie/5/lamp/$description", description.to_string())
+        .await;
+    d.publish_retained("homie/5/lamp/$state", "ready").await;
+    d.publish_retained("homie/5/lamp/light/on", "true").await;
+    d.publish_retained("homie/5/lamp/light/mode", "warm").await;
+    let lamp = ("Homie", "lamp");
+    so(&h, lamp, "light.on", |v| *v == json!(true)).await;
+    so(&h, lamp, "light.mode", |v| *v == json!("warm")).await;
+    so(&h, lamp, "Online", |v| *v == json!(true)).await;
+    let desc = descriptor(&h, "Homie/lamp", |d| !callback_keys(d).is_empty()).await;
+    assert_eq!(callback_keys(&desc), ["SetLightOn"]);
+    assert_eq!(
+        desc["StateObjectTypes"][1]["EnumValues"][1]["Name"],
+        json!("cold")
+    );
+    d.publish_retained("homie/5/lamp/$state", "lost").await;
+    so(&h, lamp, "Online", |v| *v == json!(false)).await;
+}
+
+#[tokio::test]
+async fn esphome_prefixes_learned_from_discovery() {
+    let h = with_preset("esphome").await;
+    let d = h.device("esphome").await;
+    let config = json!({
+        "name": "Inverter0 Power Demand", "unit_of_meas": "W",
+        "stat_t": "attic-powerwall/sensor/inverter0_power_demand/state",
+        "avty_t": "attic-powerwall/status", "uniq_id": "attic-powerwallsensorinverter0",
+        "dev": {"ids": "a4cf12", "name": "attic-powerwall", "sw": "esphome v2024.6.0", "mdl": "esp32dev"}});
+    d.publish_retained(
+        "homeassistant/sensor/attic-powerwall/inverter0_power_demand/config",
+        config.to_string(),
+    )
+    .await;
+    d.publish_retained("attic-powerwall/status", "online").await;
+    for line in fixture("esphome/states.txt").lines() {
+        let (topic, payload) = line.split_once(' ').unwrap();
+        d.publish_retained(topic, payload).await;
+    }
+    let node = ("ESPHome", "attic-powerwall");
+    so(&h, node, "switch.attic-powerwall_restart", |v| {
+        *v == json!(false)
+    })
+    .await;
+    so(&h, node, "sensor.inverter0_power_demand", |v| {
+        *v == json!(190)
+    })
+    .await;
+    so(&h, node, "Online", |v| *v == json!(true)).await;
+    let desc = descriptor(&h, "ESPHome/attic-powerwall", |d| {
+        !callback_keys(d).is_empty()
+    })
+    .await;
+    assert_eq!(callback_keys(&desc), ["Command"]);
+}
+
+#[tokio::test]
+async fn tasmota_discovery_honours_a_device_s_full_topic() {
+    let h = with_preset("tasmota").await;
+    let d = h.device("tasmota").await;
+    d.subscribe("home/shelly/cmnd/#").await;
+    let config = json!({"ip": "192.168.1.20", "dn": "Shelly", "hn": "shelly-3B8F4",
+        "mac": "DC4F22D3B8F4", "md": "Shelly 1", "t": "shelly", "ft": "home/%topic%/%prefix%/",
+        "tp": ["cmnd", "stat", "tele"], "onln": "Online", "ofln": "Offline"});
+    d.publish_retained("tasmota/discovery/DC4F22D3B8F4/config", config.to_string())
+        .await;
+    d.publish_retained("home/shelly/tele/LWT", "Online").await;
+    d.publish_retained(
+        "home/shelly/tele/SENSOR",
+        fixture("tasmota/tele-sensor-am2301.json"),
+    )
+    .await;
+    let shelly = ("Tasmota", "shelly");
+    let t = so(&h, shelly, "AM2301.Temperature", |v| *v == json!(24.6)).await;
+    assert_eq!(t.type_name.as_deref(), Some("System.Double"));
+    so(&h, shelly, "Online", |v| *v == json!(true)).await;
+    polled(&h, "Tasmota/shelly").await;
+    descriptor(&h, "Tasmota/shelly", |d| callback_keys(d).len() == 3).await;
+    call(&h, "Tasmota/shelly", "Power", json!("TOGGLE"), Some("t1"));
+    let cmd = d.expect("home/shelly/cmnd/POWER", |_| true).await;
+    assert_eq!(cmd.payload, "TOGGLE");
+    d.publish("home/shelly/stat/RESULT", r#"{"POWER":"ON"}"#)
+        .await;
+    assert_eq!(answer(&h, "t1").await.data, json!("ON"));
+}
+
+#[tokio::test]
+async fn unreadable_discovery_payloads_are_reported_and_nothing_else_stops() {
+    let h = Harness::embedded(World::open("demo"), |c| {
+        c.preset = ["homeassistant", "zigbee2mqtt"]
+            .into_iter()
+            .map(|kind| Preset {
+                kind: kind.into(),
+                ..Preset::default()
+            })
+            .collect()
+    })
+    .await;
+    let d = h.device("bad").await;
+    d.subscribe("constellation/#").await;
+    d.publish("homeassistant/sensor/x/config", "{not json")
+        .await;
+    let e = d
+        .expect("constellation/_adapter/error", |p| {
+            p.contains("homeassistant/sensor/x/config")
+        })
+        .await;
+    assert!(e.payload.contains("not JSON"), "{}", e.payload);
+    d.publish("zigbee2mqtt/bridge/devices", r#"{"not": "a list"}"#)
+        .await;
+    d.expect("constellation/_adapter/error", |p| {
+        p.contains("must be a JSON array")
+    })
+    .await;
+    d.publish("homeassistant/sensor/y/config", vec![0xff, 0xfe])
+        .await;
+    d.expect("constellation/_adapter/error", |p| p.contains("not UTF-8"))
+        .await;
+    // A template that does not compile: reported on the package's error topic.
+    let bad =
+        json!({"stat_t": "y/state", "val_tpl": "{{ value_json.t ", "dev": {"name": "Broken"}});
+    d.publish("homeassistant/sensor/z/config", bad.to_string())
+        .await;
+    let e = d
+        .expect("constellation/HomeAssistant/Broken/error", |_| true)
+        .await;
+    assert!(e.payload.contains("template"), "{}", e.payload);
+    // A good config still works.
+    let good = json!({"stat_t": "good/state", "name": "Level", "dev": {"name": "Good"}});
+    d.publish_retained("homeassistant/sensor/good/config", good.to_string())
+        .await;
+    d.publish_retained("good/state", "7").await;
+    so(&h, ("HomeAssistant", "Good"), "Level", |v| *v == json!(7)).await;
+}
