@@ -613,3 +613,36 @@ async fn unreadable_discovery_payloads_are_reported_and_nothing_else_stops() {
     d.publish_retained("good/state", "7").await;
     so(&h, ("HomeAssistant", "Good"), "Level", |v| *v == json!(7)).await;
 }
+
+#[tokio::test]
+async fn through_mosquitto_learned_subscriptions_survive_a_broker_restart() {
+    let mut h = Harness::external(World::open("demo"), |c| {
+        c.preset = vec![Preset {
+            kind: "zigbee2mqtt".into(),
+            base: Some("z2m/home".into()),
+            sentinel: Some("Zb".into()),
+            ..Preset::default()
+        }]
+    })
+    .await;
+    let d = h.device("z2m").await;
+    d.publish_retained("z2m/home/bridge/devices", bridge_devices())
+        .await;
+    d.publish_retained("z2m/home/bulb_color", r#"{"state": "ON"}"#)
+        .await;
+    so(&h, ("Zb", "bulb_color"), "state", |v| *v == json!(true)).await;
+    let port = h.port;
+    let mosquitto = h.mosquitto.as_mut().unwrap();
+    mosquitto.kill();
+    *mosquitto = Mosquitto::start(port).await;
+    // The broker lost every session: the adapter subscribes again, learned topics too.
+    let watcher = h.device("watcher").await;
+    watcher.subscribe("constellation/_adapter/status").await;
+    watcher
+        .expect("constellation/_adapter/status", |p| p == "online")
+        .await;
+    let d = h.device("z2m-again").await;
+    d.publish("z2m/home/bulb_color", r#"{"state": "OFF"}"#)
+        .await;
+    so(&h, ("Zb", "bulb_color"), "state", |v| *v == json!(false)).await;
+}

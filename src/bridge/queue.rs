@@ -211,6 +211,27 @@ mod tests {
     }
 
     #[test]
+    fn descriptors_conflate_apart_from_state_objects() {
+        let declare = |n: i32| job(Intent::Declare(json!({ "n": n })));
+        let mut q = PackageQueue::new(100);
+        for j in [
+            declare(1),
+            so("A", 1),
+            declare(2),
+            so("\0descriptor", 1),
+            declare(3),
+        ] {
+            q.push(j).unwrap();
+        }
+        assert_eq!(
+            drain(&mut q),
+            [declare(3), so("A", 1), so("\0descriptor", 1)]
+        );
+        q.push(declare(4)).unwrap();
+        assert_eq!(drain(&mut q), [declare(4)]);
+    }
+
+    #[test]
     fn a_value_pushed_while_one_is_in_flight_is_queued_anew() {
         let mut q = PackageQueue::new(100);
         q.push(so("A", 1)).unwrap();
