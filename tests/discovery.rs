@@ -646,3 +646,112 @@ async fn through_mosquitto_learned_subscriptions_survive_a_broker_restart() {
         .await;
     so(&h, ("Zb", "bulb_color"), "state", |v| *v == json!(false)).await;
 }
+
+#[tokio::test]
+async fn every_tasmota_fixture_through_the_preset_and_its_command_flow() {
+    let h = with_preset("tasmota").await;
+    let d = h.device("tasmota").await;
+    d.subscribe("cmnd/#").await;
+    d.publish(
+        "tele/tasmota/SENSOR",
+        fixture("tasmota/tele-sensor-ds18b20.json"),
+    )
+    .await;
+    d.publish(
+        "tele/pow1/SENSOR",
+        fixture("tasmota/tele-sensor-energy-pow.json"),
+    )
+    .await;
+    let t = so(&h, ("Tasmota", "tasmota"), "DS18B20.Temperature", |v| {
+        *v == json!(20.6)
+    })
+    .await;
+    assert_eq!(t.type_name.as_deref(), Some("System.Double"));
+    so(&h, ("Tasmota", "pow1"), "ENERGY.Power", |v| {
+        *v == json!(2635)
+    })
+    .await;
+    so(&h, ("Tasmota", "pow1"), "ENERGY.Factor", |v| {
+        *v == json!(0.99)
+    })
+    .await;
+    for line in fixture("tasmota/lwt.txt").lines() {
+        let (topic, payload) = line.split_once(' ').unwrap();
+        d.publish_retained(topic, payload).await;
+        let online = payload == "Online";
+        so(&h, ("Tasmota", "tasmota_XXXXXX"), "Online", |v| {
+            *v == json!(online)
+        })
+        .await;
+    }
+    let handle = h.sim.handle();
+    for name in ["Time", "TempUnit", "ENERGY.TotalStartTime"] {
+        assert!(
+            handle.state_object("Tasmota", "pow1", name).is_none(),
+            "{name}"
+        );
+    }
+
+    // The documented command flow, through the preset's Power callback.
+    let switch = "Tasmota/tasmota_switch";
+    d.publish("tele/tasmota_switch/LWT", "Online").await;
+    polled(&h, switch).await;
+    call(&h, switch, "Power", json!("TOGGLE"), Some("f1"));
+    let cmd = d.expect("cmnd/tasmota_switch/POWER", |_| true).await;
+    assert_eq!(cmd.payload, "TOGGLE");
+    assert!(!cmd.retain);
+    d.publish("stat/tasmota_switch/RESULT", r#"{"Dimmer": 40}"#)
+        .await;
+    for line in fixture("tasmota/command-flow.txt")
+        .lines()
+        .filter(|l| l.starts_with('>'))
+    {
+        let (topic, payload) = line[2..].split_once(' ').unwrap();
+        if payload.contains("ON") {
+            d.publish(topic, payload).await;
+        }
+    }
+    assert_eq!(answer(&h, "f1").await.data, json!("ON"));
+    so(&h, ("Tasmota", "tasmota_switch"), "POWER", |v| {
+        *v == json!(true)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn zigbee2mqtt_bridge_requests_are_correlated_by_transaction() {
+    let h = with_preset("zigbee2mqtt").await;
+    let d = h.device("z2m").await;
+    d.subscribe("zigbee2mqtt/bridge/request/#").await;
+    d.publish_retained("zigbee2mqtt/bridge/devices", "[]").await;
+    d.publish_retained("zigbee2mqtt/bridge/state", r#"{"state":"online"}"#)
+        .await;
+    so(&h, ("Zigbee", "bridge"), "Online", |v| *v == json!(true)).await;
+    let desc = descriptor(&h, "Zigbee/bridge", |d| !callback_keys(d).is_empty()).await;
+    assert_eq!(callback_keys(&desc), ["Request"]);
+    polled(&h, "Zigbee/bridge").await;
+    let lines = fixture("zigbee2mqtt/bridge-request.txt");
+    let mut lines = lines.lines().map(|l| l.split_once(' ').unwrap());
+    let (request_topic, request) = lines.next().unwrap();
+    let (response_topic, response) = lines.next().unwrap();
+    call(
+        &h,
+        "Zigbee/bridge",
+        "Request",
+        json!(["permit_join", {"value": true}]),
+        Some("b1"),
+    );
+    let sent = d.expect(request_topic, |_| true).await;
+    let mut expected: Value = serde_json::from_str(request).unwrap();
+    expected["transaction"] = json!("b1");
+    assert_eq!(
+        serde_json::from_str::<Value>(&sent.payload).unwrap(),
+        expected
+    );
+    // The fixture's own response (transaction 23) answers another request, not this one.
+    d.publish(response_topic, response).await;
+    let mut mine: Value = serde_json::from_str(response).unwrap();
+    mine["transaction"] = json!("b1");
+    d.publish(response_topic, mine.to_string()).await;
+    assert_eq!(answer(&h, "b1").await.data, mine);
+}

@@ -2,7 +2,8 @@
 //! `<base>/bridge/groups`. Each becomes a package whose StateObjects are the leaves of
 //! `<base>/<friendly_name>` (typed from the device's `exposes`), with availability from
 //! `<base>/<friendly_name>/availability` (2.x JSON or 1.x plain) and callbacks `Set`
-//! and `Get`. Names may contain `/` and spaces: topics are matched exactly, and where
+//! and `Get`. The bridge itself is the package `bridge`, with a `Request` callback whose
+//! saga is answered by the response carrying its `transaction`. Names may contain `/` and spaces: topics are matched exactly, and where
 //! two names overlap (`lamp` and `lamp/availability`) the longest name owns the topic.
 
 use super::names::{literal_topic, package_name};
@@ -31,6 +32,17 @@ const AVAILABILITY: &str = "{% if value_json is defined and value_json is mappin
 const GET_PAYLOAD: &str =
     "{% if data is string %}{{ {data: ''} | tojson }}{% else %}{{ data | tojson }}{% endif %}";
 
+/// A bridge request: `[name, value]`, the value an object (or wrapped as `value`),
+/// with the saga id as `transaction`.
+const REQUEST_PAYLOAD: &str =
+    "{%- set v = data[1] if data[1] is mapping else {'value': data[1]} -%}\
+{ {%- for k, x in v | items %}{{ k | tojson }}: {{ x | tojson }}, {% endfor -%}\
+\"transaction\": {{ saga_id | tojson }} }";
+
+/// The bridge's response to the request of this saga.
+const RESPONSE: &str =
+    "{% if value_json.transaction == saga_id %}{{ value_json | tojson }}{% endif %}";
+
 /// `Set`'s payload: a JSON object (or text, as it is).
 const SET_PAYLOAD: &str =
     "{% if data is string %}{{ data }}{% else %}{{ data | tojson }}{% endif %}";
@@ -57,6 +69,8 @@ impl Zigbee2Mqtt {
                 })
                 .collect()
         };
+        let mut out = BTreeMap::new();
+        out.insert(format!("zigbee2mqtt:{}/bridge", self.base), self.bridge());
         let devices = named(&self.devices);
         let groups = named(&self.groups);
         let names: BTreeSet<&str> = devices
@@ -64,7 +78,6 @@ impl Zigbee2Mqtt {
             .chain(&groups)
             .map(|(n, _)| n.as_str())
             .collect();
-        let mut out = BTreeMap::new();
         for (i, (name, exposes)) in devices.iter().chain(&groups).enumerate() {
             let is_device = i < devices.len();
             let state = format!("{}/{name}", self.base);
@@ -87,6 +100,52 @@ impl Zigbee2Mqtt {
             out.insert(format!("zigbee2mqtt:{state}"), spec);
         }
         out
+    }
+
+    /// The bridge itself, as the package `bridge`: `bridge/state` → Online, and the
+    /// callback `Request` ([name, value]) → `bridge/request/<name>`, its saga answered
+    /// by the `bridge/response/<name>` that carries its `transaction`.
+    fn bridge(&self) -> DeviceSpec {
+        let package = PackageId::new(&self.sentinel, "bridge");
+        let base = format!("{}/bridge", self.base);
+        DeviceSpec {
+            rules: vec![MapRule {
+                topic: format!("{base}/state"),
+                sentinel: package.sentinel.clone(),
+                package: package.package.clone(),
+                availability: Some(Availability::Template(AVAILABILITY.into())),
+                ..MapRule::default()
+            }],
+            commands: vec![CommandRule {
+                sentinel: package.sentinel.clone(),
+                package: package.package.clone(),
+                key: "Request".into(),
+                description: Some(
+                    "A bridge request: [name, value], e.g. [\"permit_join\", {\"value\": true, \"time\": 60}]; answered with the bridge's response".into(),
+                ),
+                parameters: vec![
+                    CommandParameter {
+                        name: "request".into(),
+                        type_name: "System.String".into(),
+                        description: None,
+                    },
+                    CommandParameter {
+                        name: "value".into(),
+                        type_name: "System.Object".into(),
+                        description: None,
+                    },
+                ],
+                topic: format!("{base}/request/{{{{ data[0] }}}}"),
+                payload: REQUEST_PAYLOAD.into(),
+                response: Some(CommandResponse {
+                    topic: format!("{base}/response/+"),
+                    value: RESPONSE.into(),
+                    timeout_ms: 10_000,
+                }),
+            }],
+            types: Vec::new(),
+            package,
+        }
     }
 
     fn spec(

@@ -6,6 +6,7 @@ use crate::config::CommandRule;
 use crate::constellation::model::ReceivedMessage;
 use crate::native::{Intent, PackageId};
 use minijinja::{Environment, UndefinedBehavior};
+use rumqttc::v5::mqttbytes::matches;
 use serde_json::{json, Map, Value};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -157,9 +158,11 @@ impl Commands {
     ) -> Option<Result<Invocation, String>> {
         let command = self.for_package(package).find(|c| c.key == message.key)?;
         // `value` is `data` under the name Home Assistant's `command_template`s use.
+        // `saga_id` can serve as a correlation id (Zigbee2MQTT's `transaction`).
         let context = json!({"data": message.data, "value": message.data, "key": message.key,
                              "sentinel": package.sentinel, "package": package.package,
-                             "sender": message.sender.friendly_name});
+                             "sender": message.sender.friendly_name,
+                             "saga_id": message.scope.saga_id});
         let render = |name: &str| self.env.get_template(name).and_then(|t| t.render(&context));
         let (topic, payload) = match (render(&command.topic), render(&command.payload)) {
             (Ok(t), Ok(p)) => (fill(&t, package), p),
@@ -192,11 +195,12 @@ impl Commands {
         }))
     }
 
-    /// The saga answers a device's publish gives: the first pending saga on `topic`
-    /// whose template renders for this payload, per package.
+    /// The saga answers a device's publish gives: the first pending saga whose
+    /// response topic (a filter) matches and whose template renders something for this
+    /// payload (with `saga_id` set), per package.
     pub fn answers(&self, topic: &str, payload: &[u8]) -> Vec<(PackageId, Intent)> {
         let mut pending = self.lock();
-        if !pending.iter().any(|p| p.topic == topic) {
+        if !pending.iter().any(|p| matches(topic, &p.topic)) {
             return Vec::new();
         }
         let Ok(text) = std::str::from_utf8(payload) else {
@@ -212,9 +216,11 @@ impl Commands {
         let mut i = 0;
         while i < pending.len() {
             let p = &pending[i];
-            let answer = (p.topic == topic && p.deadline > Instant::now())
+            context.insert("saga_id".into(), Value::String(p.saga_id.clone()));
+            let answer = (matches(topic, &p.topic) && p.deadline > Instant::now())
                 .then(|| self.env.render_str(&p.template, &context).ok())
-                .flatten();
+                .flatten()
+                .filter(|text| !text.trim().is_empty());
             match answer {
                 Some(text)
                     if !out
