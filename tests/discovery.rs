@@ -4,24 +4,16 @@
 
 mod common;
 
+use common::console::*;
 use common::mqtt::*;
 use common::*;
 use constellation_mqtt::config::Preset;
-use constellation_mqtt::constellation::model::{
-    OutgoingMessage, ReceivedMessage, Scope, ScopeType, SenderType, StateObject,
-};
-use constellation_mqtt::sim::{Participant, SubKind, World};
+use constellation_mqtt::constellation::model::StateObject;
+use constellation_mqtt::sim::World;
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(15);
-
-fn fixture(path: &str) -> String {
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
-        .join(path);
-    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
-}
 
 async fn with_preset(kind: &str) -> Harness {
     Harness::embedded(World::open("demo"), |c| {
@@ -84,52 +76,6 @@ fn so_types(descriptor: &Value) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-/// Waits until the adapter long-polls messages for `owner`.
-async fn polled(h: &Harness, owner: &str) {
-    let handle = h.sim.handle();
-    wait_for(&format!("{owner}'s message subscription"), T, || async {
-        handle
-            .subscriptions()
-            .into_iter()
-            .find(|s| s.owner == owner && s.kind == SubKind::Messages && s.polling > 0)
-            .map(drop)
-    })
-    .await;
-}
-
-fn console() -> Participant {
-    Participant {
-        sentinel: "Consumer".into(),
-        package: "Console".into(),
-    }
-}
-
-/// The console calls `key` on `owner` with `data`, in saga `saga`.
-fn call(h: &Harness, owner: &str, key: &str, data: Value, saga: Option<&str>) {
-    let msg = OutgoingMessage {
-        scope: Scope {
-            kind: ScopeType::Package,
-            args: vec![owner.into()],
-            saga_id: saga.map(str::to_owned),
-        },
-        key: key.into(),
-        data,
-    };
-    h.sim
-        .handle()
-        .send(&console(), SenderType::ConsumerHub, msg)
-        .unwrap();
-}
-
-async fn answer(h: &Harness, saga: &str) -> ReceivedMessage {
-    within(
-        "the saga's answer",
-        h.sim.handle().saga_response(&console(), saga, T),
-    )
-    .await
-    .expect("an answer")
 }
 
 fn bridge_devices() -> String {

@@ -3,61 +3,16 @@
 
 mod common;
 
+use common::console::*;
 use common::mqtt::*;
 use common::*;
 use constellation_mqtt::config::{Availability, MapRule, MappedStateObject};
 use constellation_mqtt::constellation::model::SoFilter;
-use constellation_mqtt::constellation::model::{OutgoingMessage, Scope, ScopeType, SenderType};
-use constellation_mqtt::sim::{Participant, SubKind, World};
+use constellation_mqtt::sim::World;
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(15);
-
-/// Waits until the adapter long-polls messages for `owner` (`Sentinel/Package`).
-async fn polled(h: &Harness, owner: &str) {
-    let handle = h.sim.handle();
-    wait_for(&format!("{owner}'s message subscription"), T, || async {
-        handle
-            .subscriptions()
-            .into_iter()
-            .find(|s| s.owner == owner && s.kind == SubKind::Messages && s.polling > 0)
-            .map(drop)
-    })
-    .await;
-}
-
-/// The console (a hub consumer) calls `key` on `package` with `data`, in saga `saga`.
-fn call(h: &Harness, package: &str, key: &str, data: Value, saga: Option<&str>) {
-    let console = console();
-    let msg = OutgoingMessage {
-        scope: Scope {
-            kind: ScopeType::Package,
-            args: vec![package.into()],
-            saga_id: saga.map(str::to_owned),
-        },
-        key: key.into(),
-        data,
-    };
-    h.sim
-        .handle()
-        .send(&console, SenderType::ConsumerHub, msg)
-        .unwrap();
-}
-
-fn console() -> Participant {
-    Participant {
-        sentinel: "Consumer".into(),
-        package: "Console".into(),
-    }
-}
-
-fn fixture(path: &str) -> String {
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
-        .join(path);
-    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
-}
 
 fn rule(topic: &str) -> MapRule {
     MapRule {

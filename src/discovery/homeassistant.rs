@@ -213,12 +213,7 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
         }
     }
     metadata.insert("Component".into(), Value::String(e.component.clone()));
-    let rule = |topic: &str| MapRule {
-        topic: topic.into(),
-        sentinel: package.sentinel.clone(),
-        package: package.package.clone(),
-        ..MapRule::default()
-    };
+    let rule = |topic: &str| super::rule(&package, topic);
     let value_template = text(c, "value_template")
         .or_else(|| text(c, "state_value_template"))
         .map(str::to_owned);

@@ -44,12 +44,7 @@ impl Homie {
 
     fn spec(&self, topic: &str, d: &Device) -> Option<DeviceSpec> {
         let package = PackageId::new(&self.sentinel, package_name(&d.id)?);
-        let rule = |topic: String| MapRule {
-            topic,
-            sentinel: package.sentinel.clone(),
-            package: package.package.clone(),
-            ..MapRule::default()
-        };
+        let rule = |topic: String| super::rule(&package, topic);
         let mut rules = vec![MapRule {
             availability: Some(Availability::Template(STATE.into())),
             stateobject: Some("State".into()),

@@ -41,6 +41,16 @@ pub struct SoType {
     pub enum_values: Vec<String>,
 }
 
+/// An empty rule on `topic` for `package`, to fill in.
+pub(crate) fn rule(package: &PackageId, topic: impl Into<String>) -> MapRule {
+    MapRule {
+        topic: topic.into(),
+        sentinel: package.sentinel.clone(),
+        package: package.package.clone(),
+        ..MapRule::default()
+    }
+}
+
 /// A device (by a key unique to its source) appeared or changed (`Some`), or went
 /// away (`None`).
 pub type Change = (String, Option<DeviceSpec>);

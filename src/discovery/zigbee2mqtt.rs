@@ -159,12 +159,7 @@ impl Zigbee2Mqtt {
         if let Some(Value::Array(exposes)) = exposes {
             properties(exposes, "", &mut typed);
         }
-        let rule = |topic: String| MapRule {
-            topic,
-            sentinel: package.sentinel.clone(),
-            package: package.package.clone(),
-            ..MapRule::default()
-        };
+        let rule = |topic: String| super::rule(&package, topic);
         let mut rules = vec![MapRule {
             explode: true,
             skip: typed.iter().map(|p| p.path.clone()).collect(),

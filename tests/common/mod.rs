@@ -2,6 +2,7 @@
 //! and waiting on a condition with a deadline (never a fixed sleep).
 #![allow(dead_code)]
 
+pub mod console;
 pub mod mqtt;
 
 use constellation_mqtt::constellation::model::{
