@@ -474,3 +474,29 @@ async fn one_esphome_preset_line_projects_a_device() {
     assert_eq!(cmd.payload, "ON");
     assert!(!cmd.retain);
 }
+
+#[tokio::test]
+async fn a_package_mapped_by_rules_alone_is_described_with_its_state_object_types() {
+    let h = Harness::embedded(World::open("demo"), |c| c.map = tasmota_rules()).await;
+    let d = h.device("pow").await;
+    d.publish(
+        "tele/pow1/SENSOR",
+        fixture("tasmota/tele-sensor-energy-pow.json"),
+    )
+    .await;
+    let handle = h.sim.handle();
+    let descriptor = wait_for("the descriptor", T, || async {
+        handle.descriptors().get("Tasmota/pow1").cloned()
+    })
+    .await;
+    assert_eq!(descriptor["MessageCallbacks"], json!([]));
+    let properties = &descriptor["StateObjectTypes"][0]["Properties"];
+    assert!(
+        properties
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["Name"] == "Power" && p["TypeName"] == "System.Double"),
+        "{descriptor}"
+    );
+}

@@ -19,7 +19,7 @@ pub use worker::PackageState;
 use crate::config::Config;
 use crate::constellation::model::ReceivedMessage;
 use crate::constellation::Client;
-use crate::discovery::Discovery;
+use crate::discovery::{state_object_types, Discovery, SoType};
 use crate::mapping::{Commands, Invocation, MapError, Mapper};
 use crate::mqtt::Publisher;
 use crate::native::{
@@ -47,6 +47,8 @@ pub(crate) struct Context {
     pub(crate) commands: Commands,
     /// The devices learned at run time, with their commands.
     pub(crate) discovery: Mutex<Discovery>,
+    /// The `[[map]]` rules (the presets' included).
+    pub(crate) mapper: Mapper,
     /// Bounds the long polls in flight (each holds a connection).
     pub(crate) polls: Semaphore,
     /// Cancelled at shutdown: workers finish their queues, then stop; pollers stop.
@@ -87,15 +89,28 @@ impl Context {
     fn descriptor(&self, package: &PackageId) -> Option<Value> {
         let known = lock(&self.discovery).knows(package);
         let descriptor = self.current_descriptor(package);
-        (known || descriptor["MessageCallbacks"] != json!([])).then_some(descriptor)
+        let empty = descriptor["MessageCallbacks"] == json!([])
+            && descriptor["StateObjectTypes"] == json!([]);
+        (known || !empty).then_some(descriptor)
     }
 
     /// What describes `package` now (possibly nothing: a device that went away).
     fn current_descriptor(&self, package: &PackageId) -> Value {
         let discovery = lock(&self.discovery);
         let mut callbacks = discovery.callbacks(package);
-        let types = discovery.state_object_types(package);
+        let mut types = discovery.types(package);
         drop(discovery);
+        for (name, type_name) in self.mapper.types(package) {
+            if !types.iter().any(|t| t.name == name) {
+                types.push(SoType {
+                    name,
+                    type_name,
+                    description: None,
+                    enum_values: Vec::new(),
+                });
+            }
+        }
+        let types = state_object_types(package, &types);
         for c in self.commands.callbacks(package) {
             if !callbacks.iter().any(|l| l["MessageKey"] == c["MessageKey"]) {
                 callbacks.push(c);
@@ -115,7 +130,6 @@ impl Context {
 #[derive(Clone)]
 pub struct Bridge {
     cx: Arc<Context>,
-    mapper: Arc<Mapper>,
     allow: Arc<GlobSet>,
     defaults: Arc<defaults::Defaults>,
     /// Retained topics of other layouts already seen, so that a broker's replay of
@@ -146,9 +160,14 @@ impl Bridge {
             tracing::error!(?errors, "invalid commands: none applied");
             Commands::new(&[]).unwrap_or_else(|_| unreachable!("no commands, no errors"))
         });
+        let mapper = Mapper::new(&config.map).unwrap_or_else(|errors| {
+            tracing::error!(?errors, "invalid mapping rules: none applied");
+            Mapper::new(&[]).unwrap_or_else(|_| unreachable!("no rules, no errors"))
+        });
         let cx = Context {
             commands,
             discovery: Mutex::new(Discovery::new(&config.discovery)),
+            mapper,
             requests: Semaphore::new(config.constellation.max_concurrent_requests),
             polls: Semaphore::new(config.constellation.max_long_polls),
             client,
@@ -157,12 +176,7 @@ impl Bridge {
             abort: CancellationToken::new(),
             config: config.clone(),
         };
-        let mapper = Mapper::new(&config.map).unwrap_or_else(|errors| {
-            tracing::error!(?errors, "invalid mapping rules: none applied");
-            Mapper::new(&[]).unwrap_or_else(|_| unreachable!("no rules, no errors"))
-        });
         Self {
-            mapper: Arc::new(mapper),
             allow: Arc::new(allow),
             defaults: Arc::new(defaults::Defaults::new(&config)),
             replays: Arc::default(),
@@ -243,7 +257,7 @@ impl Bridge {
                 self.submit(package, answer, origin());
             }
         }
-        let mut mapped = self.mapper.map(topic, payload);
+        let mut mapped = self.cx.mapper.map(topic, payload);
         let learned = {
             let mut discovery = lock(&self.cx.discovery);
             let learned = discovery.learn(topic, payload);

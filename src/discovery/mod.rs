@@ -298,14 +298,17 @@ impl Discovery {
             .collect()
     }
 
-    /// The descriptor's `StateObjectTypes` for `package`: one type listing its
-    /// StateObjects (by name, with their types) and one per enumeration.
-    pub fn state_object_types(&self, package: &PackageId) -> Vec<Value> {
-        let types: BTreeMap<&str, &SoType> = self
-            .of(package)
-            .flat_map(|d| &d.types)
-            .map(|t| (t.name.as_str(), t))
-            .collect();
+    /// The StateObject types learned for `package`.
+    pub fn types(&self, package: &PackageId) -> Vec<SoType> {
+        self.of(package).flat_map(|d| d.types.clone()).collect()
+    }
+}
+
+/// The descriptor's `StateObjectTypes` for `package` with StateObjects `types`: one type
+/// listing them (by name, with their types) and one per enumeration.
+pub fn state_object_types(package: &PackageId, types: &[SoType]) -> Vec<Value> {
+    {
+        let types: BTreeMap<&str, &SoType> = types.iter().map(|t| (t.name.as_str(), t)).collect();
         if types.is_empty() {
             return Vec::new();
         }

@@ -273,6 +273,53 @@ impl Mapper {
     }
 }
 
+impl Mapper {
+    /// The StateObject types the rules give `package`: those with a `type` and a name
+    /// without captures, from rules whose sentinel and package can name it.
+    pub fn types(&self, package: &PackageId) -> Vec<(String, String)> {
+        self.rules
+            .iter()
+            .filter(|r| {
+                could_name(&r.sentinel, &package.sentinel)
+                    && could_name(&r.package, &package.package)
+            })
+            .flat_map(|r| &r.stateobjects)
+            .filter(|(name, _, _)| !name.contains('{'))
+            .filter_map(|(name, _, meta)| Some((name.clone(), meta.type_name.clone()?)))
+            .collect()
+    }
+}
+
+/// Whether a name template (`{device}`, `Tasmota`, `esp-{node}`) can give `name`: its
+/// literal pieces, in order, anchored at both ends.
+fn could_name(template: &str, name: &str) -> bool {
+    let mut pieces = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        pieces.push(&rest[..open]);
+        match rest[open..].find('}') {
+            Some(close) => rest = &rest[open + close + 1..],
+            None => return template == name,
+        }
+    }
+    if pieces.is_empty() {
+        return template == name;
+    }
+    pieces.push(rest);
+    let (first, last) = (pieces[0], pieces[pieces.len() - 1]);
+    if !name.starts_with(first) || !name[first.len()..].ends_with(last) {
+        return false;
+    }
+    let mut middle = &name[first.len()..name.len() - last.len()];
+    for piece in &pieces[1..pieces.len() - 1] {
+        match middle.find(piece) {
+            Some(i) => middle = &middle[i + piece.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
 /// The MQTT filters the mapping rules and the commands' answers need (invalid
 /// patterns, refused at load, need none).
 pub fn filters(rules: &[MapRule], commands: &[crate::config::CommandRule]) -> Vec<String> {
@@ -317,6 +364,17 @@ fn push(name: String, value: Value, meta: &Meta) -> Intent {
 mod tests {
     use super::*;
     use crate::config::MappedStateObject;
+
+    #[test]
+    fn name_templates() {
+        assert!(could_name("{device}", "kitchen"));
+        assert!(could_name("Tasmota", "Tasmota"));
+        assert!(!could_name("Tasmota", "ESPHome"));
+        assert!(could_name("esp-{node}-x", "esp-a-x"));
+        assert!(!could_name("esp-{node}", "tasmota"));
+        assert!(could_name("{a}.{b}", "x.y"));
+        assert!(!could_name("{a}.{b}", "xy"));
+    }
 
     #[test]
     fn a_path_and_a_template_on_the_same_payload() {
