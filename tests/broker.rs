@@ -184,24 +184,20 @@ async fn mqtt5_properties_do_not_crash_mqtt311_subscribers() {
         response_topic: Some("reply/here".into()),
         ..PublishProperties::default()
     };
-    // Keep publishing until the 3.1.1 subscriber (whose SUBSCRIBE may still be in
-    // flight) gets one: without properties, and with the broker still serving.
-    let publisher = tokio::spawn(async move {
-        loop {
-            let qos = rumqttc::v5::mqttbytes::QoS::AtLeastOnce;
-            if client
-                .publish_with_properties("shared/topic", qos, false, "hi", props.clone())
-                .await
-                .is_err()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    });
+    // The 3.1.1 subscriber's SUBACK is in: one publish with properties must reach it,
+    // without them, and the broker must go on serving.
+    client
+        .publish_with_properties(
+            "shared/topic",
+            rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+            false,
+            "hi",
+            props,
+        )
+        .await
+        .unwrap();
     let got = old.expect("shared/topic", |p| p == "hi").await;
     assert_eq!(got.payload, "hi");
-    publisher.abort();
     let d = h.device("after").await;
     d.publish("constellation/Still/Alive/stateobject/Yes", "true")
         .await;

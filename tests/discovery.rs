@@ -382,12 +382,7 @@ async fn home_assistant_device_based_discovery_with_components_and_command_templ
     d.publish("plug/relay", "off").await;
     assert_eq!(answer(&h, "p1").await.data, json!("off"));
     so(&h, plug, "Relay", |v| *v == json!(false)).await;
-    let errors: Vec<Received> = d
-        .drain()
-        .await
-        .into_iter()
-        .filter(|r| r.topic.ends_with("/error"))
-        .collect();
+    let errors = d.errors().await;
     assert!(errors.is_empty(), "{errors:?}");
 }
 
@@ -543,6 +538,13 @@ async fn unreadable_discovery_payloads_are_reported_and_nothing_else_stops() {
         .await;
     d.expect("constellation/_adapter/error", |p| p.contains("not UTF-8"))
         .await;
+    // Oversized on a foreign topic: refused before anything reads it.
+    d.publish("homeassistant/sensor/big/config", vec![b' '; 300 * 1024])
+        .await;
+    d.expect("constellation/_adapter/error", |p| {
+        p.contains("exceeds the limit")
+    })
+    .await;
     // A template that does not compile: reported on the package's error topic.
     let bad =
         json!({"stat_t": "y/state", "val_tpl": "{{ value_json.t ", "dev": {"name": "Broken"}});
@@ -577,16 +579,8 @@ async fn through_mosquitto_learned_subscriptions_survive_a_broker_restart() {
     d.publish_retained("z2m/home/bulb_color", r#"{"state": "ON"}"#)
         .await;
     so(&h, ("Zb", "bulb_color"), "state", |v| *v == json!(true)).await;
-    let port = h.port;
-    let mosquitto = h.mosquitto.as_mut().unwrap();
-    mosquitto.kill();
-    *mosquitto = Mosquitto::start(port).await;
     // The broker lost every session: the adapter subscribes again, learned topics too.
-    let watcher = h.device("watcher").await;
-    watcher.subscribe("constellation/_adapter/status").await;
-    watcher
-        .expect("constellation/_adapter/status", |p| p == "online")
-        .await;
+    h.restart_mosquitto().await;
     let d = h.device("z2m-again").await;
     d.publish("z2m/home/bulb_color", r#"{"state": "OFF"}"#)
         .await;

@@ -130,6 +130,21 @@ async fn collect(d: &Device, topic: &str, last: impl Fn(&str) -> bool) -> Vec<St
     }
 }
 
+/// A consumer says `Hello` with `n` to the group `Salon`; `thermo` must get it.
+async fn hello_salon(h: &Harness, thermo: &Device, n: i32) {
+    send(
+        h,
+        "Consumer/Web",
+        SenderType::ConsumerHttp,
+        msg(ScopeType::Group, &["Salon"], "Hello", json!(n), None),
+    );
+    thermo
+        .expect("constellation/Salon/Thermo/callback/Hello", |p| {
+            data_of(p) == json!(n)
+        })
+        .await;
+}
+
 fn data_of(payload: &str) -> Value {
     serde_json::from_str::<Value>(payload).unwrap()["Data"].clone()
 }
@@ -649,17 +664,7 @@ async fn groups_published_by_a_device_are_joined_and_replaced() {
         )
         .await;
     polled(&h, "Salon/Thermo", SubKind::Messages, Some("Sensors")).await;
-    send(
-        &h,
-        "Consumer/Web",
-        SenderType::ConsumerHttp,
-        msg(ScopeType::Group, &["Salon"], "Hello", json!(1), None),
-    );
-    thermo
-        .expect("constellation/Salon/Thermo/callback/Hello", |p| {
-            data_of(p) == json!(1)
-        })
-        .await;
+    hello_salon(&h, &thermo, 1).await;
     // Leaving Sensors: a fresh subscription with Salon only.
     thermo
         .publish("constellation/Salon/Thermo/groups", "Salon")
@@ -673,17 +678,7 @@ async fn groups_published_by_a_device_are_joined_and_replaced() {
             .map(drop)
     })
     .await;
-    send(
-        &h,
-        "Consumer/Web",
-        SenderType::ConsumerHttp,
-        msg(ScopeType::Group, &["Salon"], "Hello", json!(2), None),
-    );
-    thermo
-        .expect("constellation/Salon/Thermo/callback/Hello", |p| {
-            data_of(p) == json!(2)
-        })
-        .await;
+    hello_salon(&h, &thermo, 2).await;
 }
 
 #[tokio::test]

@@ -249,11 +249,7 @@ async fn so_filters_match_exact_values_and_wildcards() {
 async fn a_state_object_expires_after_its_lifetime_and_subscribers_are_told() {
     let sim = start(world()).await;
     let c = client(&sim);
-    let watcher = salon_light();
-    let sub = c
-        .subscribe_to_state_objects(&watcher, None, &SoFilter::default())
-        .await
-        .unwrap();
+    let (watcher, sub) = watch_every_state_object(&c).await;
     c.push_state_object(
         &salon_temp(),
         &StateObjectPush {
@@ -363,11 +359,7 @@ async fn limit_bounds_each_fetch_and_keeps_order() {
 async fn get_state_objects_conflates_to_the_latest_value() {
     let sim = start(world()).await;
     let c = client(&sim);
-    let watcher = salon_light();
-    let sub = c
-        .subscribe_to_state_objects(&watcher, None, &SoFilter::default())
-        .await
-        .unwrap();
+    let (watcher, sub) = watch_every_state_object(&c).await;
     for v in 1..=3 {
         c.push_state_object(&salon_temp(), &push("T", json!(v)))
             .await
@@ -810,4 +802,14 @@ async fn a_bad_world_file_names_the_key() {
     std::fs::write(&path, "[[sentinels]]\nname = \"S\"\ncolour = \"red\"\n").unwrap();
     let err = World::load(&path).unwrap_err();
     assert!(err.contains("colour") && err.contains("sim.toml"), "{err}");
+}
+
+/// `Salon/Light` subscribed to every StateObject: (watcher, subscription id).
+async fn watch_every_state_object(c: &Client) -> (Identity, String) {
+    let watcher = salon_light();
+    let sub = c
+        .subscribe_to_state_objects(&watcher, None, &SoFilter::default())
+        .await
+        .unwrap();
+    (watcher, sub)
 }

@@ -469,16 +469,8 @@ async fn a_restarted_external_broker_is_reconnected_and_work_resumes() {
     d.publish("constellation/Re/Start/stateobject/Phase", "1")
         .await;
     so_value(&h, "Re", "Start", "Phase", json!(1)).await;
-    let port = h.port;
-    let mosquitto = h.mosquitto.as_mut().unwrap();
-    mosquitto.kill();
-    *mosquitto = Mosquitto::start(port).await;
     // The broker lost every session: the adapter must subscribe again by itself.
-    let watcher = h.device("watcher").await;
-    watcher.subscribe("constellation/_adapter/status").await;
-    watcher
-        .expect("constellation/_adapter/status", |p| p == "online")
-        .await;
+    h.restart_mosquitto().await;
     let d = h.device("after").await;
     d.publish("constellation/Re/Start/stateobject/Phase", "2")
         .await;

@@ -206,12 +206,7 @@ impl Bridge {
             } => return report::report(&self.cx.publisher, &error_topic, &origin(), &reason),
         };
         let package_errors = || error_topic(prefix, &package.sentinel, &package.package);
-        let limit = self.cx.config.mqtt.max_payload_bytes;
-        if publish.payload.len() > limit {
-            let reason = format!(
-                "payload of {} bytes exceeds the limit of {limit} bytes",
-                publish.payload.len()
-            );
+        if let Some(reason) = self.oversized(&publish.payload) {
             return report::report(&self.cx.publisher, &package_errors(), &origin(), &reason);
         }
         let no_properties = Vec::new();
@@ -238,32 +233,31 @@ impl Bridge {
         retained: bool,
         origin: impl Fn() -> Origin,
     ) {
-        if lock(&self.replays).repeated(topic, payload, retained) {
-            return;
-        }
-        let limit = self.cx.config.mqtt.max_payload_bytes;
-        if payload.len() > limit {
-            let reason = format!(
-                "payload of {} bytes exceeds the limit of {limit} bytes",
-                payload.len()
-            );
+        if let Some(reason) = self.oversized(payload) {
             let error_topic = adapter_error_topic(&self.cx.config.prefix);
             return report::report(&self.cx.publisher, &error_topic, &origin(), &reason);
         }
-        if !retained {
-            let mut answers = self.cx.commands.answers(topic, payload);
-            answers.extend(lock(&self.cx.discovery).answers(topic, payload));
-            for (package, answer) in answers {
-                self.submit(package, answer, origin());
-            }
+        if lock(&self.replays).repeated(topic, payload, retained) {
+            return;
         }
+        let mut answers = if retained {
+            Vec::new()
+        } else {
+            self.cx.commands.answers(topic, payload)
+        };
         let mut mapped = self.cx.mapper.map(topic, payload);
         let learned = {
             let mut discovery = lock(&self.cx.discovery);
+            if !retained {
+                answers.extend(discovery.answers(topic, payload));
+            }
             let learned = discovery.learn(topic, payload);
             mapped.extend(discovery.map(topic, payload));
             learned
         };
+        for (package, answer) in answers {
+            self.submit(package, answer, origin());
+        }
         if let Some(learned) = learned {
             for filter in &learned.subscribe {
                 self.cx.publisher.subscribe(filter);
@@ -280,6 +274,17 @@ impl Bridge {
                 Err(e) => self.report_map_error(&e, &origin()),
             }
         }
+    }
+
+    /// Why a payload is refused for its size, if it is.
+    fn oversized(&self, payload: &[u8]) -> Option<String> {
+        let limit = self.cx.config.mqtt.max_payload_bytes;
+        (payload.len() > limit).then(|| {
+            format!(
+                "payload of {} bytes exceeds the limit of {limit} bytes",
+                payload.len()
+            )
+        })
     }
 
     fn report_map_error(&self, e: &MapError, origin: &Origin) {

@@ -17,20 +17,19 @@ impl Replays {
     /// the payload of every publish on a topic that came retained once (live updates
     /// of retained topics arrive without the retain flag).
     pub fn repeated(&mut self, topic: &str, payload: &[u8], retained: bool) -> bool {
+        // Most publishes are live ones on topics never retained: no hashing for them.
+        if !retained && !self.seen.contains_key(topic) {
+            return false;
+        }
         let mut hasher = DefaultHasher::new();
         payload.hash(&mut hasher);
         let hash = hasher.finish();
         match self.seen.get_mut(topic) {
-            Some(last) if retained && *last == hash => true,
-            Some(last) => {
-                *last = hash;
-                false
-            }
-            None if retained => {
+            Some(last) => std::mem::replace(last, hash) == hash && retained,
+            None => {
                 self.seen.insert(topic.to_owned(), hash);
                 false
             }
-            None => false,
         }
     }
 }

@@ -83,18 +83,16 @@ pub fn entities(prefix: &str, topic: &str, payload: &str) -> Option<Result<Vec<E
     let mut out = Vec::new();
     for (id, c) in components {
         let Value::Object(c) = c else { continue };
-        let mut merged = shared.clone();
-        merged.extend(expand(c));
-        let Some(platform) = merged
-            .remove("platform")
-            .and_then(|p| p.as_str().map(str::to_owned))
-        else {
+        let mut own = expand(c);
+        let Some(Value::String(platform)) = own.remove("platform") else {
             return Some(Err(format!("component {id:?} has no `platform` (`p`)")));
         };
         // A component left with only its platform has been removed.
-        if merged.len() == shared.len() && merged.keys().all(|k| shared.contains_key(k)) {
+        if own.is_empty() {
             continue;
         }
+        let mut merged = shared.clone();
+        merged.extend(own);
         out.push(Entity {
             key: format!("{topic}#{id}"),
             component: platform,

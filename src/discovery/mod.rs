@@ -86,6 +86,8 @@ struct Device {
 /// The learned devices.
 pub struct Discovery {
     sources: Vec<Box<dyn Source>>,
+    /// The sources' discovery filters.
+    filters: Vec<String>,
     devices: BTreeMap<String, Device>,
     /// Exact topic → the devices with a rule on it.
     by_topic: HashMap<String, Vec<String>>,
@@ -96,7 +98,7 @@ pub struct Discovery {
 impl Discovery {
     /// The sources of `config`.
     pub fn new(sources: &[DiscoverySource]) -> Self {
-        let sources = sources
+        let sources: Vec<Box<dyn Source>> = sources
             .iter()
             .map(|s| -> Box<dyn Source> {
                 match s {
@@ -118,8 +120,10 @@ impl Discovery {
                 }
             })
             .collect();
+        let filters = sources.iter().flat_map(|s| s.filters()).collect();
         Self {
             sources,
+            filters,
             devices: BTreeMap::new(),
             by_topic: HashMap::new(),
             patterned: Vec::new(),
@@ -128,22 +132,20 @@ impl Discovery {
 
     /// The discovery topics of `sources`, to subscribe from the start.
     pub fn filters_of(sources: &[DiscoverySource]) -> Vec<String> {
-        Self::new(sources).filters()
-    }
-
-    /// The discovery topics to subscribe from the start.
-    pub fn filters(&self) -> Vec<String> {
-        self.sources.iter().flat_map(|s| s.filters()).collect()
+        Self::new(sources).filters
     }
 
     /// Learns from a publish on a discovery topic; `None` when it is not one.
     pub fn learn(&mut self, topic: &str, payload: &[u8]) -> Option<Learned> {
+        if !self
+            .filters
+            .iter()
+            .any(|f| rumqttc::v5::mqttbytes::matches(topic, f))
+        {
+            return None;
+        }
         let Ok(text) = std::str::from_utf8(payload) else {
-            let ours = self
-                .filters()
-                .iter()
-                .any(|f| rumqttc::v5::mqttbytes::matches(topic, f));
-            return ours.then(|| Learned {
+            return Some(Learned {
                 errors: vec![MapError {
                     package: None,
                     reason: format!("{topic}: the discovery payload is not UTF-8 text"),
@@ -170,7 +172,7 @@ impl Discovery {
             }
         }
         if let Some(out) = &mut learned {
-            out.changed.sort_by_key(|p| p.to_string());
+            out.changed.sort();
             out.changed.dedup();
         }
         learned

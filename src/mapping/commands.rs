@@ -5,7 +5,7 @@ use super::values::rendered;
 use crate::config::CommandRule;
 use crate::constellation::model::ReceivedMessage;
 use crate::native::{Intent, PackageId};
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::Environment;
 use rumqttc::v5::mqttbytes::matches;
 use serde_json::{json, Map, Value};
 use std::sync::Mutex;
@@ -56,8 +56,7 @@ fn fill(text: &str, package: &PackageId) -> String {
 impl Commands {
     /// Compiles `rules`; problems as (key, reason).
     pub fn new(rules: &[CommandRule]) -> Result<Self, Vec<(String, String)>> {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        let mut env = super::environment();
         let mut errors = Vec::new();
         let mut compiled = Vec::new();
         for (i, r) in rules.iter().enumerate() {

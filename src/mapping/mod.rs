@@ -69,8 +69,7 @@ pub struct MapError {
 impl Mapper {
     /// Compiles `rules`; every problem comes back as (key, reason), keys as in the file.
     pub fn new(rules: &[MapRule]) -> Result<Self, Vec<(String, String)>> {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        let mut env = environment();
         let mut errors = Vec::new();
         let mut compiled = Vec::new();
         for (i, r) in rules.iter().enumerate() {
@@ -332,6 +331,14 @@ pub fn filters(rules: &[MapRule], commands: &[crate::config::CommandRule]) -> Ve
     filters.sort();
     filters.dedup();
     filters
+}
+
+/// A template environment where touching something absent is an error (so that a
+/// payload without a template's key gives no update).
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env
 }
 
 /// Adds template `key` to `env`; its name is the key it came from.

@@ -116,7 +116,6 @@ impl Harness {
         login: Option<(String, String)>,
         dir: tempfile::TempDir,
     ) -> Self {
-        let prefix = config.prefix.clone();
         let shutdown = CancellationToken::new();
         // A port found free may be taken by someone's outgoing connection before the
         // broker binds it: then the embedded broker moves to other free ports.
@@ -152,16 +151,27 @@ impl Harness {
             config,
             _dir: dir,
         };
-        // The adapter publishes `online` right after subscribing: once a device sees
-        // it, the adapter's subscription is in place.
-        let watcher = h.device("status-watcher").await;
-        watcher
-            .subscribe(&format!("{prefix}/_adapter/status"))
-            .await;
-        watcher
-            .expect(&format!("{prefix}/_adapter/status"), |p| p == "online")
-            .await;
+        h.adapter_online().await;
         h
+    }
+
+    /// Waits until a device sees the adapter `online`: it publishes that right after
+    /// subscribing, so its subscriptions are then in place.
+    pub async fn adapter_online(&self) {
+        let topic = format!("{}/_adapter/status", self.config.prefix);
+        let watcher = self.device("status-watcher").await;
+        watcher.subscribe(&topic).await;
+        watcher.expect(&topic, |p| p == "online").await;
+    }
+
+    /// Kills the external Mosquitto and starts a fresh one on the same port (no
+    /// sessions, no retained messages); returns once the adapter is back online.
+    pub async fn restart_mosquitto(&mut self) {
+        let port = self.port;
+        let mosquitto = self.mosquitto.as_mut().expect("an external broker");
+        mosquitto.kill();
+        *mosquitto = Mosquitto::start(port).await;
+        self.adapter_online().await;
     }
 
     /// Shuts the adapter down and waits until it is gone.
@@ -286,13 +296,15 @@ impl Device {
             .unwrap();
     }
 
-    /// Subscribes at QoS 1 (and lets the broker take it in before returning: a ping
-    /// round trip would not prove it, so callers wait on what they expect instead).
+    /// Subscribes at QoS 1 and waits for the broker's SUBACK: publishes made after
+    /// this returns reach the device.
     pub async fn subscribe(&self, filter: &str) {
+        let mut acks = self.subacks.lock().await;
         self.client
             .subscribe(filter, QoS::AtLeastOnce)
             .await
             .unwrap();
+        within(&format!("the SUBACK of {filter}"), acks.recv()).await;
     }
 
     /// Waits for a publish on `topic` whose payload passes `check`; others are skipped.
@@ -313,6 +325,13 @@ impl Device {
     pub async fn drain(&self) -> Vec<Received> {
         let mut rx = self.rx.lock().await;
         std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    /// The publishes on `error` topics received so far, without waiting.
+    pub async fn errors(&self) -> Vec<Received> {
+        let mut all = self.drain().await;
+        all.retain(|r| r.topic.ends_with("/error"));
+        all
     }
 }
 
