@@ -669,14 +669,7 @@ async fn the_inspection_api_over_http() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 204);
-    let sos: Value = http
-        .get(at("stateobjects?package=CPU"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sos = get_json(&http, at("stateobjects?package=CPU")).await;
     assert_eq!(sos[0]["UniqueId"], json!("HWMonitor/CPU//intelcpu/load/0"));
 
     // Act as a hub consumer sending a saga; the package answers to its connection id.
@@ -701,14 +694,7 @@ async fn the_inspection_api_over_http() {
     answer.scope.saga_id = Some("s1".into());
     answer.data = json!("pong");
     c.send_message(&salon_temp(), &answer).await.unwrap();
-    let inbox: Value = http
-        .get(at("inbox/Consumer/Console?timeout=5000"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let inbox = get_json(&http, at("inbox/Consumer/Console?timeout=5000")).await;
     assert_eq!(inbox[0]["Data"], json!("pong"));
     assert_eq!(inbox[0]["Scope"]["SagaId"], json!("s1"));
 
@@ -727,24 +713,10 @@ async fn the_inspection_api_over_http() {
     c.write_log(&salon_temp(), Default::default(), "hello")
         .await
         .unwrap();
-    let logs: Value = http
-        .get(at("logs?sentinel=Salon&package=Temperature"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let logs = get_json(&http, at("logs?sentinel=Salon&package=Temperature")).await;
     assert_eq!(logs[0]["Message"], json!("hello"));
     assert_eq!(logs[0]["Level"], json!("Info"));
-    let stats: Value = http
-        .get(at("stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = get_json(&http, at("stats")).await;
     assert_eq!(stats["by_action"]["WriteLog"]["204"], json!(1));
     let resp = http
         .put(at("faults"))
@@ -769,14 +741,7 @@ async fn the_inspection_api_over_http() {
         c.get_messages(&salon_temp(), &sub, 0).await.unwrap_err(),
         Error::SubscriptionLost { .. }
     ));
-    let subs: Value = http
-        .get(at("subscriptions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let subs = get_json(&http, at("subscriptions")).await;
     assert!(subs
         .as_array()
         .unwrap()
@@ -812,4 +777,9 @@ async fn watch_every_state_object(c: &Client) -> (Identity, String) {
         .await
         .unwrap();
     (watcher, sub)
+}
+
+/// GETs `url` and reads its JSON body.
+async fn get_json(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
 }
