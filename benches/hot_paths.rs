@@ -1,9 +1,9 @@
 //! Micro-benchmarks of the per-publish hot path: topic parsing, payload decoding,
 //! queueing with conflation, and the request body. `cargo bench --bench hot_paths`.
 
-use constellation_mqtt::bridge::{Job, Origin, PackageQueue};
 use constellation_mqtt::constellation::model::StateObjectPush;
 use constellation_mqtt::native::{decode, parse_topic, Intent, Kind};
+use constellation_mqtt::package::{Job, Origin, PackageQueue};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 

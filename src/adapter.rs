@@ -1,13 +1,14 @@
 //! The adapter: the MQTT side (embedded broker or external connection), the
-//! Constellation client and the bridge, wired together and run until shutdown.
+//! Constellation client and the dispatcher, wired together and run until shutdown.
 
-use crate::bridge::Bridge;
 use crate::config::{Config, MqttMode};
 use crate::constellation::{Client, ClientOptions};
+use crate::devices::Devices;
+use crate::dispatch::Dispatcher;
 use crate::mqtt::connection::{connect, ConnectOptions};
 use crate::mqtt::embedded::{self, BrokerError, EmbeddedBroker};
+use crate::setup::Setup;
 use rumqttc::v5::mqttbytes::QoS;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -18,39 +19,60 @@ use url::Url;
 pub enum StartError {
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    #[error("embedded mode needs the embedded broker's configuration")]
+    NoBroker,
     #[error("mqtt.url: {0}")]
     MqttUrl(String),
     #[error("mqtt TLS: {0}")]
     Tls(String),
     #[error("Constellation client: {0}")]
     Client(String),
-    #[error("presets: {0}")]
-    Preset(String),
+    #[error("configuration: {}", .0.iter().map(|(k, r)| format!("{k}: {r}")).collect::<Vec<_>>().join("; "))]
+    Config(Vec<(String, String)>),
 }
 
 /// A running adapter.
 pub struct Adapter {
     /// The embedded broker, in embedded mode.
     pub broker: Option<EmbeddedBroker>,
-    /// The bridge, for inspection (package states).
-    pub bridge: Bridge,
+    /// The dispatcher, for inspection (package states).
+    pub dispatcher: Dispatcher,
     task: JoinHandle<()>,
 }
 
 impl Adapter {
-    /// Starts the adapter for a validated `config`; it runs until `shutdown`.
-    pub async fn start(
-        mut config: Config,
+    /// Checks `config`, compiles its mapping and starts the adapter; it runs until
+    /// `shutdown`.
+    pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Self, StartError> {
+        let setup = Setup::new(config).map_err(StartError::Config)?;
+        Self::launch(setup, shutdown).await
+    }
+
+    /// Starts the adapter for a checked `setup`; it runs until `shutdown`.
+    pub async fn launch(setup: Setup, shutdown: CancellationToken) -> Result<Self, StartError> {
+        let broker = match setup.mqtt.mode {
+            MqttMode::Embedded => {
+                let max_payload = setup.mqtt.max_payload_bytes;
+                Some(match &setup.mqtt.broker_config {
+                    Some(path) => embedded::load(path, max_payload)?,
+                    None => embedded::defaults(max_payload)?,
+                })
+            }
+            MqttMode::External => None,
+        };
+        Self::launch_with(setup, broker, shutdown).await
+    }
+
+    /// Like [`Adapter::launch`], with the embedded broker's configuration given (in
+    /// embedded mode: `broker` is ignored otherwise).
+    pub async fn launch_with(
+        setup: Setup,
+        broker: Option<rumqttd::Config>,
         shutdown: CancellationToken,
     ) -> Result<Self, StartError> {
-        config
-            .expand_presets()
-            .map_err(|e| StartError::Preset(format!("{e:?}")))?;
-        let config = Arc::new(config);
-        let (broker, mut options) = match config.mqtt.mode {
-            MqttMode::Embedded => {
-                let broker_config =
-                    embedded::load(&config.mqtt.broker_config, config.mqtt.max_payload_bytes)?;
+        let Setup { config, mapping } = setup;
+        let (broker, mut options) = match (config.mqtt.mode, broker) {
+            (MqttMode::Embedded, Some(broker_config)) => {
                 let broker = embedded::start(broker_config)?;
                 let options = connect_options(
                     &config,
@@ -60,20 +82,12 @@ impl Adapter {
                 );
                 (Some(broker), options)
             }
-            MqttMode::External => {
+            (MqttMode::Embedded, None) => return Err(StartError::NoBroker),
+            (MqttMode::External, _) => {
                 let (host, port, tls) = external_target(&config)?;
                 (None, connect_options(&config, host, port, tls))
             }
         };
-        options.subscriptions = vec![format!("{}/#", config.prefix)];
-        options
-            .subscriptions
-            .extend(crate::mapping::filters(&config.map, &config.command));
-        options
-            .subscriptions
-            .extend(crate::discovery::Discovery::filters_of(&config.discovery));
-        options.subscriptions.sort();
-        options.subscriptions.dedup();
         let c = &config.constellation;
         let url = Url::parse(&c.url).map_err(|e| StartError::Client(e.to_string()))?;
         let client = Client::new(ClientOptions {
@@ -84,25 +98,32 @@ impl Adapter {
         .map_err(|e| StartError::Client(e.to_string()))?;
 
         let mqtt_stop = CancellationToken::new();
+        let devices = Devices::new(mapping);
+        options.subscriptions = vec![format!("{}/#", config.prefix)];
+        options
+            .subscriptions
+            .extend(devices.filters().iter().cloned());
+        options.subscriptions.sort();
+        options.subscriptions.dedup();
         let (publisher, mut inbound, mqtt_task) = connect(options, mqtt_stop.clone());
-        let bridge = Bridge::new(config.clone(), client, publisher);
-        bridge.start_declared();
+        let dispatcher = Dispatcher::new(config.clone(), devices, client, publisher);
+        dispatcher.start_declared();
         let flush = Duration::from_millis(c.flush_timeout_ms);
         let embedded = broker.is_some();
         let task = tokio::spawn({
-            let bridge = bridge.clone();
+            let dispatcher = dispatcher.clone();
             async move {
                 loop {
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         publish = inbound.recv() => match publish {
-                            Some(p) => bridge.handle(&p),
+                            Some(p) => dispatcher.handle(&p),
                             None => break,
                         },
                     }
                 }
                 tracing::info!("shutting down: delivering queued work");
-                bridge.shutdown(flush).await;
+                dispatcher.shutdown(flush).await;
                 mqtt_stop.cancel();
                 let _ = mqtt_task.await;
                 if embedded {
@@ -114,7 +135,7 @@ impl Adapter {
         });
         Ok(Self {
             broker,
-            bridge,
+            dispatcher,
             task,
         })
     }

@@ -5,6 +5,8 @@ use crate::adapter::Adapter;
 use crate::config::Config;
 use crate::constellation::model::{OutgoingMessage, Scope, ScopeType, SenderType, SoFilter};
 use crate::constellation::{Client, ClientOptions, Identity};
+use crate::mqtt::embedded;
+use crate::setup::Setup;
 use crate::sim::{Participant, SimHandle, Simulator, World};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::net::SocketAddr;
@@ -18,9 +20,10 @@ const DEVICES: [(&str, &str); 3] = [
     ("Kitchen", "Light"),
 ];
 
-/// Runs the demo until `shutdown`.
+/// Runs the demo until `shutdown`, with the embedded broker of `broker_config` (its
+/// compiled-in defaults without one; a listener whose port is taken moves to a free one).
 pub async fn run(
-    broker_config: &std::path::Path,
+    broker_config: Option<&std::path::Path>,
     shutdown: CancellationToken,
 ) -> Result<(), String> {
     let sim = match Simulator::start(
@@ -37,8 +40,17 @@ pub async fn run(
     let mut config = Config::default();
     config.constellation.url = sim.url().to_string();
     config.constellation.access_key = Some("demo".into());
-    config.mqtt.broker_config = broker_config.to_owned();
-    let adapter = Adapter::start(config, shutdown.clone())
+    let max_payload = config.mqtt.max_payload_bytes;
+    let mut broker_config = match broker_config {
+        Some(path) => embedded::load(path, max_payload),
+        None => embedded::defaults(max_payload),
+    }
+    .map_err(|e| e.to_string())?;
+    for (from, to) in embedded::move_taken_listeners(&mut broker_config) {
+        println!("MQTT: {from} is taken; listening on {to} instead");
+    }
+    let setup = Setup::new(config).map_err(|e| format!("{e:?}"))?;
+    let adapter = Adapter::launch_with(setup, Some(broker_config), shutdown.clone())
         .await
         .map_err(|e| e.to_string())?;
     let broker = adapter

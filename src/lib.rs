@@ -3,47 +3,60 @@
 //! # Layout
 //!
 //! Data flows one way each direction:
-//! MQTT publish → [`native`] (topic + payload → `PackageId` + `Intent`) → [`bridge`]
-//! (per-package worker and queue) → [`constellation`] (REST call); and Constellation long
-//! poll → [`downlink`] (per-package pollers) → MQTT publish.
+//! MQTT publish → [`dispatch`] (through [`native`] or [`devices`]: `PackageId` +
+//! `Intent`) → [`package`] (its queue and uplink worker) → [`constellation`] (REST
+//! call); and Constellation long poll → [`package`] (its message and StateObject
+//! pollers) → MQTT publish. No module uses one that uses it back
+//! (`tests/structure.rs` checks it).
 //!
-//! - [`config`]: `topics.toml`, loaded with the `config` crate, environment overrides,
-//!   `${VAR}` secrets, and validation that names the file, the key and the reason.
-//! - [`mqtt`]: the embedded broker (rumqttd, checked config, a 3.1.1 codec that drops
-//!   MQTT 5 properties) and the adapter's MQTT 5 connection (rumqttc: persistent session,
-//!   resubscription, capped backoff, `_adapter/status`), with a [`mqtt::Publisher`] that
-//!   never blocks.
+//! - [`config`]: `topics.toml` as data: loading with the `config` crate, environment
+//!   overrides, `${VAR}` secrets, relative paths from the file's directory, and
+//!   validation that names the file, the key and the reason.
+//! - [`mapping`]: `[[map]]` rules, `[[command]]`s and `[[preset]]`s, expanded and
+//!   compiled once (Jinja templates, minijinja) into a [`mapping::Mapping`].
+//! - [`setup`]: a configuration made ready to run: checked, its mapping compiled;
+//!   what `check` validates is what `run` runs.
+//! - [`mqtt`]: the embedded broker (rumqttd, compiled-in defaults on loopback, checked
+//!   config, a 3.1.1 codec that drops MQTT 5 properties) and the adapter's MQTT 5
+//!   connection (rumqttc: persistent session, resubscription, capped backoff,
+//!   `_adapter/status`), with a [`mqtt::Publisher`] that never blocks.
 //! - [`native`]: the native topic scheme: parsing and decoding, nothing else.
-//! - [`bridge`]: the dispatcher, admission (`allow`, credentials), StateObject defaults,
-//!   and the per-package workers with their conflating, bounded queues.
-//! - [`mapping`]: `[[map]]` rules, `[[command]]`s and `[[preset]]`s: other topic layouts
-//!   projected into the same intents, Jinja templates compiled once (minijinja).
 //! - [`discovery`]: devices learned at run time (Zigbee2MQTT device lists, Homie
 //!   attributes, Home Assistant discovery, ESPHome prefixes, Tasmota FullTopics), each
 //!   compiled into rules and commands with literal topics.
-//! - [`downlink`]: per-package message and StateObject long polls, callbacks, sagas.
+//! - [`devices`]: the devices of other layouts as one thing (the mapping and the learned
+//!   devices): publishes → intents, messages → their commands, their descriptors.
+//! - [`dispatch`]: the dispatcher: publishes → intents, admission (`allow`,
+//!   credentials), StateObject defaults, retained replays; starts and owns packages.
+//! - [`package`]: one virtual package's whole life: its conflating, bounded queue and
+//!   uplink worker, its message and StateObject long polls, its sagas, its shutdown.
 //! - [`constellation`]: the REST client of the Constellation server: one typed method
 //!   per action, the spec's failure classes ([`constellation::Error`]), backoff.
-//! - [`adapter`]: wires the above together; [`demo`] and [`check`] are the other
-//!   commands.
 //! - [`sim`]: the Constellation simulator, a faithful in-memory server with an
-//!   inspection API, used by the tests, the demo, the benchmarks and firmware developers.
-//! - [`names`]: naming rules shared by configuration and topics.
-//! - [`shutdown`], [`logging`], [`tls`]: process plumbing.
+//!   inspection API, used by the tests, the demo, the benchmarks and firmware
+//!   developers. It and [`constellation`] use nothing else of the crate.
+//! - [`adapter`]: wires the above together; [`demo`], [`check`] and [`init`] are the
+//!   other commands.
+//! - [`names`]: naming rules shared by configuration and topics; [`lock`],
+//!   [`shutdown`], [`logging`], [`tls`]: process plumbing.
 
 pub mod adapter;
-pub mod bridge;
 pub mod check;
 pub mod config;
 pub mod constellation;
 pub mod demo;
+pub mod devices;
 pub mod discovery;
-pub mod downlink;
+pub mod dispatch;
+pub mod init;
+pub mod lock;
 pub mod logging;
 pub mod mapping;
 pub mod mqtt;
 pub mod names;
 pub mod native;
+pub mod package;
+pub mod setup;
 pub mod shutdown;
 pub mod sim;
 pub mod tls;

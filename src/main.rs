@@ -3,8 +3,9 @@
 use clap::{Parser, Subcommand};
 use constellation_mqtt::adapter::Adapter;
 use constellation_mqtt::logging::{self, LogFormat};
+use constellation_mqtt::setup::{self, Setup};
 use constellation_mqtt::sim::{Simulator, World};
-use constellation_mqtt::{check, config, demo, shutdown};
+use constellation_mqtt::{check, demo, init, shutdown};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,13 +28,28 @@ struct Cli {
 enum Command {
     /// Run the adapter (the default).
     Run {
-        #[arg(long, default_value = "topics.toml")]
-        config: PathBuf,
+        /// The configuration (default: `topics.toml` in the working directory).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Validate the configuration, then check each declared package's credential.
     Check {
-        #[arg(long, default_value = "topics.toml")]
-        config: PathBuf,
+        /// The configuration (default: `topics.toml` in the working directory).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Write a commented `topics.toml` to start from.
+    Init {
+        /// Where to write it.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Also write the embedded broker's configuration (`rumqttd.toml`), named by
+        /// `topics.toml`.
+        #[arg(long)]
+        broker: bool,
+        /// Replace files that exist.
+        #[arg(long)]
+        force: bool,
     },
     /// Run the Constellation simulator.
     Sim {
@@ -46,9 +62,9 @@ enum Command {
     },
     /// Simulator, embedded broker, adapter and simulated devices in one process.
     Demo {
-        /// The embedded broker's configuration.
-        #[arg(long, default_value = "broker/rumqttd.toml")]
-        broker_config: PathBuf,
+        /// The embedded broker's configuration (default: the compiled-in one).
+        #[arg(long)]
+        broker_config: Option<PathBuf>,
     },
 }
 
@@ -56,15 +72,26 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(&cli.log_level, cli.log_format);
-    let command = cli.command.unwrap_or(Command::Run {
-        config: "topics.toml".into(),
-    });
+    let command = cli.command.unwrap_or(Command::Run { config: None });
     match command {
-        Command::Check { config } => run_check(&config).await,
+        Command::Check { config } => run_check(config).await,
         Command::Sim { config, listen } => run_sim(config, listen).await,
-        Command::Run { config } => run_adapter(&config).await,
+        Command::Run { config } => run_adapter(config).await,
+        Command::Init { dir, broker, force } => match init::write(&dir, broker, force) {
+            Ok(files) => {
+                for f in files {
+                    println!("wrote {}", f.display());
+                }
+                println!("next: constellation-mqtt check --config {0}/topics.toml, then run --config {0}/topics.toml", dir.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Demo { broker_config } => {
-            match demo::run(&broker_config, shutdown::on_signal()).await {
+            match demo::run(broker_config.as_deref(), shutdown::on_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -75,22 +102,34 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Loads the configuration, printing every error.
-fn load_config(path: &std::path::Path) -> Option<config::Config> {
-    config::load(path)
-        .inspect_err(|errors| {
+/// Loads and checks the configuration at `path` (`topics.toml` without one), printing
+/// every error; a missing file is explained, with what to do.
+fn load_setup(path: Option<PathBuf>) -> Option<(PathBuf, Setup)> {
+    let path = path.unwrap_or_else(|| "topics.toml".into());
+    if !path.exists() {
+        eprintln!(
+            "error: no configuration: {} does not exist.\n\
+             Write one with `constellation-mqtt init` (then edit it), or try `constellation-mqtt demo`.",
+            path.display()
+        );
+        return None;
+    }
+    match setup::load(&path) {
+        Ok(setup) => Some((path, setup)),
+        Err(errors) => {
             for e in errors {
                 eprintln!("error: {e}");
             }
-        })
-        .ok()
+            None
+        }
+    }
 }
 
-async fn run_adapter(path: &std::path::Path) -> ExitCode {
-    let Some(config) = load_config(path) else {
+async fn run_adapter(path: Option<PathBuf>) -> ExitCode {
+    let Some((_, setup)) = load_setup(path) else {
         return ExitCode::FAILURE;
     };
-    match Adapter::start(config, shutdown::on_signal()).await {
+    match Adapter::launch(setup, shutdown::on_signal()).await {
         Ok(adapter) => {
             if let Some(b) = &adapter.broker {
                 tracing::info!(v4 = ?b.v4, v5 = ?b.v5, "embedded MQTT broker listening");
@@ -105,16 +144,16 @@ async fn run_adapter(path: &std::path::Path) -> ExitCode {
     }
 }
 
-async fn run_check(path: &std::path::Path) -> ExitCode {
-    let Some(config) = load_config(path) else {
+async fn run_check(path: Option<PathBuf>) -> ExitCode {
+    let Some((path, setup)) = load_setup(path) else {
         return ExitCode::FAILURE;
     };
     println!("{}: configuration valid", path.display());
-    if config.packages.is_empty() {
+    if setup.packages.is_empty() {
         println!("no [[packages]] declared: nothing to check against the server");
         return ExitCode::SUCCESS;
     }
-    match check::check_access(&config).await {
+    match check::check_access(&setup.config).await {
         Ok(rows) => {
             print!("{}", check::render(&rows));
             if rows.iter().all(check::CheckRow::ok) {

@@ -119,6 +119,7 @@ async fn embedded_broker_credentials_come_from_the_environment() {
     std::env::set_var("CM_TEST_ADAPTER_PASSWORD", "adapter-secret");
     let h = Harness::embedded_as(World::open("demo"), Some(("device", "device-secret")), |c| {
         let path = c.mqtt.broker_config.clone();
+        let path = path.expect("a broker file");
         let text = std::fs::read_to_string(&path).unwrap().replace(
             "dynamic_filters = true",
             "dynamic_filters = true\n    auth = { adapter = \"${CM_TEST_ADAPTER_PASSWORD}\", device = \"device-secret\" }",

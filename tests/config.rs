@@ -1,9 +1,8 @@
 //! `topics.toml`: loading, environment overrides, `${VAR}`, and every kind of mistake
 //! reported with its file, key and reason.
 
-use constellation_mqtt::config::{
-    load, load_str, CallbackPayload, ConfigError, MqttMode, SoPayload,
-};
+use constellation_mqtt::config::{CallbackPayload, ConfigError, MqttMode, SoPayload};
+use constellation_mqtt::setup::{load, load_str};
 use std::collections::HashMap;
 
 const VALID: &str = r#"

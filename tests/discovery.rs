@@ -1,5 +1,5 @@
 //! Presets that learn their devices at run time, end to end: a real MQTT client
-//! publishes the ecosystem's real payloads (`../shared/fixtures/`) on the embedded
+//! publishes the ecosystem's real payloads (`tests/fixtures/`) on the embedded
 //! broker, the adapter projects them into the simulator.
 
 mod common;

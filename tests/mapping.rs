@@ -1,4 +1,4 @@
-//! Mapping rules end to end: real payloads from `../shared/fixtures/` published by a
+//! Mapping rules end to end: real payloads from `tests/fixtures/` published by a
 //! real MQTT client, through rules in the configuration, into the simulator.
 
 mod common;
@@ -379,7 +379,7 @@ async fn one_tasmota_preset_line_projects_a_device() {
 
 #[test]
 fn unknown_presets_and_misplaced_fields_are_config_errors_naming_the_preset() {
-    use constellation_mqtt::config::load_str;
+    use constellation_mqtt::setup::load_str;
     let errs = load_str(
         "topics.toml",
         "[[preset]]\nkind = \"sonoff\"\n",
@@ -412,7 +412,8 @@ fn unknown_presets_and_misplaced_fields_are_config_errors_naming_the_preset() {
         &Default::default(),
     )
     .unwrap();
-    assert!(ok.preset.is_empty() && !ok.map.is_empty() && ok.command.len() == 3);
+    let expansion = constellation_mqtt::mapping::presets::expand(&ok.preset).unwrap();
+    assert!(!expansion.rules.is_empty() && expansion.commands.len() == 3);
 }
 
 #[tokio::test]

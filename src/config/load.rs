@@ -1,6 +1,6 @@
 //! Reading `topics.toml`: the file, `${VAR}` substitution, environment overrides, types.
 
-use super::{validate, Config, ConfigError};
+use super::schema::{Config, ConfigError};
 use config::{Environment, File, FileFormat};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -10,13 +10,17 @@ use std::path::Path;
 /// sets `a.b`.
 pub const ENV_PREFIX: &str = "CONSTELLATION_MQTT";
 
-/// Loads, overrides from the process environment, and validates the file at `path`.
-/// Every problem found is returned, not only the first.
+/// Reads the file at `path`, overrides it from the process environment and types it;
+/// relative paths in it are taken from the file's directory. Not validated: see
+/// [`super::validate`].
 pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
     let (name, text) = read(path)?;
-    load_str(&name, &text, &std::env::vars().collect())
+    let mut config = parse(&name, &text, &std::env::vars().collect())?;
+    config.resolve_paths(path.parent().unwrap_or(Path::new("")));
+    Ok(config)
 }
 
+/// The text of the file at `path`, and the name it is reported under.
 fn read(path: &Path) -> Result<(String, String), Vec<ConfigError>> {
     let name = path.display().to_string();
     match std::fs::read_to_string(path) {
@@ -29,8 +33,9 @@ fn read(path: &Path) -> Result<(String, String), Vec<ConfigError>> {
     }
 }
 
-/// Like [`load`], from text named `name`, with `env` standing for the environment.
-pub fn load_str(
+/// Like [`load`], from text named `name`, with `env` standing for the environment;
+/// relative paths are left as they are.
+pub fn parse(
     name: &str,
     text: &str,
     env: &HashMap<String, String>,
@@ -63,22 +68,7 @@ pub fn load_str(
             reason_of(e.inner()),
         )]
     })?;
-    let mut config = config;
-    if let Err(preset_errors) = config.expand_presets() {
-        return Err(preset_errors
-            .into_iter()
-            .map(|(key, reason)| error(key, reason))
-            .collect());
-    }
-    let errors: Vec<_> = validate::validate(&config)
-        .into_iter()
-        .map(|(key, reason)| error(key, reason))
-        .collect();
-    if errors.is_empty() {
-        Ok(config)
-    } else {
-        Err(errors)
-    }
+    Ok(config)
 }
 
 /// Reads a TOML file into a tree with every `${VAR}` substituted from the process
@@ -86,7 +76,12 @@ pub fn load_str(
 /// the same way.
 pub fn read_toml(path: &Path) -> Result<Value, Vec<ConfigError>> {
     let (name, text) = read(path)?;
-    toml_tree(&name, &text, &std::env::vars().collect())
+    parse_toml(&name, &text)
+}
+
+/// Like [`read_toml`], from text named `name`.
+pub fn parse_toml(name: &str, text: &str) -> Result<Value, Vec<ConfigError>> {
+    toml_tree(name, text, &std::env::vars().collect())
 }
 
 /// Parses TOML text and substitutes `${VAR}`s, reporting every unset variable.

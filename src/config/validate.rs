@@ -1,12 +1,13 @@
-//! Checks of a typed configuration that serde cannot express; each names its key.
+//! Checks of a typed configuration that serde cannot express; each names its key. The
+//! mapping sections are checked by compiling them ([`crate::mapping::Mapping`]).
 
-use super::{Config, MqttMode};
+use super::schema::{Config, MqttMode};
 use crate::names::check_segment;
 use std::collections::HashSet;
 use url::Url;
 
-/// Every problem of `config`, as (key, reason).
-pub(super) fn validate(config: &Config) -> Vec<(String, String)> {
+/// Every problem of `config` outside its mapping sections, as (key, reason).
+pub fn validate(config: &Config) -> Vec<(String, String)> {
     let mut errors = Vec::new();
     let mut fail = |key: &str, reason: String| errors.push((key.to_owned(), reason));
 
@@ -91,7 +92,10 @@ pub(super) fn validate(config: &Config) -> Vec<(String, String)> {
             }
         }
         MqttMode::Embedded => {
-            if m.broker_config.as_os_str().is_empty() {
+            if m.broker_config
+                .as_ref()
+                .is_some_and(|p| p.as_os_str().is_empty())
+            {
                 fail("mqtt.broker_config", "is empty".into());
             }
         }
@@ -148,12 +152,6 @@ pub(super) fn validate(config: &Config) -> Vec<(String, String)> {
                 fail(&format!("{key}.type"), "is empty".into());
             }
         }
-    }
-    if let Err(rule_errors) = crate::mapping::Mapper::new(&config.map) {
-        errors.extend(rule_errors);
-    }
-    if let Err(command_errors) = crate::mapping::Commands::new(&config.command) {
-        errors.extend(command_errors);
     }
     errors
 }

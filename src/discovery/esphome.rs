@@ -2,7 +2,7 @@
 //! configs they publish: each prefix then gets the rules of the `esphome` preset.
 
 use super::homeassistant::{config_filters, entities, Entity};
-use super::{Change, DeviceSpec, Source};
+use super::source::{Change, DeviceSpec, Source};
 use crate::mapping::presets;
 use crate::native::PackageId;
 use serde_json::Value;

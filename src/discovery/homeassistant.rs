@@ -6,7 +6,7 @@
 //! availability from its availability settings. An empty config removes the entity.
 
 use super::names::{literal, literal_topic, package_name, payload_template, setter};
-use super::{Change, DeviceSpec, SoType, Source};
+use super::source::{rule, Change, DeviceSpec, SoType, Source};
 use crate::config::{Availability, CommandParameter, CommandResponse, CommandRule, MapRule};
 use crate::native::PackageId;
 use serde_json::{Map, Value};
@@ -211,7 +211,7 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
         }
     }
     metadata.insert("Component".into(), Value::String(e.component.clone()));
-    let rule = |topic: &str| super::rule(&package, topic);
+    let rule = |topic: &str| rule(&package, topic);
     let value_template = text(c, "value_template")
         .or_else(|| text(c, "state_value_template"))
         .map(str::to_owned);

@@ -6,7 +6,7 @@
 //! `Set<Node><Property>` that publishes on its `/set` topic.
 
 use super::names::{literal_topic, package_name, payload_template, setter};
-use super::{Change, DeviceSpec, SoType, Source};
+use super::source::{rule, Change, DeviceSpec, SoType, Source};
 use crate::config::{Availability, CommandParameter, CommandResponse, CommandRule, MapRule};
 use crate::native::PackageId;
 use serde_json::{Map, Value};
@@ -44,7 +44,7 @@ impl Homie {
 
     fn spec(&self, topic: &str, d: &Device) -> Option<DeviceSpec> {
         let package = PackageId::new(&self.sentinel, package_name(&d.id)?);
-        let rule = |topic: String| super::rule(&package, topic);
+        let rule = |topic: String| rule(&package, topic);
         let mut rules = vec![MapRule {
             availability: Some(Availability::Template(STATE.into())),
             stateobject: Some("State".into()),

@@ -5,64 +5,24 @@
 //! discovery topics and describes every device it knows as a [`DeviceSpec`]: the same
 //! mapping rules and commands a user would write by hand, with literal topics, plus the
 //! StateObject types it knows. [`Discovery`] compiles the specs into per-device
-//! mappers, routes publishes to them by exact topic, and tells the bridge which
+//! mappers, routes publishes to them by exact topic, and tells the dispatcher which
 //! packages changed (to re-declare their descriptors) and which topics to subscribe.
 
 mod esphome;
 mod homeassistant;
 mod homie;
 mod names;
+mod source;
 mod tasmota;
 mod zigbee2mqtt;
 
-use crate::config::{CommandRule, DiscoverySource, MapRule};
+pub use source::{Change, DeviceSpec, SoType, Source};
+
 use crate::constellation::model::ReceivedMessage;
-use crate::mapping::{Commands, Invocation, MapError, Mapper};
+use crate::mapping::{Commands, DiscoverySource, Invocation, MapError, Mapper};
 use crate::native::{Intent, PackageId};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
-
-/// What a source knows of one device.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeviceSpec {
-    pub package: PackageId,
-    pub rules: Vec<MapRule>,
-    pub commands: Vec<CommandRule>,
-    pub types: Vec<SoType>,
-}
-
-/// A StateObject's type, for the package descriptor.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SoType {
-    pub name: String,
-    pub type_name: String,
-    pub description: Option<String>,
-    /// The values of an enumeration (then `type_name` is `System.String`).
-    pub enum_values: Vec<String>,
-}
-
-/// An empty rule on `topic` for `package`, to fill in.
-pub(crate) fn rule(package: &PackageId, topic: impl Into<String>) -> MapRule {
-    MapRule {
-        topic: topic.into(),
-        sentinel: package.sentinel.clone(),
-        package: package.package.clone(),
-        ..MapRule::default()
-    }
-}
-
-/// A device (by a key unique to its source) appeared or changed (`Some`), or went
-/// away (`None`).
-pub type Change = (String, Option<DeviceSpec>);
-
-/// A reader of discovery topics.
-pub trait Source: Send {
-    /// The filters of its discovery topics.
-    fn filters(&self) -> Vec<String>;
-    /// The devices this publish changes; `None` when the topic is not this source's.
-    /// A payload it cannot read is an `Err` (reported on the adapter's `error` topic).
-    fn learn(&mut self, topic: &str, payload: &str) -> Option<Result<Vec<Change>, String>>;
-}
 
 /// What learning from a publish changed.
 #[derive(Debug, Default)]
@@ -130,9 +90,9 @@ impl Discovery {
         }
     }
 
-    /// The discovery topics of `sources`, to subscribe from the start.
-    pub fn filters_of(sources: &[DiscoverySource]) -> Vec<String> {
-        Self::new(sources).filters
+    /// The discovery topics of its sources, to subscribe from the start.
+    pub fn filters(&self) -> &[String] {
+        &self.filters
     }
 
     /// Learns from a publish on a discovery topic; `None` when it is not one.

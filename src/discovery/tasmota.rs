@@ -3,7 +3,7 @@
 //! own topics (the preset's patterns already cover the default layout).
 
 use super::names::{literal_topic, package_name};
-use super::{Change, DeviceSpec, Source};
+use super::source::{Change, DeviceSpec, Source};
 use crate::mapping::presets::{self, TasmotaTopics};
 use crate::native::PackageId;
 use serde_json::Value;

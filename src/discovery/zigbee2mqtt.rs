@@ -7,7 +7,7 @@
 //! two names overlap (`lamp` and `lamp/availability`) the longest name owns the topic.
 
 use super::names::{literal_topic, package_name};
-use super::{Change, DeviceSpec, SoType, Source};
+use super::source::{rule, Change, DeviceSpec, SoType, Source};
 use crate::config::{
     Availability, CommandParameter, CommandResponse, CommandRule, MapRule, MappedStateObject,
 };
@@ -159,7 +159,7 @@ impl Zigbee2Mqtt {
         if let Some(Value::Array(exposes)) = exposes {
             properties(exposes, "", &mut typed);
         }
-        let rule = |topic: String| super::rule(&package, topic);
+        let rule = |topic: String| rule(&package, topic);
         let mut rules = vec![MapRule {
             explode: true,
             skip: typed.iter().map(|p| p.path.clone()).collect(),

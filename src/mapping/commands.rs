@@ -1,6 +1,7 @@
 //! `[[command]]`: MessageCallbacks of mapped packages carried out as MQTT publishes,
 //! with sagas answered from the device's reply, or with an error after a time-out.
 
+use super::template::{compile, environment};
 use super::values::rendered;
 use crate::config::CommandRule;
 use crate::constellation::model::ReceivedMessage;
@@ -56,23 +57,21 @@ fn fill(text: &str, package: &PackageId) -> String {
 impl Commands {
     /// Compiles `rules`; problems as (key, reason).
     pub fn new(rules: &[CommandRule]) -> Result<Self, Vec<(String, String)>> {
-        let mut env = super::environment();
+        let mut env = environment();
         let mut errors = Vec::new();
         let mut compiled = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             let key = |k: &str| format!("command[{i}].{k}");
-            let topic = super::compile(&mut env, &mut errors, key("topic"), &r.topic);
-            let payload = super::compile(&mut env, &mut errors, key("payload"), &r.payload);
+            let topic = compile(&mut env, &mut errors, key("topic"), &r.topic);
+            let payload = compile(&mut env, &mut errors, key("payload"), &r.payload);
             let response = r.response.as_ref().and_then(|resp| {
-                super::compile(&mut env, &mut errors, key("response.value"), &resp.value).map(
-                    |_| {
-                        (
-                            resp.topic.clone(),
-                            resp.value.clone(),
-                            Duration::from_millis(resp.timeout_ms),
-                        )
-                    },
-                )
+                compile(&mut env, &mut errors, key("response.value"), &resp.value).map(|_| {
+                    (
+                        resp.topic.clone(),
+                        resp.value.clone(),
+                        Duration::from_millis(resp.timeout_ms),
+                    )
+                })
             });
             for (field, text) in [
                 ("sentinel", &r.sentinel),

@@ -1,10 +1,25 @@
 //! Presets: one `[[preset]]` line expands into the rules and commands of an ecosystem.
 
 use crate::config::{
-    Availability, CommandParameter, CommandResponse, CommandRule, DiscoverySource, MapRule,
-    MappedStateObject, Preset,
+    Availability, CommandParameter, CommandResponse, CommandRule, MapRule, MappedStateObject,
+    Preset,
 };
 use serde_json::{json, Map, Value};
+
+/// A source of devices learned at run time, from a preset.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DiscoverySource {
+    /// Home Assistant discovery configs under `prefix`.
+    HomeAssistant { prefix: String, sentinel: String },
+    /// ESPHome topic prefixes learned from the discovery configs under `prefix`.
+    EspHome { prefix: String, sentinel: String },
+    /// Zigbee2MQTT's retained device and group lists under `base`.
+    Zigbee2Mqtt { base: String, sentinel: String },
+    /// Homie devices (v4 attributes, v5 `$description`) under `base`.
+    Homie { base: String, sentinel: String },
+    /// Tasmota discovery configs: each device's own FullTopic.
+    Tasmota { sentinel: String },
+}
 
 /// The kinds a preset can be.
 const KINDS: &[&str] = &[

@@ -122,7 +122,7 @@ async fn drive(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
-                // Back-pressure: while the bridge is busy, stop reading from the broker.
+                // Back-pressure: while the dispatcher is busy, stop reading from the broker.
                 if inbound.send(publish).await.is_err() {
                     break;
                 }

@@ -1,7 +1,7 @@
 //! The embedded broker: rumqttd's router on its own thread and its listeners on our
 //! runtime (`Broker::start` would block and panic inside async code).
 
-use crate::config::{read_toml, ConfigError};
+use crate::config::{parse_toml, read_toml, ConfigError};
 use rumqttd::protocol::{v4::V4, v5::V5, Packet, Protocol};
 use rumqttd::{LinkType, Router, Server, ServerSettings};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -31,18 +31,38 @@ pub enum BrokerError {
     },
 }
 
+/// The embedded broker's configuration when none is given (`broker/rumqttd.toml`,
+/// compiled in): MQTT 3.1.1 on `127.0.0.1:1883`, MQTT 5 on `127.0.0.1:1884`.
+pub const DEFAULT_CONFIG: &str = include_str!("../../broker/rumqttd.toml");
+
+/// What [`DEFAULT_CONFIG`] is called in messages.
+const DEFAULT_NAME: &str = "the embedded broker's defaults";
+
 /// Loads and checks the broker configuration at `path`. `min_payload` is the largest
 /// payload the adapter accepts: every listener must let such a payload through.
 pub fn load(path: &Path, min_payload: usize) -> Result<rumqttd::Config, BrokerError> {
-    let file = path.display().to_string();
+    let tree = read_toml(path).map_err(BrokerError::Config)?;
+    checked(&path.display().to_string(), tree, min_payload)
+}
+
+/// Like [`load`], for the compiled-in [`DEFAULT_CONFIG`].
+pub fn defaults(min_payload: usize) -> Result<rumqttd::Config, BrokerError> {
+    let tree = parse_toml(DEFAULT_NAME, DEFAULT_CONFIG).map_err(BrokerError::Config)?;
+    checked(DEFAULT_NAME, tree, min_payload)
+}
+
+fn checked(
+    file: &str,
+    tree: serde_json::Value,
+    min_payload: usize,
+) -> Result<rumqttd::Config, BrokerError> {
     let fail = |key: &str, reason: String| {
         BrokerError::Config(vec![ConfigError {
-            file: file.clone(),
+            file: file.to_owned(),
             key: key.to_owned(),
             reason,
         }])
     };
-    let tree = read_toml(path).map_err(BrokerError::Config)?;
     for section in [
         "ws",
         "console",
@@ -111,6 +131,27 @@ pub fn load(path: &Path, min_payload: usize) -> Result<rumqttd::Config, BrokerEr
         }
     }
     Ok(config)
+}
+
+/// Moves every listener of `config` whose address is taken to a free port of the same
+/// address (for the demo, which must run beside another broker); returns what moved,
+/// as (from, to).
+pub fn move_taken_listeners(config: &mut rumqttd::Config) -> Vec<(SocketAddr, SocketAddr)> {
+    let mut moved = Vec::new();
+    for servers in [&mut config.v4, &mut config.v5].into_iter().flatten() {
+        for s in servers.values_mut() {
+            if std::net::TcpListener::bind(s.listen).is_ok() {
+                continue;
+            }
+            let free = std::net::TcpListener::bind(SocketAddr::new(s.listen.ip(), 0))
+                .and_then(|l| l.local_addr());
+            if let Ok(to) = free {
+                moved.push((s.listen, to));
+                s.listen = to;
+            }
+        }
+    }
+    moved
 }
 
 /// Starts the router and every listener of `config`.

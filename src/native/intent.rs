@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intent {
     /// Push a StateObject. A type, lifetime or metadata left unset here is filled from
-    /// the configuration, then by inference, by the bridge.
+    /// the configuration, then by inference, by the dispatcher.
     PushStateObject(StateObjectPush),
     /// Purge the package's StateObjects matching a name and a type (`*` = any).
     Purge {

@@ -72,11 +72,11 @@ pub fn parse_topic(prefix: &str, topic: &str) -> Topic {
     }
     let (Some(package), Some(tail)) = (levels.next(), levels.next()) else {
         return Topic::Invalid {
-            error_topic: super::adapter_error_topic(prefix),
+            error_topic: super::errors::adapter_error_topic(prefix),
             reason: format!("topic {topic:?} is not {prefix}/<sentinel>/<package>/<kind>"),
         };
     };
-    let error_topic = super::error_topic(prefix, sentinel, package);
+    let error_topic = super::errors::error_topic(prefix, sentinel, package);
     let invalid = |reason: String| Topic::Invalid {
         error_topic: error_topic.clone(),
         reason,

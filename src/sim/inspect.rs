@@ -2,8 +2,10 @@
 //! other participants. It takes no credential: the simulator is a development tool and
 //! listens on loopback unless told otherwise.
 
-use super::state::{Faults, Participant, SimError};
-use super::{Shared, SimHandle};
+use super::handle::SimHandle;
+use super::participant::Participant;
+use super::shared::Shared;
+use super::state::{Faults, SimError};
 use crate::constellation::model::{OutgoingMessage, Scope, SenderType, SoFilter, StateObjectPush};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -30,7 +32,7 @@ pub(super) fn router() -> Router<Shared> {
 }
 
 fn handle(shared: Shared) -> SimHandle {
-    SimHandle(shared)
+    SimHandle::from(shared)
 }
 
 fn participant(text: &str) -> Result<Participant, SimError> {

@@ -3,48 +3,40 @@
 //!
 //! - [`world`]: what is declared (credentials, packages, settings, groups, permissions);
 //! - `state`: the runtime and the semantics of every action;
+//! - `participant`: who calls (a package instance or a consumer);
 //! - `routing`: which subscriptions a message's scope reaches;
+//! - `shared`: the state behind its one mutex;
 //! - `rest`: the REST interface; `inspect`: the inspection API (`/sim/...`), which
-//!   [`SimHandle`] offers in process too.
+//!   [`SimHandle`] (`handle`) offers in process too.
+//!
+//! The simulator depends on nothing of the adapter but the REST model
+//! ([`crate::constellation`]): it can be used, and split out, on its own.
 
+mod handle;
 mod inspect;
+mod participant;
 mod rest;
 mod routing;
+mod shared;
 mod state;
 pub mod world;
 
-pub use state::{Faults, LogEntry, Participant, SimError, Stats, SubKind, SubscriptionInfo};
+pub use handle::SimHandle;
+pub use participant::Participant;
+pub use state::{Faults, LogEntry, SimError, Stats, SubKind, SubscriptionInfo};
 pub use world::{PackageDecl, SentinelDecl, World};
 
-use crate::constellation::model::{
-    OutgoingMessage, ReceivedMessage, SenderType, SoFilter, StateObject, StateObjectPush,
-};
 use axum::routing::any;
 use axum::Router;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use serde_json::{Map, Value};
+use shared::Shared;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use url::Url;
-
-/// The state shared by the HTTP handlers and [`SimHandle`].
-#[derive(Clone)]
-pub(crate) struct Shared(Arc<Mutex<state::State>>);
-
-impl Shared {
-    /// Locks the state. The lock is never held across an await, and a panic while it
-    /// was held leaves nothing half-done worth refusing service for.
-    fn lock(&self) -> MutexGuard<'_, state::State> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
 
 /// A running simulator. It can stop listening (closing every connection, like a server
 /// going down) and listen again on the same address with its state intact.
@@ -58,7 +50,7 @@ pub struct Simulator {
 impl Simulator {
     /// Starts a simulator of `world` listening on `addr` (port 0: an ephemeral one).
     pub async fn start(world: World, addr: SocketAddr) -> std::io::Result<Self> {
-        let shared = Shared(Arc::new(Mutex::new(state::State::new(world))));
+        let shared = Shared::new(state::State::new(world));
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let sweeper = tokio::spawn(sweep(shared.clone()));
@@ -89,7 +81,7 @@ impl Simulator {
 
     /// The in-process inspection and control API.
     pub fn handle(&self) -> SimHandle {
-        SimHandle(self.shared.clone())
+        SimHandle::from(self.shared.clone())
     }
 
     /// Stops listening and drops every open connection, in-flight requests included.
@@ -172,127 +164,5 @@ async fn sweep(shared: Shared) {
             state.sweep_interval()
         };
         tokio::time::sleep(interval).await;
-    }
-}
-
-/// Inspects and drives a running simulator in process; the same operations are offered
-/// over HTTP under `/sim/` (see the README).
-#[derive(Clone)]
-pub struct SimHandle(Shared);
-
-impl SimHandle {
-    /// The StateObjects matching `filter`, as they are now.
-    pub fn state_objects(&self, filter: &SoFilter) -> Vec<StateObject> {
-        self.0.lock().query_sos(filter)
-    }
-
-    /// One StateObject by its sentinel, package and name.
-    pub fn state_object(&self, sentinel: &str, package: &str, name: &str) -> Option<StateObject> {
-        let filter = SoFilter {
-            sentinel: sentinel.into(),
-            package: package.into(),
-            name: name.into(),
-            type_name: "*".into(),
-        };
-        self.state_objects(&filter).into_iter().next()
-    }
-
-    /// Every StateObject pushed from now on, as it is stored: for observers in the same
-    /// process (load tests, tools). A receiver that falls 65 536 pushes behind skips.
-    pub fn updates(&self) -> tokio::sync::broadcast::Receiver<StateObject> {
-        self.0.lock().updates.subscribe()
-    }
-
-    /// Logs written by `sentinel/package` (or by everyone with `None`), oldest first.
-    pub fn logs(&self, package: Option<&Participant>) -> Vec<LogEntry> {
-        self.0.lock().logs(package)
-    }
-
-    /// The latest descriptor of each package, by `Sentinel/Package`.
-    pub fn descriptors(&self) -> std::collections::BTreeMap<String, Value> {
-        self.0.lock().descriptors()
-    }
-
-    /// Every live subscription.
-    pub fn subscriptions(&self) -> Vec<SubscriptionInfo> {
-        self.0.lock().subscriptions()
-    }
-
-    /// Requests seen so far.
-    pub fn stats(&self) -> Stats {
-        self.0.lock().stats.clone()
-    }
-
-    /// Replaces a package's settings.
-    pub fn set_settings(&self, package: &Participant, settings: Map<String, Value>) {
-        self.0.lock().set_settings(package, settings);
-    }
-
-    /// Sets the faults injected into the REST interface.
-    pub fn set_faults(&self, faults: Faults) {
-        self.0.lock().faults = faults;
-    }
-
-    /// Expires a subscription now; returns whether it existed.
-    pub fn expire_subscription(&self, id: &str) -> bool {
-        self.0.lock().remove_subscription(id)
-    }
-
-    /// Pushes a StateObject as `package`, like a real package would.
-    pub fn push_state_object(
-        &self,
-        package: &Participant,
-        push: StateObjectPush,
-    ) -> Result<(), SimError> {
-        self.0.lock().push_so(package, push)
-    }
-
-    /// Sends a message as `from` (a package or `Consumer/<name>`), appearing as a sender
-    /// of type `sender`. Answers to `from` (sagas) are kept in its inbox, which exists
-    /// from this call on. Returns how many subscriptions the message reached.
-    pub fn send(
-        &self,
-        from: &Participant,
-        sender: SenderType,
-        msg: OutgoingMessage,
-    ) -> Result<usize, SimError> {
-        let mut state = self.0.lock();
-        state.inbox(from);
-        state.send_message(from, sender, msg)
-    }
-
-    /// Waits up to `timeout` for messages in `who`'s inbox and takes them all.
-    pub async fn inbox(&self, who: &Participant, timeout: Duration) -> Vec<ReceivedMessage> {
-        let id = self.0.lock().inbox(who);
-        rest::long_poll(&self.0, who, SubKind::Messages, &id, timeout, 0)
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|m| serde_json::from_value(m).ok())
-            .collect()
-    }
-
-    /// Waits up to `timeout` for the `__Response` of saga `saga_id` in `who`'s inbox;
-    /// other messages taken meanwhile are discarded.
-    pub async fn saga_response(
-        &self,
-        who: &Participant,
-        saga_id: &str,
-        timeout: Duration,
-    ) -> Option<ReceivedMessage> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            let found = self.inbox(who, left).await.into_iter().find(|m| {
-                m.key == crate::constellation::model::RESPONSE_KEY
-                    && m.scope.saga_id.as_deref() == Some(saga_id)
-            });
-            if found.is_some() {
-                return found;
-            }
-        }
     }
 }

@@ -1,7 +1,8 @@
 //! The Constellation REST interface over HTTP: `/rest/constellation/<Action>`.
 
-use super::state::{Participant, SimError, SubKind};
-use super::Shared;
+use super::participant::Participant;
+use super::shared::Shared;
+use super::state::{SimError, SubKind};
 use crate::constellation::model::{
     json_or_text, LogLevel, OutgoingMessage, Scope, ScopeType, SenderType, SoFilter,
     StateObjectPush,

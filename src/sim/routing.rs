@@ -1,9 +1,19 @@
 //! Scope routing: which message subscriptions a message reaches.
 
-use super::state::{MessageSub, Participant};
+use super::participant::Participant;
 use crate::constellation::model::{ReceivedScope, ScopeType};
+use std::collections::BTreeSet;
 
-/// Whether a message with `scope`, sent by `sender`, reaches `sub`.
+/// A message subscription, as routing sees it.
+pub(super) struct Recipient<'a> {
+    pub owner: &'a Participant,
+    /// It receives messages addressed to its owner, not only to its groups.
+    pub direct: bool,
+    /// The groups it joined.
+    pub groups: &'a BTreeSet<String>,
+}
+
+/// Whether a message with `scope`, sent by `sender`, reaches `to`.
 ///
 /// - `All`: every direct subscription, the sender's included; `Other`: all but the
 ///   sender's.
@@ -16,16 +26,20 @@ use crate::constellation::model::{ReceivedScope, ScopeType};
 pub(super) fn reaches(
     scope: &ReceivedScope,
     sender: &Participant,
-    sub: &MessageSub,
+    to: Recipient<'_>,
     static_groups: Option<&[String]>,
     owner_connection: Option<&str>,
 ) -> bool {
-    let owner = &sub.owner;
+    let Recipient {
+        owner,
+        direct,
+        groups,
+    } = to;
     match scope.kind {
-        ScopeType::All => sub.direct,
-        ScopeType::Other => sub.direct && owner != sender,
+        ScopeType::All => direct,
+        ScopeType::Other => direct && owner != sender,
         ScopeType::Package => {
-            sub.direct
+            direct
                 && scope.args.iter().any(|arg| match arg.split_once('/') {
                     Some((s, p)) => s == owner.sentinel && p == owner.package,
                     None => {
@@ -35,10 +49,10 @@ pub(super) fn reaches(
                 })
         }
         ScopeType::Sentinel => {
-            sub.direct && !owner.is_consumer() && scope.args.contains(&owner.sentinel)
+            direct && !owner.is_consumer() && scope.args.contains(&owner.sentinel)
         }
         ScopeType::Group => scope.args.iter().any(|g| {
-            sub.groups.contains(g) || (sub.direct && static_groups.is_some_and(|sg| sg.contains(g)))
+            groups.contains(g) || (direct && static_groups.is_some_and(|sg| sg.contains(g)))
         }),
     }
 }

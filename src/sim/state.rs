@@ -5,13 +5,13 @@
 //! at send time; StateObject subscriptions keep an ordered set of names (conflation:
 //! a fetch returns each SO once, at its value at fetch time).
 
-use super::routing;
+use super::participant::Participant;
+use super::routing::{self, Recipient};
 use super::world::{PackageDecl, World};
 use crate::constellation::model::{
     infer_type, LogLevel, OutgoingMessage, ReceivedMessage, ReceivedScope, ScopeType, Sender,
     SenderType, SoFilter, StateObject, StateObjectPush,
 };
-use crate::constellation::Identity;
 use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -54,34 +54,6 @@ impl SimError {
     }
 }
 
-/// An authenticated caller: a package instance, or a consumer (`Consumer/<name>`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Participant {
-    pub sentinel: String,
-    pub package: String,
-}
-
-impl Participant {
-    /// `Sentinel/Package`: the friendly name and the key of everything it owns.
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.sentinel, self.package)
-    }
-
-    /// Whether this is a consumer rather than a package.
-    pub fn is_consumer(&self) -> bool {
-        self.sentinel == Identity::CONSUMER
-    }
-
-    /// Parses `Sentinel/Package`.
-    pub fn parse(text: &str) -> Option<Self> {
-        let (s, p) = text.split_once('/')?;
-        (!s.is_empty() && !p.is_empty()).then(|| Self {
-            sentinel: s.into(),
-            package: p.into(),
-        })
-    }
-}
-
 /// The kinds of subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum SubKind {
@@ -115,7 +87,7 @@ impl Liveness {
 
 /// A message subscription: direct messages (package, sentinel, all, other) and groups.
 #[derive(Debug)]
-pub(super) struct MessageSub {
+struct MessageSub {
     pub owner: Participant,
     /// Receives messages addressed to its owner, not only to its groups.
     pub direct: bool,
@@ -532,7 +504,17 @@ impl State {
             }
             let static_groups = self.packages.get(&sub.owner).map(|d| d.groups.as_slice());
             let owner_conn = self.connection_ids.get(&sub.owner).map(String::as_str);
-            if !routing::reaches(&received.scope, who, sub, static_groups, owner_conn) {
+            if !routing::reaches(
+                &received.scope,
+                who,
+                Recipient {
+                    owner: &sub.owner,
+                    direct: sub.direct,
+                    groups: &sub.groups,
+                },
+                static_groups,
+                owner_conn,
+            ) {
                 continue;
             }
             if sub.queue.len() >= limit {

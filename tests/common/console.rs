@@ -12,10 +12,10 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(15);
 
-/// A file of `../shared/fixtures/`.
+/// A file of `tests/fixtures/` (real payloads; its README says where each comes from).
 pub fn fixture(path: &str) -> String {
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
+        .join("tests/fixtures")
         .join(path);
     std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }

@@ -88,7 +88,7 @@ impl Harness {
         std::fs::write(&broker, broker_toml(v4, v5, 1 << 20)).unwrap();
         let sim = start(world).await;
         let mut config = base_config(&sim);
-        config.mqtt.broker_config = broker;
+        config.mqtt.broker_config = Some(broker);
         tweak(&mut config);
         let login = login.map(|(u, p)| (u.to_owned(), p.to_owned()));
         Self::with(sim, config, v4, v5, None, login, dir).await
@@ -125,7 +125,7 @@ impl Harness {
                 Ok(adapter) => break adapter,
                 Err(StartError::Broker(BrokerError::Listen { .. })) if attempts < 5 => {
                     attempts += 1;
-                    let path = &config.mqtt.broker_config;
+                    let path = config.mqtt.broker_config.as_ref().expect("a broker file");
                     let (v4, v5) = (free_port(), free_port());
                     let text = std::fs::read_to_string(path)
                         .unwrap()
@@ -201,10 +201,10 @@ impl Harness {
         &self,
         sentinel: &str,
         package: &str,
-    ) -> Option<constellation_mqtt::bridge::PackageState> {
+    ) -> Option<constellation_mqtt::package::PackageState> {
         self.adapter
             .as_ref()?
-            .bridge
+            .dispatcher
             .package(&PackageId::new(sentinel, package))
     }
 }

@@ -1,7 +1,9 @@
 //! A package's message subscription: long poll, route each message to its topic.
 
-use super::Trouble;
-use crate::bridge::{Context, Job, Origin, Package};
+use super::context::Context;
+use super::queue::{Job, Origin};
+use super::state::Package;
+use super::trouble::Trouble;
 use crate::config::CallbackPayload;
 use crate::constellation::model::{ReceivedMessage, RESPONSE_KEY};
 use crate::constellation::Error;
@@ -11,8 +13,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Keeps `package` subscribed to its messages and groups and publishes what arrives,
-/// until the bridge drains.
-pub(crate) async fn run(cx: Arc<Context>, package: Arc<Package>) {
+/// until its lifecycle drains.
+pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
     let mut groups_rx = package.groups.subscribe();
     let mut trouble = Trouble::new(&cx);
     // The live subscription, and the id to pass when subscribing again (the lost one).
@@ -31,9 +33,11 @@ pub(crate) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                 Some(id) => id.clone(),
                 None => {
                     let id = cx
+                        .server
                         .request(
-                            cx.client
-                                .subscribe_to_message(package.identity(), renew.as_deref()),
+                            cx.server
+                                .client
+                                .subscribe_to_message(&package.identity, renew.as_deref()),
                         )
                         .await?;
                     joined.clear();
@@ -41,8 +45,8 @@ pub(crate) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                 }
             };
             join(&cx, &package, &id, &wanted, &mut joined).await?;
-            let _turn = cx.polls.acquire().await;
-            let poll = cx.client.get_messages(package.identity(), &id, 0);
+            let _turn = cx.server.poll_turn().await;
+            let poll = cx.server.client.get_messages(&package.identity, &id, 0);
             tokio::pin!(poll);
             loop {
                 tokio::select! {
@@ -62,7 +66,7 @@ pub(crate) async fn run(cx: Arc<Context>, package: Arc<Package>) {
         };
         let result = tokio::select! {
             r = Box::pin(result) => r,
-            _ = cx.drain.cancelled() => return,
+            _ = cx.lifecycle.drain.cancelled() => return,
         };
         match result {
             Ok(messages) => {
@@ -82,7 +86,7 @@ pub(crate) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                 let wait = trouble.after("message subscription", &package.id, &e);
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    _ = cx.drain.cancelled() => return,
+                    _ = cx.lifecycle.drain.cancelled() => return,
                 }
             }
         }
@@ -98,11 +102,13 @@ async fn join(
     joined: &mut BTreeSet<String>,
 ) -> Result<(), Error> {
     for group in wanted.difference(&joined.clone()) {
-        cx.request(
-            cx.client
-                .subscribe_to_message_group(package.identity(), group, Some(id)),
-        )
-        .await?;
+        cx.server
+            .request(cx.server.client.subscribe_to_message_group(
+                &package.identity,
+                group,
+                Some(id),
+            ))
+            .await?;
         joined.insert(group.clone());
     }
     Ok(())
@@ -113,10 +119,10 @@ async fn join(
 /// (its saga remembered for the device's answer; with MQTT 5, the response topic and
 /// correlation data set).
 fn deliver(cx: &Arc<Context>, package: &Arc<Package>, message: ReceivedMessage) {
-    let base = package.base_topic();
+    let base = &package.base_topic;
     let saga = message.scope.saga_id.clone().filter(|s| !s.is_empty());
     if message.key != RESPONSE_KEY {
-        if let Some(invocation) = cx.invoke(&package.id, &message) {
+        if let Some(invocation) = cx.devices.invoke(&package.id, &message) {
             return command(cx, package, &message, saga, invocation);
         }
     }
@@ -174,7 +180,7 @@ fn command(
         let (cx, package) = (cx.clone(), package.clone());
         tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
-            if let Some(answer) = cx.time_out(&package.id, &saga) {
+            if let Some(answer) = cx.devices.time_out(&package.id, &saga) {
                 let origin = Origin {
                     topic: invocation.topic,
                     payload: String::new(),

@@ -1,138 +1,19 @@
 //! The per-package worker: one task per virtual package, executing its queue in order
 //! against Constellation under the package's credential.
 
-use super::queue::{Full, Job, Origin, PackageQueue};
+use super::context::Context;
+use super::queue::{Job, Origin};
 use super::report::{report, report_quietly};
-use super::Context;
-use crate::config::{CallbackPayload, Config, SoPayload};
+use super::state::Package;
 use crate::constellation::model::{
-    LogLevel, OutgoingMessage, Scope, ScopeType, SoFilter, StateObjectPush, RESPONSE_KEY,
+    LogLevel, OutgoingMessage, Scope, ScopeType, StateObjectPush, RESPONSE_KEY,
 };
-use crate::constellation::{Backoff, Error, Identity};
-use crate::downlink::sagas::SagaMemory;
-use crate::native::{Intent, PackageId};
-use serde_json::{Map, Value};
-use std::sync::{Arc, Mutex, MutexGuard};
+use crate::constellation::{Backoff, Error};
+use crate::lock::lock;
+use crate::native::Intent;
+use serde_json::Value;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{watch, Notify};
-
-/// What the bridge, the worker and the downlink pollers share about a package.
-pub struct Package {
-    pub id: PackageId,
-    identity: Identity,
-    /// `<prefix>/<sentinel>/<package>`.
-    base_topic: String,
-    error_topic: String,
-    callback_payload: CallbackPayload,
-    so_payload: SoPayload,
-    queue: Mutex<PackageQueue>,
-    state: Mutex<PackageState>,
-    sagas: Mutex<SagaMemory>,
-    /// The groups to be in; the message poller follows it.
-    pub(crate) groups: watch::Sender<Vec<String>>,
-    /// The StateObject filters to follow; the StateObject poller follows it.
-    pub(crate) filters: watch::Sender<Vec<SoFilter>>,
-    wake: Notify,
-}
-
-/// A package's recorded intent and status, as [`super::Bridge::package`] shows it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PackageState {
-    /// The StateObject filter set followed (configuration, then the latest `subscribe`).
-    pub filters: Vec<SoFilter>,
-    /// The message groups joined (configuration, then the latest `groups`).
-    pub groups: Vec<String>,
-    /// The latest `status`.
-    pub online: Option<bool>,
-    /// The settings last published on `settings`.
-    pub settings: Option<Map<String, Value>>,
-    /// Jobs waiting, the most ever waiting, and jobs dropped because the queue was full.
-    pub queued: usize,
-    pub high_water: usize,
-    pub dropped: u64,
-    /// Requests that Constellation refused for the credential.
-    pub refusals: u64,
-}
-
-impl Package {
-    pub(super) fn new(id: PackageId, access_key: &str, config: &Config) -> Self {
-        let identity = Identity::new(&id.sentinel, &id.package, access_key);
-        let base_topic = format!("{}/{}/{}", config.prefix, id.sentinel, id.package);
-        let declared = config.package(&id.sentinel, &id.package);
-        let c = &config.constellation;
-        Self {
-            identity,
-            error_topic: crate::native::error_topic(&config.prefix, &id.sentinel, &id.package),
-            base_topic,
-            callback_payload: declared.map(|p| p.callback_payload).unwrap_or_default(),
-            so_payload: declared.map(|p| p.so_payload).unwrap_or_default(),
-            queue: Mutex::new(PackageQueue::new(c.queue_limit)),
-            state: Mutex::new(PackageState::default()),
-            sagas: Mutex::new(SagaMemory::new(
-                Duration::from_millis(c.saga_timeout_ms),
-                c.max_sagas_per_package,
-            )),
-            groups: watch::Sender::new(declared.map(|p| p.groups.clone()).unwrap_or_default()),
-            filters: watch::Sender::new(declared.map(|p| p.subscribe.clone()).unwrap_or_default()),
-            wake: Notify::new(),
-            id,
-        }
-    }
-
-    /// The credential the package's requests carry.
-    pub(crate) fn identity(&self) -> &Identity {
-        &self.identity
-    }
-
-    /// `<prefix>/<sentinel>/<package>`.
-    pub(crate) fn base_topic(&self) -> &str {
-        &self.base_topic
-    }
-
-    /// The package's `error` topic.
-    pub fn error_topic(&self) -> &str {
-        &self.error_topic
-    }
-
-    pub(crate) fn callback_payload(&self) -> CallbackPayload {
-        self.callback_payload
-    }
-
-    pub(crate) fn so_payload(&self) -> SoPayload {
-        self.so_payload
-    }
-
-    /// Remembers where the answer to saga `id`, delivered to the device, must go.
-    pub(crate) fn remember_saga(&self, id: &str, reply_to: &str) {
-        lock(&self.sagas).remember(id, reply_to);
-    }
-
-    /// Queues a job for the worker.
-    pub(crate) fn enqueue(&self, job: Job) -> Result<(), Full> {
-        lock(&self.queue).push(job)?;
-        self.wake.notify_one();
-        Ok(())
-    }
-
-    /// A snapshot of the package's state.
-    pub fn snapshot(&self) -> PackageState {
-        let q = lock(&self.queue);
-        PackageState {
-            queued: q.len(),
-            high_water: q.high_water(),
-            dropped: q.dropped(),
-            groups: self.groups.borrow().clone(),
-            filters: self.filters.borrow().clone(),
-            ..lock(&self.state).clone()
-        }
-    }
-}
-
-/// Locks a mutex that is only ever held for a few instructions; a panic while holding
-/// it leaves data that is still consistent enough to go on with.
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// The outcome of one job.
 enum Outcome {
@@ -142,7 +23,7 @@ enum Outcome {
     Refused(Job, Error),
 }
 
-/// Runs a package's worker until the bridge drains (queue empty) or aborts.
+/// Runs a package's worker until its lifecycle drains (queue empty) or aborts.
 pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(30));
     let auth_hold = Duration::from_secs(cx.config.constellation.auth_retry_s);
@@ -169,7 +50,7 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                     let origin = Origin { topic: format!("{}/settings", package.base_topic), payload: String::new() };
                     let _ = lock(&package.queue).push(Job { intent: Intent::GetSettings { force: false }, origin });
                 }
-                _ = cx.drain.cancelled() => return,
+                _ = cx.lifecycle.drain.cancelled() => return,
             }
         };
         if let Some(until) = refused_until.filter(|u| Instant::now() < *u) {
@@ -185,7 +66,7 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
             // Boxed: an idle worker (most of them) then holds no room for the requests'
             // futures, which are large.
             outcome = Box::pin(execute(&cx, &package, job)) => outcome,
-            _ = cx.abort.cancelled() => return,
+            _ = cx.lifecycle.abort.cancelled() => return,
         };
         match outcome {
             Outcome::Done => {
@@ -205,7 +86,7 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                 lock(&package.queue).retry(job);
                 tokio::select! {
                     _ = tokio::time::sleep(backoff.next_delay()) => {}
-                    _ = cx.abort.cancelled() => return,
+                    _ = cx.lifecycle.abort.cancelled() => return,
                 }
             }
             Outcome::Failed(job, error) => {
@@ -238,7 +119,7 @@ async fn execute(cx: &Context, package: &Package, job: Job) -> Outcome {
             package.groups.send_replace(groups.clone());
             return Outcome::Done;
         }
-        intent => cx.request(call(cx, package, intent)).await,
+        intent => cx.server.request(call(cx, package, intent)).await,
     };
     match result {
         Ok(()) => Outcome::Done,
@@ -275,7 +156,7 @@ impl From<Error> for Call {
 }
 
 async fn call(cx: &Context, package: &Package, intent: &Intent) -> Result<(), Call> {
-    let c = &cx.client;
+    let c = &cx.server.client;
     let id = &package.identity;
     match intent {
         Intent::PushStateObject(so) => c.push_state_object(id, so).await?,

@@ -1,15 +1,16 @@
 //! A package's StateObject links: current values, then every update, on `so/...`.
 
-use super::Trouble;
-use crate::bridge::{Context, Package};
+use super::context::Context;
+use super::state::Package;
+use super::trouble::Trouble;
 use crate::config::SoPayload;
 use crate::constellation::model::{SoFilter, StateObject};
 use crate::constellation::Error;
 use std::sync::Arc;
 
 /// Follows the package's filter set (config, then its latest `subscribe`), until the
-/// bridge drains. A new set starts a fresh subscription with exactly those filters.
-pub(crate) async fn run(cx: Arc<Context>, package: Arc<Package>) {
+/// lifecycle drains. A new set starts a fresh subscription with exactly those filters.
+pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
     let mut filters_rx = package.filters.subscribe();
     let mut trouble = Trouble::new(&cx);
     loop {
@@ -17,7 +18,7 @@ pub(crate) async fn run(cx: Arc<Context>, package: Arc<Package>) {
         if filters.is_empty() {
             tokio::select! {
                 changed = filters_rx.changed() => if changed.is_err() { return },
-                _ = cx.drain.cancelled() => return,
+                _ = cx.lifecycle.drain.cancelled() => return,
             }
             continue;
         }
@@ -26,7 +27,7 @@ pub(crate) async fn run(cx: Arc<Context>, package: Arc<Package>) {
         tokio::select! {
             () = follow => {}
             changed = filters_rx.changed() => if changed.is_err() { return },
-            _ = cx.drain.cancelled() => return,
+            _ = cx.lifecycle.drain.cancelled() => return,
         }
     }
 }
@@ -41,7 +42,12 @@ async fn follow(cx: &Context, package: &Package, filters: &[SoFilter], trouble: 
             if first {
                 for filter in filters {
                     for so in cx
-                        .request(cx.client.request_state_objects(package.identity(), filter))
+                        .server
+                        .request(
+                            cx.server
+                                .client
+                                .request_state_objects(&package.identity, filter),
+                        )
                         .await?
                     {
                         publish(cx, package, &so);
@@ -57,10 +63,11 @@ async fn follow(cx: &Context, package: &Package, filters: &[SoFilter], trouble: 
                     sub
                 }
             };
-            let _turn = cx.polls.acquire().await;
+            let _turn = cx.server.poll_turn().await;
             for so in cx
+                .server
                 .client
-                .get_state_objects(package.identity(), &sub, 0)
+                .get_state_objects(&package.identity, &sub, 0)
                 .await?
             {
                 publish(cx, package, &so);
@@ -105,10 +112,11 @@ async fn subscribe(
 ) -> Result<String, Error> {
     let mut id = renew.map(str::to_owned);
     for filter in filters {
-        let call = cx
-            .client
-            .subscribe_to_state_objects(package.identity(), id.as_deref(), filter);
-        id = Some(cx.request(call).await?);
+        let call =
+            cx.server
+                .client
+                .subscribe_to_state_objects(&package.identity, id.as_deref(), filter);
+        id = Some(cx.server.request(call).await?);
     }
     Ok(id.unwrap_or_default())
 }
@@ -116,10 +124,7 @@ async fn subscribe(
 fn publish(cx: &Context, package: &Package, so: &StateObject) {
     let topic = format!(
         "{}/so/{}/{}/{}",
-        package.base_topic(),
-        so.sentinel_name,
-        so.package_name,
-        so.name
+        &package.base_topic, so.sentinel_name, so.package_name, so.name
     );
     if topic.contains(['+', '#']) {
         tracing::warn!(%topic, "a StateObject name with an MQTT wildcard cannot be published: skipped");

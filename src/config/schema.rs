@@ -1,0 +1,435 @@
+//! The typed contents of `topics.toml`, section by section, with their defaults.
+
+use crate::constellation::model::SoFilter;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A configuration that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{file}: {}{reason}", key_text(.key))]
+pub struct ConfigError {
+    /// The file (or `environment`) the value came from.
+    pub file: String,
+    /// The dotted key, empty when the whole file is at fault.
+    pub key: String,
+    pub reason: String,
+}
+
+fn key_text(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("key `{key}`: ")
+    }
+}
+
+/// The whole of `topics.toml`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Topic prefix of the native scheme.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    #[serde(default)]
+    pub constellation: ConstellationConfig,
+    #[serde(default)]
+    pub mqtt: MqttConfig,
+    /// Packages with their own settings or credentials.
+    #[serde(default)]
+    pub packages: Vec<PackageConfig>,
+    /// Mapping rules: other topic layouts projected into virtual packages.
+    #[serde(default)]
+    pub map: Vec<MapRule>,
+    /// MessageCallbacks of mapped packages, carried out as publishes.
+    #[serde(default)]
+    pub command: Vec<CommandRule>,
+    /// Ecosystems projected with one line each (expanded by [`crate::mapping`] into rules
+    /// and commands placed after the file's own, which therefore take precedence).
+    #[serde(default)]
+    pub preset: Vec<Preset>,
+}
+
+fn default_prefix() -> String {
+    "constellation".into()
+}
+
+impl Default for Config {
+    /// What an empty `topics.toml` gives.
+    fn default() -> Self {
+        Self {
+            prefix: default_prefix(),
+            constellation: ConstellationConfig::default(),
+            mqtt: MqttConfig::default(),
+            packages: Vec::new(),
+            map: Vec::new(),
+            command: Vec::new(),
+            preset: Vec::new(),
+        }
+    }
+}
+
+/// `[constellation]`: the server and how to talk to it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConstellationConfig {
+    /// Server root URI (http or https).
+    pub url: String,
+    /// Default credential of every package that has none of its own.
+    pub access_key: Option<String>,
+    pub request_timeout_ms: u64,
+    pub long_poll_timeout_ms: u64,
+    pub settings_refresh_s: u64,
+    /// Glob patterns over `sentinel/package` of the packages that may be projected.
+    pub allow: Vec<String>,
+    /// Requests in flight towards the server at once, over all packages.
+    pub max_concurrent_requests: usize,
+    /// Pending operations kept per package (StateObjects count once per name); beyond
+    /// it new ones are dropped, counted and reported.
+    pub queue_limit: usize,
+    /// After a credential is refused, the package's publishes are answered on `error`
+    /// without asking the server again for this long (doubling up to ten times it).
+    pub auth_retry_s: u64,
+    /// On shutdown, queued work is still delivered for at most this long.
+    pub flush_timeout_ms: u64,
+    /// The StateObject that mirrors a device's `status`; empty to disable.
+    pub online_stateobject: String,
+    /// Long polls (`GetMessages`, `GetStateObjects`) in flight at once; each holds a
+    /// connection. Packages beyond it wait for a turn.
+    pub max_long_polls: usize,
+    /// How long the sender of a saga delivered to a device is remembered for its answer.
+    pub saga_timeout_ms: u64,
+    /// Sagas remembered per package; the oldest is forgotten beyond.
+    pub max_sagas_per_package: usize,
+}
+
+impl Default for ConstellationConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8088/".into(),
+            access_key: None,
+            request_timeout_ms: 5_000,
+            long_poll_timeout_ms: 60_000,
+            settings_refresh_s: 300,
+            allow: vec!["*/*".into()],
+            max_concurrent_requests: 32,
+            queue_limit: 10_000,
+            auth_retry_s: 30,
+            flush_timeout_ms: 5_000,
+            online_stateobject: "Online".into(),
+            max_long_polls: 10_000,
+            saga_timeout_ms: 300_000,
+            max_sagas_per_package: 1_000,
+        }
+    }
+}
+
+/// A configuration enum read from its lowercase name, with a message that lists the
+/// names allowed (the `config` crate's own enum errors do not).
+macro_rules! named_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+        #[serde(try_from = "String")]
+        pub enum $name {
+            #[default]
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(text: String) -> Result<Self, String> {
+                match text.as_str() {
+                    $($text => Ok(Self::$variant),)+
+                    _ => Err(format!(
+                        "unknown value {text:?}, expected one of: {}",
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// Where the MQTT side comes from.
+    MqttMode {
+        /// rumqttd inside the adapter.
+        Embedded = "embedded",
+        /// Any broker, by URL.
+        External = "external",
+    }
+}
+
+/// `[mqtt]`: the broker side.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    pub mode: MqttMode,
+    /// Embedded: the broker's own config file; without it, the compiled-in defaults
+    /// (`broker/rumqttd.toml`: loopback listeners on 1883 and 1884).
+    pub broker_config: Option<PathBuf>,
+    /// External: `mqtt://host:port` or `mqtts://host:port`.
+    pub url: String,
+    pub client_id: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub qos: u8,
+    /// External, `mqtts://`: the CA certificate (PEM) to trust; the system's roots if unset.
+    pub ca_file: Option<PathBuf>,
+    /// External, `mqtts://`: client certificate and key (PEM) for mutual TLS.
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+    pub keep_alive_s: u64,
+    /// The largest payload the adapter takes from a device; larger ones are answered
+    /// on `error`. Also the client's maximum packet size (plus headers).
+    pub max_payload_bytes: usize,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            mode: MqttMode::Embedded,
+            broker_config: None,
+            url: "mqtt://127.0.0.1:1883".into(),
+            client_id: "constellation-mqtt".into(),
+            username: None,
+            password: None,
+            qos: 1,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
+            keep_alive_s: 30,
+            max_payload_bytes: 256 * 1024,
+        }
+    }
+}
+
+named_enum! {
+    /// What a device receives on `callback/<key>`.
+    CallbackPayload {
+        /// The message as Constellation delivers it.
+        Message = "message",
+        /// Its `Data` alone.
+        Data = "data",
+    }
+}
+
+named_enum! {
+    /// What a device receives on `so/...`.
+    SoPayload {
+        /// The whole StateObject.
+        Object = "object",
+        /// Its `Value` alone.
+        Value = "value",
+    }
+}
+
+/// `[[packages]]`: one declared virtual package.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PackageConfig {
+    pub sentinel: String,
+    pub package: String,
+    /// This package's credential; the default one when absent.
+    pub access_key: Option<String>,
+    #[serde(default)]
+    pub callback_payload: CallbackPayload,
+    #[serde(default)]
+    pub so_payload: SoPayload,
+    /// Static StateObject links.
+    #[serde(default)]
+    pub subscribe: Vec<SoFilter>,
+    /// Message groups joined at start.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Per-StateObject defaults, by name.
+    #[serde(default)]
+    pub stateobjects: BTreeMap<String, SoDefaults>,
+}
+
+/// Defaults for one StateObject of a package.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SoDefaults {
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
+    /// Seconds; 0 = never expires.
+    pub lifetime: Option<i64>,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+}
+
+/// `[[map]]`: topics of another layout → one virtual package's StateObjects.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MapRule {
+    /// A topic pattern: `{name}` one level, `{name+}` several, `+`, `#`.
+    pub topic: String,
+    /// The package's sentinel and name, with `{capture}`s.
+    pub sentinel: String,
+    pub package: String,
+    /// One StateObject per leaf of the JSON payload, named by its dotted path.
+    #[serde(default)]
+    pub explode: bool,
+    /// Leaves (dotted paths) not to publish when exploding.
+    #[serde(default)]
+    pub skip: Vec<String>,
+    /// Explicit StateObjects, by name.
+    #[serde(default)]
+    pub stateobjects: BTreeMap<String, MappedStateObject>,
+    /// A single StateObject of this name from the payload (with `value`, if set).
+    pub stateobject: Option<String>,
+    /// The template of the single StateObject's value.
+    pub value: Option<String>,
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
+    pub lifetime: Option<i64>,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    /// Rendered value → value (e.g. `{ ON = true, OFF = false }`).
+    #[serde(default)]
+    pub map: Map<String, Value>,
+    /// The payload is the device's availability.
+    pub availability: Option<Availability>,
+    /// Keep looking for other matching rules after this one.
+    #[serde(default, rename = "continue")]
+    pub continue_matching: bool,
+}
+
+/// An explicit StateObject of a rule.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MappedStateObject {
+    /// A template for the value…
+    pub value: Option<String>,
+    /// …or the dotted path of a JSON leaf (`ENERGY.Power`).
+    pub path: Option<String>,
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
+    pub lifetime: Option<i64>,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    #[serde(default)]
+    pub map: Map<String, Value>,
+}
+
+/// `[[preset]]`: the rules and commands of an ecosystem.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    /// `tasmota`, `esphome`, `zigbee2mqtt`, `homie` or `homeassistant`.
+    pub kind: String,
+    /// The sentinel of the packages it makes (default: `Tasmota`, `ESPHome`, `Zigbee`,
+    /// `Homie`, `HomeAssistant`).
+    pub sentinel: Option<String>,
+    /// `esphome`: the devices' topic prefixes (without them, learned from discovery).
+    #[serde(default)]
+    pub prefixes: Vec<String>,
+    /// `zigbee2mqtt` and `homie`: the base topic (default `zigbee2mqtt`, `homie`).
+    pub base: Option<String>,
+    /// `homeassistant` and `esphome`: where discovery configs are published (default
+    /// `homeassistant`).
+    pub discovery_prefix: Option<String>,
+}
+
+/// `[[command]]`: a MessageCallback of mapped packages, carried out as a publish.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRule {
+    /// The packages it belongs to: a sentinel, and a package name or `*` (every package
+    /// of that sentinel the adapter knows).
+    pub sentinel: String,
+    pub package: String,
+    /// The MessageCallback's key.
+    pub key: String,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub parameters: Vec<CommandParameter>,
+    /// The topic to publish on, with `{sentinel}` and `{package}`.
+    pub topic: String,
+    /// The payload template; variables `data`, `key`, `sentinel`, `package`, `sender`.
+    #[serde(default = "default_command_payload")]
+    pub payload: String,
+    /// How a saga is answered; without it, sagas get no answer.
+    pub response: Option<CommandResponse>,
+}
+
+fn default_command_payload() -> String {
+    "{{ data }}".into()
+}
+
+/// A parameter of a command, for the package descriptor.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CommandParameter {
+    pub name: String,
+    #[serde(rename = "type", default = "default_parameter_type")]
+    pub type_name: String,
+    pub description: Option<String>,
+}
+
+fn default_parameter_type() -> String {
+    "System.String".into()
+}
+
+/// How the answer to a command sent in a saga is recognised.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CommandResponse {
+    /// The topic the device answers on, with `{sentinel}` and `{package}`.
+    pub topic: String,
+    /// The first publish there for which this template renders is the answer.
+    pub value: String,
+    /// Then the saga is answered with an error object.
+    #[serde(default = "default_response_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_response_timeout() -> u64 {
+    3_000
+}
+
+/// How a payload tells availability: a pair of payloads, or a template giving true/false.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Availability {
+    Payloads { online: String, offline: String },
+    Template(String),
+}
+
+impl Config {
+    /// Makes the relative file paths of the configuration relative to `dir` (the
+    /// directory of the file they were read from), never to the working directory.
+    pub fn resolve_paths(&mut self, dir: &Path) {
+        let m = &mut self.mqtt;
+        for path in [
+            &mut m.broker_config,
+            &mut m.ca_file,
+            &mut m.client_cert_file,
+            &mut m.client_key_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if path.is_relative() && !path.as_os_str().is_empty() {
+                *path = dir.join(&*path);
+            }
+        }
+    }
+
+    /// The credential of a package: its own, else the default.
+    pub fn access_key_for(&self, sentinel: &str, package: &str) -> Option<&str> {
+        self.package(sentinel, package)
+            .and_then(|p| p.access_key.as_deref())
+            .or(self.constellation.access_key.as_deref())
+    }
+
+    /// The declared package of that name, if any.
+    pub fn package(&self, sentinel: &str, package: &str) -> Option<&PackageConfig> {
+        self.packages
+            .iter()
+            .find(|p| p.sentinel == sentinel && p.package == package)
+    }
+}

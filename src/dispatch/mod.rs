@@ -1,0 +1,239 @@
+//! The dispatcher: from a device's publish to its package.
+//!
+//! Each publish is turned once into `(PackageId, Intent)`s, through the native scheme
+//! ([`crate::native`]) or the devices of other layouts ([`crate::devices`]); the
+//! dispatcher admits their packages (`admission`: the `allow` globs, a credential),
+//! completes StateObjects from the configuration (`defaults`), ignores retained replays
+//! (`replay`), and hands each intent to its package ([`crate::package`]), starting the
+//! package on first use. Every refusal is reported on the package's `error` topic.
+
+mod admission;
+mod defaults;
+mod replay;
+
+use crate::config::Config;
+use crate::constellation::Client;
+use crate::devices::Devices;
+use crate::lock::lock;
+use crate::mapping::MapError;
+use crate::mqtt::Publisher;
+use crate::native::{
+    adapter_error_topic, decode, error_topic, parse_topic, payload_head, Intent, PackageId, Topic,
+};
+use crate::package::{
+    self, report, report_quietly, Context, Job, Lifecycle, Origin, Package, PackageState, Server,
+};
+use rumqttc::v5::mqttbytes::v5::Publish;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+/// Dispatches publishes to packages, started on first use, and owns them.
+#[derive(Clone)]
+pub struct Dispatcher {
+    cx: Arc<Context>,
+    admission: Arc<admission::Admission>,
+    defaults: Arc<defaults::Defaults>,
+    /// Retained topics of other layouts already seen, so that a broker's replay of
+    /// them is not pushed again.
+    replays: Arc<Mutex<replay::Replays>>,
+    packages: Arc<Mutex<HashMap<PackageId, Arc<Package>>>>,
+    tasks: Arc<Mutex<JoinSet<()>>>,
+}
+
+impl Dispatcher {
+    /// A dispatcher for `config` and the `devices` of other layouts, calling
+    /// Constellation through `client` and answering on MQTT through `publisher`.
+    pub fn new(
+        config: Arc<Config>,
+        devices: Devices,
+        client: Client,
+        publisher: Publisher,
+    ) -> Self {
+        let cx = Context {
+            server: Server::new(client, &config),
+            publisher,
+            devices: Arc::new(devices),
+            lifecycle: Lifecycle::default(),
+            config: config.clone(),
+        };
+        Self {
+            admission: Arc::new(admission::Admission::new(&config)),
+            defaults: Arc::new(defaults::Defaults::new(&config)),
+            replays: Arc::default(),
+            cx: Arc::new(cx),
+            packages: Arc::default(),
+            tasks: Arc::default(),
+        }
+    }
+
+    /// Handles one publish from the broker. Never blocks on Constellation.
+    pub fn handle(&self, publish: &Publish) {
+        let topic = String::from_utf8_lossy(&publish.topic);
+        let prefix = &self.cx.config.prefix;
+        let origin = || Origin {
+            topic: topic.to_string(),
+            payload: payload_head(&publish.payload),
+        };
+        let (package, kind) = match parse_topic(prefix, &topic) {
+            Topic::Device(package, kind) => (package, kind),
+            Topic::Foreign => {
+                return self.project(&topic, &publish.payload, publish.retain, origin)
+            }
+            Topic::Downlink => return,
+            Topic::Invalid {
+                error_topic,
+                reason,
+            } => return report(&self.cx.publisher, &error_topic, &origin(), &reason),
+        };
+        let package_errors = || error_topic(prefix, &package.sentinel, &package.package);
+        if let Some(reason) = self.oversized(&publish.payload) {
+            return report(&self.cx.publisher, &package_errors(), &origin(), &reason);
+        }
+        let no_properties = Vec::new();
+        let user_properties = publish
+            .properties
+            .as_ref()
+            .map_or(&no_properties, |p| &p.user_properties);
+        let intent = match decode(&kind, &package.package, &publish.payload, user_properties) {
+            Ok(intent) => intent,
+            Err(reason) => {
+                return report(&self.cx.publisher, &package_errors(), &origin(), &reason)
+            }
+        };
+        self.submit(package, intent, origin());
+    }
+
+    /// Projects a publish of another layout through the devices. A retained publish is
+    /// last known state: already seen, it is ignored.
+    fn project(&self, topic: &str, payload: &[u8], retained: bool, origin: impl Fn() -> Origin) {
+        if let Some(reason) = self.oversized(payload) {
+            let error_topic = adapter_error_topic(&self.cx.config.prefix);
+            return report(&self.cx.publisher, &error_topic, &origin(), &reason);
+        }
+        if lock(&self.replays).repeated(topic, payload, retained) {
+            return;
+        }
+        let projection = self.cx.devices.project(topic, payload, retained);
+        for filter in &projection.subscribe {
+            self.cx.publisher.subscribe(filter);
+        }
+        for e in &projection.errors {
+            self.report_map_error(e, &origin());
+        }
+        for (package, intent) in projection.intents {
+            self.submit(package, intent, origin());
+        }
+    }
+
+    /// Why a payload is refused for its size, if it is.
+    fn oversized(&self, payload: &[u8]) -> Option<String> {
+        let limit = self.cx.config.mqtt.max_payload_bytes;
+        (payload.len() > limit).then(|| {
+            format!(
+                "payload of {} bytes exceeds the limit of {limit} bytes",
+                payload.len()
+            )
+        })
+    }
+
+    fn report_map_error(&self, e: &MapError, origin: &Origin) {
+        let prefix = &self.cx.config.prefix;
+        let error_topic = match &e.package {
+            Some(p) => error_topic(prefix, &p.sentinel, &p.package),
+            None => adapter_error_topic(prefix),
+        };
+        report(&self.cx.publisher, &error_topic, origin, &e.reason);
+    }
+
+    /// Hands `intent` to its package, starting the package if it is admitted; reports
+    /// on the package's `error` topic otherwise.
+    pub fn submit(&self, package: PackageId, mut intent: Intent, origin: Origin) {
+        let Some(p) = self.package_for(&package, &origin) else {
+            return;
+        };
+        if let Intent::PushStateObject(push) = &mut intent {
+            self.defaults.apply(&package, push);
+        }
+        if let Err(full) = p.enqueue(Job {
+            intent,
+            origin: origin.clone(),
+        }) {
+            let reason = format!(
+                "{package}: queue full ({} pending): publish dropped ({} dropped so far)",
+                self.cx.config.constellation.queue_limit, full.dropped
+            );
+            if full.dropped.is_power_of_two() {
+                report(&self.cx.publisher, p.error_topic(), &origin, &reason);
+            } else {
+                report_quietly(&self.cx.publisher, p.error_topic(), &origin, &reason);
+            }
+        }
+    }
+
+    /// The package `id`, started now if it is new and admitted.
+    fn package_for(&self, id: &PackageId, origin: &Origin) -> Option<Arc<Package>> {
+        let mut packages = lock(&self.packages);
+        if let Some(p) = packages.get(id) {
+            return Some(p.clone());
+        }
+        let config = &self.cx.config;
+        let key = match self.admission.admit(config, id) {
+            Ok(key) => key,
+            Err(reason) => {
+                let error_topic = error_topic(&config.prefix, &id.sentinel, &id.package);
+                report(&self.cx.publisher, &error_topic, origin, &reason);
+                return None;
+            }
+        };
+        let p = Arc::new(Package::new(id.clone(), key, config));
+        if let Some(descriptor) = self.cx.devices.descriptor(id) {
+            let declare = Job {
+                intent: Intent::Declare(descriptor),
+                origin: origin.clone(),
+            };
+            // A new queue has room: this cannot be refused.
+            let _ = p.enqueue(declare);
+        }
+        packages.insert(id.clone(), p.clone());
+        package::start(&self.cx, &p, &mut lock(&self.tasks));
+        tracing::info!(package = %id, "package joined");
+        Some(p)
+    }
+
+    /// Starts every package declared in `[[packages]]`: their message and StateObject
+    /// subscriptions exist before their devices first publish.
+    pub fn start_declared(&self) {
+        for p in &self.cx.config.packages {
+            let id = PackageId::new(&p.sentinel, &p.package);
+            let origin = Origin {
+                topic: format!("{}/{id}", self.cx.config.prefix),
+                payload: String::new(),
+            };
+            self.package_for(&id, &origin);
+        }
+    }
+
+    /// The state of a package the dispatcher knows.
+    pub fn package(&self, package: &PackageId) -> Option<PackageState> {
+        lock(&self.packages).get(package).map(|p| p.snapshot())
+    }
+
+    /// Stops the packages: each delivers what it has queued, for at most `flush`.
+    pub async fn shutdown(&self, flush: Duration) {
+        self.cx.lifecycle.drain.cancel();
+        let mut tasks = std::mem::take(&mut *lock(&self.tasks));
+        let drained =
+            tokio::time::timeout(flush, async { while tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            let left: usize = lock(&self.packages)
+                .values()
+                .map(|p| p.snapshot().queued)
+                .sum();
+            tracing::warn!(left, "shutdown: flush time up, undelivered work dropped");
+            self.cx.lifecycle.abort.cancel();
+            tasks.shutdown().await;
+        }
+    }
+}

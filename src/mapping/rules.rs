@@ -1,0 +1,367 @@
+//! `[[map]]` rules compiled into a [`Mapper`]: topic patterns with captures and Jinja
+//! templates, applied to each publish of another layout.
+
+use super::pattern::Pattern;
+use super::template::{compile, environment};
+use super::values::{coerce, flatten, lookup, rendered, truthy};
+use crate::config::{Availability, MapRule};
+use crate::constellation::model::StateObjectPush;
+use crate::names::check_segment;
+use crate::native::{Intent, PackageId};
+use minijinja::Environment;
+use serde_json::{Map, Value};
+
+/// The compiled rules.
+pub struct Mapper {
+    env: Environment<'static>,
+    rules: Vec<Rule>,
+}
+
+struct Rule {
+    pattern: Pattern,
+    sentinel: String,
+    package: String,
+    explode: Option<Vec<String>>,
+    stateobjects: Vec<(String, Source, Meta)>,
+    availability: Option<Avail>,
+    continue_matching: bool,
+}
+
+enum Source {
+    /// The name of a compiled template.
+    Template(String),
+    Path(String),
+    Payload,
+}
+
+enum Avail {
+    Payloads { online: String, offline: String },
+    Template(String),
+}
+
+#[derive(Clone, Default)]
+struct Meta {
+    type_name: Option<String>,
+    lifetime: Option<i64>,
+    metadata: Map<String, Value>,
+    map: Map<String, Value>,
+}
+
+/// A publish a rule matched but could not use (reported on the package's `error`).
+#[derive(Debug, PartialEq)]
+pub struct MapError {
+    /// The package, when the rule got as far as naming it.
+    pub package: Option<PackageId>,
+    pub reason: String,
+}
+
+impl Mapper {
+    /// Compiles `rules`; every problem comes back as (key, reason), keys as in the file.
+    pub fn new(rules: &[MapRule]) -> Result<Self, Vec<(String, String)>> {
+        let mut env = environment();
+        let mut errors = Vec::new();
+        let mut compiled = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            let key = |k: &str| format!("map[{i}].{k}");
+            let pattern = Pattern::new(&r.topic)
+                .map_err(|e| errors.push((key("topic"), e)))
+                .ok();
+            let meta = |t: &Option<String>,
+                        l: &Option<i64>,
+                        m: &Map<String, Value>,
+                        vm: &Map<String, Value>| Meta {
+                type_name: t.clone(),
+                lifetime: *l,
+                metadata: m.clone(),
+                map: vm.clone(),
+            };
+            let mut stateobjects = Vec::new();
+            for (name, so) in &r.stateobjects {
+                let k = key(&format!("stateobjects.{name:?}"));
+                let source = match (&so.value, &so.path) {
+                    (Some(v), None) => compile(&mut env, &mut errors, format!("{k}.value"), v)
+                        .map(Source::Template),
+                    (None, Some(p)) => Some(Source::Path(p.clone())),
+                    _ => {
+                        errors.push((
+                            k,
+                            "needs exactly one of `value` (a template) or `path`".into(),
+                        ));
+                        None
+                    }
+                };
+                if let Some(source) = source {
+                    stateobjects.push((
+                        name.clone(),
+                        source,
+                        meta(&so.type_name, &so.lifetime, &so.metadata, &so.map),
+                    ));
+                }
+            }
+            if let Some(name) = &r.stateobject {
+                let source = match &r.value {
+                    Some(v) => {
+                        compile(&mut env, &mut errors, key("value"), v).map(Source::Template)
+                    }
+                    None => Some(Source::Payload),
+                };
+                if let Some(source) = source {
+                    stateobjects.push((
+                        name.clone(),
+                        source,
+                        meta(&r.type_name, &r.lifetime, &r.metadata, &r.map),
+                    ));
+                }
+            } else if r.value.is_some() {
+                errors.push((key("value"), "`value` goes with `stateobject`".into()));
+            }
+            let availability = match &r.availability {
+                Some(Availability::Payloads { online, offline }) => Some(Avail::Payloads {
+                    online: online.clone(),
+                    offline: offline.clone(),
+                }),
+                Some(Availability::Template(t)) => {
+                    compile(&mut env, &mut errors, key("availability"), t).map(Avail::Template)
+                }
+                None => None,
+            };
+            if !r.explode
+                && r.stateobjects.is_empty()
+                && r.stateobject.is_none()
+                && r.availability.is_none()
+            {
+                errors.push((
+                    key("topic"),
+                    "the rule does nothing: add explode, stateobjects, stateobject or availability"
+                        .into(),
+                ));
+            }
+            for (field, text) in [("sentinel", &r.sentinel), ("package", &r.package)] {
+                if text.is_empty() {
+                    errors.push((key(field), "is empty".into()));
+                }
+            }
+            if let Some(pattern) = pattern {
+                compiled.push(Rule {
+                    pattern,
+                    sentinel: r.sentinel.clone(),
+                    package: r.package.clone(),
+                    explode: r.explode.then(|| r.skip.clone()),
+                    stateobjects,
+                    availability,
+                    continue_matching: r.continue_matching,
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(Self {
+                env,
+                rules: compiled,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// What `topic` with `payload` means, rule by rule (first match wins unless the
+    /// rule says `continue`). A template that touches something this payload lacks
+    /// gives no update, and no error.
+    pub fn map(&self, topic: &str, payload: &[u8]) -> Vec<Result<(PackageId, Intent), MapError>> {
+        let mut out = Vec::new();
+        for rule in &self.rules {
+            let Some(captures) = rule.pattern.captures(topic) else {
+                continue;
+            };
+            self.apply(rule, topic, &captures, payload, &mut out);
+            if !rule.continue_matching {
+                break;
+            }
+        }
+        out
+    }
+
+    fn apply(
+        &self,
+        rule: &Rule,
+        topic: &str,
+        captures: &[(String, String)],
+        payload: &[u8],
+        out: &mut Vec<Result<(PackageId, Intent), MapError>>,
+    ) {
+        let fill = |t: &str| {
+            captures
+                .iter()
+                .fold(t.to_owned(), |s, (k, v)| s.replace(&format!("{{{k}}}"), v))
+        };
+        let package = PackageId::new(fill(&rule.sentinel), fill(&rule.package));
+        for name in [&package.sentinel, &package.package] {
+            if let Err(reason) = check_segment(name) {
+                out.push(Err(MapError { package: None, reason: format!("rule for {topic:?} names the package {package}, whose name {name:?} {reason}") }));
+                return;
+            }
+        }
+        let Ok(text) = std::str::from_utf8(payload) else {
+            out.push(Err(MapError {
+                package: Some(package),
+                reason: "the payload is not UTF-8 text".into(),
+            }));
+            return;
+        };
+        let value_json: Option<Value> = serde_json::from_str(text).ok();
+        let mut context = Map::new();
+        context.insert("value".into(), Value::String(text.to_owned()));
+        context.insert("topic".into(), Value::String(topic.to_owned()));
+        if let Some(v) = &value_json {
+            context.insert("value_json".into(), v.clone());
+        }
+        for (k, v) in captures {
+            context.insert(k.clone(), Value::String(v.clone()));
+        }
+        let render = |name: &str| -> Option<String> {
+            let rendered = self.env.get_template(name).and_then(|t| t.render(&context));
+            rendered
+                .inspect_err(|e| tracing::debug!(%topic, template = name, error = %e, "no update from this payload"))
+                .ok()
+        };
+        if let Some(avail) = &rule.availability {
+            let online = match avail {
+                Avail::Payloads { online, .. } if text.trim() == online => Some(true),
+                Avail::Payloads { offline, .. } if text.trim() == offline => Some(false),
+                Avail::Payloads { .. } => None,
+                Avail::Template(t) => render(t).and_then(|r| truthy(&rendered(&r))),
+            };
+            if let Some(online) = online {
+                out.push(Ok((package.clone(), Intent::Status(online))));
+            }
+        }
+        if let (Some(skip), Some(Value::Object(obj))) = (&rule.explode, &value_json) {
+            for (path, value) in flatten(obj) {
+                if !skip.contains(&path) {
+                    out.push(Ok((package.clone(), push(path, value, &Meta::default()))));
+                }
+            }
+        }
+        for (name, source, meta) in &rule.stateobjects {
+            let value = match source {
+                Source::Template(t) => render(t).map(|r| rendered(&r)),
+                Source::Path(p) => value_json.as_ref().and_then(|v| lookup(v, p)).cloned(),
+                Source::Payload => Some(
+                    value_json
+                        .clone()
+                        .unwrap_or_else(|| Value::String(text.to_owned())),
+                ),
+            };
+            let Some(value) = value else { continue };
+            let value = match &value {
+                Value::String(s) => meta.map.get(s).cloned().unwrap_or(value),
+                other => meta.map.get(&other.to_string()).cloned().unwrap_or(value),
+            };
+            out.push(Ok((package.clone(), push(fill(name), value, meta))));
+        }
+    }
+}
+
+impl Mapper {
+    /// The StateObject types the rules give `package`: those with a `type` and a name
+    /// without captures, from rules whose sentinel and package can name it.
+    pub fn types(&self, package: &PackageId) -> Vec<(String, String)> {
+        self.rules
+            .iter()
+            .filter(|r| {
+                could_name(&r.sentinel, &package.sentinel)
+                    && could_name(&r.package, &package.package)
+            })
+            .flat_map(|r| &r.stateobjects)
+            .filter(|(name, _, _)| !name.contains('{'))
+            .filter_map(|(name, _, meta)| Some((name.clone(), meta.type_name.clone()?)))
+            .collect()
+    }
+}
+
+/// Whether a name template (`{device}`, `Tasmota`, `esp-{node}`) can give `name`: its
+/// literal pieces, in order, anchored at both ends.
+fn could_name(template: &str, name: &str) -> bool {
+    let mut pieces = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        pieces.push(&rest[..open]);
+        match rest[open..].find('}') {
+            Some(close) => rest = &rest[open + close + 1..],
+            None => return template == name,
+        }
+    }
+    if pieces.is_empty() {
+        return template == name;
+    }
+    pieces.push(rest);
+    let (first, last) = (pieces[0], pieces[pieces.len() - 1]);
+    if !name.starts_with(first) || !name[first.len()..].ends_with(last) {
+        return false;
+    }
+    let mut middle = &name[first.len()..name.len() - last.len()];
+    for piece in &pieces[1..pieces.len() - 1] {
+        match middle.find(piece) {
+            Some(i) => middle = &middle[i + piece.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The MQTT filters the rules need (invalid patterns, refused at load, need none).
+pub(super) fn filters(rules: &[MapRule]) -> impl Iterator<Item = String> + '_ {
+    rules
+        .iter()
+        .filter_map(|r| Pattern::new(&r.topic).ok())
+        .map(|p| p.filter())
+}
+
+fn push(name: String, value: Value, meta: &Meta) -> Intent {
+    Intent::PushStateObject(StateObjectPush {
+        name,
+        value: coerce(value, meta.type_name.as_deref()),
+        type_name: meta.type_name.clone(),
+        lifetime: meta.lifetime,
+        metadatas: (!meta.metadata.is_empty()).then(|| meta.metadata.clone()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MappedStateObject;
+
+    #[test]
+    fn name_templates() {
+        assert!(could_name("{device}", "kitchen"));
+        assert!(could_name("Tasmota", "Tasmota"));
+        assert!(!could_name("Tasmota", "ESPHome"));
+        assert!(could_name("esp-{node}-x", "esp-a-x"));
+        assert!(!could_name("esp-{node}", "tasmota"));
+        assert!(could_name("{a}.{b}", "x.y"));
+        assert!(!could_name("{a}.{b}", "xy"));
+    }
+
+    #[test]
+    fn a_path_and_a_template_on_the_same_payload() {
+        let mut sos = std::collections::BTreeMap::new();
+        sos.insert(
+            "Power".to_string(),
+            MappedStateObject {
+                path: Some("ENERGY.Power".into()),
+                type_name: Some("System.Double".into()),
+                ..MappedStateObject::default()
+            },
+        );
+        let rules = vec![MapRule {
+            topic: "tele/{device}/SENSOR".into(),
+            sentinel: "Tasmota".into(),
+            package: "{device}".into(),
+            stateobjects: sos,
+            ..MapRule::default()
+        }];
+        let m = Mapper::new(&rules).unwrap();
+        let out = m.map("tele/pow1/SENSOR", br#"{"ENERGY":{"Power":2635}}"#);
+        assert_eq!(out.len(), 1, "{out:?}");
+    }
+}

@@ -1,0 +1,65 @@
+//! What every package of the adapter shares, in named parts.
+
+use crate::config::Config;
+use crate::constellation::Client;
+use crate::devices::Devices;
+use crate::mqtt::Publisher;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio_util::sync::CancellationToken;
+
+/// What every package's worker and pollers share.
+pub struct Context {
+    /// The configuration: per-package declarations, limits, the topic prefix.
+    pub config: Arc<Config>,
+    /// The Constellation server, and the bounds on what is asked of it at once.
+    pub server: Server,
+    /// The MQTT side: what packages publish to their devices.
+    pub publisher: Publisher,
+    /// The devices of other topic layouts: their commands and sagas.
+    pub devices: Arc<Devices>,
+    /// When packages stop.
+    pub lifecycle: Lifecycle,
+}
+
+/// The Constellation server: its client, requests in flight bounded over all packages.
+pub struct Server {
+    pub client: Client,
+    /// Bounds ordinary requests (`max_concurrent_requests`).
+    requests: Semaphore,
+    /// Bounds long polls (`max_long_polls`): each holds a connection.
+    polls: Semaphore,
+}
+
+impl Server {
+    /// The server behind `client`, with the bounds of `config`.
+    pub fn new(client: Client, config: &Config) -> Self {
+        let c = &config.constellation;
+        Self {
+            client,
+            requests: Semaphore::new(c.max_concurrent_requests),
+            polls: Semaphore::new(c.max_long_polls),
+        }
+    }
+
+    /// Runs an ordinary (not long-poll) request under the `max_concurrent_requests` bound.
+    pub async fn request<T>(&self, call: impl Future<Output = T>) -> T {
+        let _permit = self.requests.acquire().await;
+        call.await
+    }
+
+    /// A turn to hold a long poll, under the `max_long_polls` bound.
+    pub async fn poll_turn(&self) -> Option<SemaphorePermit<'_>> {
+        self.polls.acquire().await.ok()
+    }
+}
+
+/// Shutdown in two steps.
+#[derive(Default)]
+pub struct Lifecycle {
+    /// Cancelled at shutdown: workers finish their queues, then stop; pollers stop.
+    pub drain: CancellationToken,
+    /// Cancelled when the shutdown flush time is up: workers stop at once.
+    pub abort: CancellationToken,
+}

@@ -1,0 +1,37 @@
+//! One virtual package's whole life: its queue and uplink worker (device →
+//! Constellation), its message and StateObject long polls (Constellation → device), its
+//! saga memory, and its shutdown.
+//!
+//! - `state`: the [`Package`] its tasks share; `queue`: its ordered, conflating,
+//!   bounded work; `sagas`: the sagas its device must answer;
+//! - `uplink`: the worker executing the queue against Constellation;
+//! - `messages`, `stateobjects`: the long polls, routed to the package's topics
+//!   (`trouble`: their failure handling);
+//! - `context`: what every package shares, in named parts; `report`: refusals on
+//!   `error` topics.
+
+mod context;
+mod messages;
+mod queue;
+mod report;
+mod sagas;
+mod state;
+mod stateobjects;
+mod trouble;
+mod uplink;
+
+pub use context::{Context, Lifecycle, Server};
+pub use queue::{Full, Job, Origin, PackageQueue};
+pub use report::{report, report_quietly};
+pub use state::{Package, PackageState};
+
+use std::sync::Arc;
+use tokio::task::JoinSet;
+
+/// Starts the tasks of `package` in `tasks`: its uplink worker and its two pollers. They
+/// end when the context's lifecycle says so (see [`Lifecycle`]).
+pub fn start(cx: &Arc<Context>, package: &Arc<Package>, tasks: &mut JoinSet<()>) {
+    tasks.spawn(uplink::run(cx.clone(), package.clone()));
+    tasks.spawn(messages::run(cx.clone(), package.clone()));
+    tasks.spawn(stateobjects::run(cx.clone(), package.clone()));
+}

@@ -1,0 +1,117 @@
+//! A virtual package's shared state: its credential and topics, its queue, its saga
+//! memory, the groups and StateObject filters its pollers follow, its recorded status.
+
+use super::queue::{Full, Job, PackageQueue};
+use super::sagas::SagaMemory;
+use crate::config::{CallbackPayload, Config, SoPayload};
+use crate::constellation::model::SoFilter;
+use crate::constellation::Identity;
+use crate::lock::lock;
+use crate::native::{error_topic, PackageId};
+use serde_json::{Map, Value};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// One virtual package, as its uplink worker, its pollers and the dispatcher share it.
+pub struct Package {
+    pub id: PackageId,
+    pub(super) identity: Identity,
+    /// `<prefix>/<sentinel>/<package>`.
+    pub(super) base_topic: String,
+    pub(super) error_topic: String,
+    callback_payload: CallbackPayload,
+    so_payload: SoPayload,
+    pub(super) queue: Mutex<PackageQueue>,
+    pub(super) state: Mutex<PackageState>,
+    pub(super) sagas: Mutex<SagaMemory>,
+    /// The groups to be in; the message poller follows it.
+    pub(super) groups: watch::Sender<Vec<String>>,
+    /// The StateObject filters to follow; the StateObject poller follows it.
+    pub(super) filters: watch::Sender<Vec<SoFilter>>,
+    pub(super) wake: Notify,
+}
+
+/// A package's recorded intent and status, as [`crate::dispatch::Dispatcher::package`] shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PackageState {
+    /// The StateObject filter set followed (configuration, then the latest `subscribe`).
+    pub filters: Vec<SoFilter>,
+    /// The message groups joined (configuration, then the latest `groups`).
+    pub groups: Vec<String>,
+    /// The latest `status`.
+    pub online: Option<bool>,
+    /// The settings last published on `settings`.
+    pub settings: Option<Map<String, Value>>,
+    /// Jobs waiting, the most ever waiting, and jobs dropped because the queue was full.
+    pub queued: usize,
+    pub high_water: usize,
+    pub dropped: u64,
+    /// Requests that Constellation refused for the credential.
+    pub refusals: u64,
+}
+
+impl Package {
+    /// The package `id` with credential `access_key`, set up from `config`.
+    pub fn new(id: PackageId, access_key: &str, config: &Config) -> Self {
+        let identity = Identity::new(&id.sentinel, &id.package, access_key);
+        let base_topic = format!("{}/{}/{}", config.prefix, id.sentinel, id.package);
+        let declared = config.package(&id.sentinel, &id.package);
+        let c = &config.constellation;
+        Self {
+            identity,
+            error_topic: error_topic(&config.prefix, &id.sentinel, &id.package),
+            base_topic,
+            callback_payload: declared.map(|p| p.callback_payload).unwrap_or_default(),
+            so_payload: declared.map(|p| p.so_payload).unwrap_or_default(),
+            queue: Mutex::new(PackageQueue::new(c.queue_limit)),
+            state: Mutex::new(PackageState::default()),
+            sagas: Mutex::new(SagaMemory::new(
+                Duration::from_millis(c.saga_timeout_ms),
+                c.max_sagas_per_package,
+            )),
+            groups: watch::Sender::new(declared.map(|p| p.groups.clone()).unwrap_or_default()),
+            filters: watch::Sender::new(declared.map(|p| p.subscribe.clone()).unwrap_or_default()),
+            wake: Notify::new(),
+            id,
+        }
+    }
+
+    /// The package's `error` topic.
+    pub fn error_topic(&self) -> &str {
+        &self.error_topic
+    }
+
+    pub(super) fn callback_payload(&self) -> CallbackPayload {
+        self.callback_payload
+    }
+
+    pub(super) fn so_payload(&self) -> SoPayload {
+        self.so_payload
+    }
+
+    /// Remembers where the answer to saga `id`, delivered to the device, must go.
+    pub(super) fn remember_saga(&self, id: &str, reply_to: &str) {
+        lock(&self.sagas).remember(id, reply_to);
+    }
+
+    /// Queues a job for the worker.
+    pub fn enqueue(&self, job: Job) -> Result<(), Full> {
+        lock(&self.queue).push(job)?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// A snapshot of the package's state.
+    pub fn snapshot(&self) -> PackageState {
+        let q = lock(&self.queue);
+        PackageState {
+            queued: q.len(),
+            high_water: q.high_water(),
+            dropped: q.dropped(),
+            groups: self.groups.borrow().clone(),
+            filters: self.filters.borrow().clone(),
+            ..lock(&self.state).clone()
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! A configuration made ready to run: `topics.toml` loaded and checked, its mapping
+//! (presets, rules, commands) compiled once. What `check` validates is what `run` runs.
+
+use crate::config::{self, Config, ConfigError};
+use crate::mapping::Mapping;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A checked configuration with its compiled mapping. It reads as the [`Config`] it holds.
+pub struct Setup {
+    pub config: Arc<Config>,
+    pub mapping: Mapping,
+}
+
+impl Setup {
+    /// Checks `config` and compiles its mapping; every problem comes back as (key,
+    /// reason).
+    pub fn new(config: Config) -> Result<Self, Vec<(String, String)>> {
+        let mut errors = config::validate(&config);
+        match Mapping::compile(&config) {
+            Ok(mapping) if errors.is_empty() => Ok(Self {
+                config: Arc::new(config),
+                mapping,
+            }),
+            Ok(_) => Err(errors),
+            Err(mapping_errors) => {
+                errors.extend(mapping_errors);
+                Err(errors)
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setup")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for Setup {
+    type Target = Config;
+
+    fn deref(&self) -> &Config {
+        &self.config
+    }
+}
+
+/// Loads the file at `path` (overridden from the process environment, relative paths
+/// taken from its directory) and checks it. Every problem found is returned, not only
+/// the first.
+pub fn load(path: &Path) -> Result<Setup, Vec<ConfigError>> {
+    let config = config::load(path)?;
+    checked(&path.display().to_string(), config)
+}
+
+/// Like [`load`], from text named `name`, with `env` standing for the environment.
+pub fn load_str(
+    name: &str,
+    text: &str,
+    env: &HashMap<String, String>,
+) -> Result<Setup, Vec<ConfigError>> {
+    checked(name, config::parse(name, text, env)?)
+}
+
+fn checked(name: &str, config: Config) -> Result<Setup, Vec<ConfigError>> {
+    Setup::new(config).map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|(key, reason)| ConfigError {
+                file: name.to_owned(),
+                key,
+                reason,
+            })
+            .collect()
+    })
+}
