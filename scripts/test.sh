@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of constellation-mqtt, after installing what the tests need
-# (Mosquitto and its clients, for the external-broker tests). Used as is by .ci/run.
+# (Mosquitto and its clients, for the external-broker tests; openssl for the TLS test).
+# Used as is by .ci/run.
+#
+# The tests run in a copy of the repository's files in a fresh temporary directory,
+# with nothing beside it: they prove that the crate needs nothing outside itself, as
+# in a user's fresh clone. The build cache (target/) is shared with this checkout.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+repo="$(cd "$(dirname "$0")/.." && pwd)"
 
-# Mosquitto and its clients for the external-broker tests, openssl for the TLS test.
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ] \
    || ! command -v mosquitto_pub >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
   echo "Installing Mosquitto and openssl (needed by the tests)…"
@@ -13,6 +17,22 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ] \
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto mosquitto-clients openssl >/dev/null
 fi
 
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+copy="$scratch/constellation-mqtt"
+mkdir "$copy"
+# Tracked files and new ones not ignored: what a clone of this work would hold.
+(cd "$repo" && git ls-files -z --cached --others --exclude-standard \
+  | while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done \
+  | tar --null -T - -cf -) | tar -xf - -C "$copy"
+if [ -e "$scratch/shared" ] || [ -e "$copy/../shared" ]; then
+  echo "error: $copy has a sibling shared/" >&2
+  exit 1
+fi
+echo "Testing a copy of the repository in $copy (nothing beside it)"
+
+cd "$copy"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings

@@ -52,11 +52,11 @@ impl Adapter {
     pub async fn launch(setup: Setup, shutdown: CancellationToken) -> Result<Self, StartError> {
         let broker = match setup.mqtt.mode {
             MqttMode::Embedded => {
-                let max_payload = setup.mqtt.max_payload_bytes;
-                Some(match &setup.mqtt.broker_config {
-                    Some(path) => embedded::load(path, max_payload)?,
-                    None => embedded::defaults(max_payload)?,
-                })
+                let m = &setup.mqtt;
+                Some(embedded::load(
+                    m.broker_config.as_deref(),
+                    m.max_payload_bytes,
+                )?)
             }
             MqttMode::External => None,
         };

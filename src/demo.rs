@@ -40,12 +40,8 @@ pub async fn run(
     let mut config = Config::default();
     config.constellation.url = sim.url().to_string();
     config.constellation.access_key = Some("demo".into());
-    let max_payload = config.mqtt.max_payload_bytes;
-    let mut broker_config = match broker_config {
-        Some(path) => embedded::load(path, max_payload),
-        None => embedded::defaults(max_payload),
-    }
-    .map_err(|e| e.to_string())?;
+    let mut broker_config =
+        embedded::load(broker_config, config.mqtt.max_payload_bytes).map_err(|e| e.to_string())?;
     for (from, to) in embedded::move_taken_listeners(&mut broker_config) {
         println!("MQTT: {from} is taken; listening on {to} instead");
     }

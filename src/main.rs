@@ -2,7 +2,9 @@
 
 use clap::{Parser, Subcommand};
 use constellation_mqtt::adapter::Adapter;
+use constellation_mqtt::config::MqttMode;
 use constellation_mqtt::logging::{self, LogFormat};
+use constellation_mqtt::mqtt::embedded;
 use constellation_mqtt::setup::{self, Setup};
 use constellation_mqtt::sim::{Simulator, World};
 use constellation_mqtt::{check, demo, init, shutdown};
@@ -149,6 +151,17 @@ async fn run_check(path: Option<PathBuf>) -> ExitCode {
         return ExitCode::FAILURE;
     };
     println!("{}: configuration valid", path.display());
+    if setup.mqtt.mode == MqttMode::Embedded {
+        let m = &setup.mqtt;
+        if let Err(e) = embedded::load(m.broker_config.as_deref(), m.max_payload_bytes) {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        match &m.broker_config {
+            Some(file) => println!("{}: embedded broker configuration valid", file.display()),
+            None => println!("embedded broker: compiled-in defaults (loopback 1883, 1884)"),
+        }
+    }
     if setup.packages.is_empty() {
         println!("no [[packages]] declared: nothing to check against the server");
         return ExitCode::SUCCESS;

@@ -19,7 +19,7 @@ fn write(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
 
 fn refused(text: &str, key: &str, reason: &str) {
     let dir = tempfile::tempdir().unwrap();
-    match embedded::load(&write(&dir, text), 1024) {
+    match embedded::load(Some(&write(&dir, text)), 1024) {
         Err(BrokerError::Config(errors)) => assert!(
             errors
                 .iter()
@@ -33,8 +33,25 @@ fn refused(text: &str, key: &str, reason: &str) {
 #[test]
 fn the_shipped_broker_config_is_valid() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("broker/rumqttd.toml");
-    let config = embedded::load(&path, 256 * 1024).unwrap();
+    let config = embedded::load(Some(&path), 256 * 1024).unwrap();
     assert!(config.v5.unwrap().values().all(|s| s.listen.port() == 1884));
+}
+
+#[test]
+fn the_compiled_in_broker_listens_on_loopback_only() {
+    let config = embedded::load(None, 256 * 1024).unwrap();
+    let listeners: Vec<_> = [config.v4, config.v5]
+        .into_iter()
+        .flatten()
+        .flat_map(|servers| servers.into_values().map(|s| s.listen))
+        .collect();
+    assert_eq!(listeners.len(), 2, "{listeners:?}");
+    assert!(
+        listeners.iter().all(|a| a.ip().is_loopback()),
+        "{listeners:?}"
+    );
+    let ports: Vec<u16> = listeners.iter().map(|a| a.port()).collect();
+    assert!(ports.contains(&1883) && ports.contains(&1884), "{ports:?}");
 }
 
 #[test]
@@ -87,7 +104,11 @@ async fn a_port_in_use_is_a_clear_error() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
-    let config = embedded::load(&write(&dir, &broker_toml(port, free_port(), 4096)), 1024).unwrap();
+    let config = embedded::load(
+        Some(&write(&dir, &broker_toml(port, free_port(), 4096))),
+        1024,
+    )
+    .unwrap();
     let err = embedded::start(config).unwrap_err();
     assert!(
         err.to_string()

@@ -50,6 +50,23 @@ async fn check(path: &std::path::Path) -> (bool, String, String) {
     )
 }
 
+/// Sends SIGTERM to `child`; the future ends when it has exited, and asserts it exited
+/// cleanly.
+fn terminate(mut child: std::process::Child) -> impl std::future::Future<Output = ()> {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    async move {
+        let status = within("exit", tokio::task::spawn_blocking(move || child.wait()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "{status:?}");
+    }
+}
+
 fn row<'a>(table: &'a str, package: &str) -> Vec<&'a str> {
     table
         .lines()
@@ -143,16 +160,7 @@ async fn sim_serves_until_sigterm_then_exits_cleanly() {
         .unwrap();
     assert_eq!(sos[0]["Value"], serde_json::json!(21));
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = within("exit", tokio::task::spawn_blocking(move || child.wait()))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "{status:?}");
+    terminate(child).await;
 }
 
 #[tokio::test]
@@ -173,7 +181,7 @@ async fn run_projects_devices_until_sigterm_then_says_offline() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .args(["run", "--config"])
         .arg(&config)
         .env("TEST_KEY", "demo")
@@ -200,15 +208,121 @@ async fn run_projects_devices_until_sigterm_then_says_offline() {
         handle.state_object("Cli", "Run", "X").map(drop)
     })
     .await;
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    let exited = terminate(child);
     device.expect(status_topic, |p| p == "offline").await;
-    let status = within("exit", tokio::task::spawn_blocking(move || child.wait()))
+    exited.await;
+}
+
+/// The binary copied into a fresh directory, as an installed one would stand: nothing
+/// of the source tree around it. Runs from `dir`.
+fn installed(dir: &tempfile::TempDir) -> Command {
+    let bin = dir.path().join("constellation-mqtt");
+    std::fs::copy(BIN, &bin).unwrap();
+    let mut command = Command::new(bin);
+    command.current_dir(dir.path()).env_remove("RUST_LOG");
+    command
+}
+
+/// Runs the installed binary in `dir` with `args`: (success, stdout, stderr).
+async fn run_in(dir: &tempfile::TempDir, args: &[&str]) -> (bool, String, String) {
+    let mut command = installed(dir);
+    command.args(args);
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
-        .unwrap()
         .unwrap();
-    assert!(status.success(), "{status:?}");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn demo_runs_from_an_empty_directory_and_shows_data_flowing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = installed(&dir)
+        .arg("demo")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let logs = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text).ok();
+        text
+    });
+    let seen = tokio::task::spawn_blocking(move || {
+        let mut seen = String::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.starts_with("Constellation ← Salon/Thermometer: Temperature") {
+                break;
+            }
+        }
+        seen
+    });
+    let seen = within("a value reaching the simulator", seen)
+        .await
+        .unwrap();
+    assert!(seen.contains("Constellation simulator: http://"), "{seen}");
+    assert!(
+        seen.contains("Constellation ← Salon/Thermometer: Temperature"),
+        "{seen}"
+    );
+    terminate(child).await;
+    let logs = logs.join().unwrap();
+    assert!(logs.contains("package joined"), "{logs}");
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no colour codes off a terminal: {logs}"
+    );
+}
+
+#[tokio::test]
+async fn init_then_check_succeed_from_an_empty_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = run_in(&dir, &["init"]).await;
+    assert!(ok, "{out}{err}");
+    assert!(dir.path().join("topics.toml").exists(), "{out}");
+    let (ok, out, err) = run_in(&dir, &["check"]).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("topics.toml: configuration valid"), "{out}");
+    assert!(out.contains("compiled-in defaults"), "{out}");
+
+    let (ok, _, err) = run_in(&dir, &["init"]).await;
+    assert!(!ok, "an existing topics.toml is kept");
+    assert!(err.contains("--force"), "{err}");
+}
+
+#[tokio::test]
+async fn init_with_the_broker_file_is_read_from_the_config_s_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = run_in(&dir, &["init", "site", "--broker"]).await;
+    assert!(ok, "{out}{err}");
+    let broker = dir.path().join("site/rumqttd.toml");
+    assert!(broker.exists(), "{out}");
+    // From elsewhere: `rumqttd.toml` in topics.toml is next to it, not in the cwd.
+    let (ok, out, err) = run_in(&dir, &["check", "--config", "site/topics.toml"]).await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("site/rumqttd.toml: embedded broker configuration valid"),
+        "{out}"
+    );
+    std::fs::write(&broker, "[router]\nmax_segment_size = 10\n").unwrap();
+    let (ok, _, err) = run_in(&dir, &["check", "--config", "site/topics.toml"]).await;
+    assert!(!ok, "a broken broker file fails the check");
+    assert!(err.contains("site/rumqttd.toml"), "{err}");
+}
+
+#[tokio::test]
+async fn run_without_a_configuration_points_at_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = run_in(&dir, &["run"]).await;
+    assert!(!ok);
+    assert!(err.contains("topics.toml does not exist"), "{err}");
+    assert!(err.contains("constellation-mqtt init"), "{err}");
 }

@@ -124,6 +124,31 @@ fn a_missing_file_is_named() {
 }
 
 #[test]
+fn relative_paths_are_taken_from_the_file_s_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("topics.toml");
+    let text = "[mqtt]\nbroker_config = \"broker/rumqttd.toml\"\nca_file = \"/etc/ssl/ca.pem\"\nclient_cert_file = \"certs/me.pem\"\nclient_key_file = \"certs/me.key\"\n";
+    std::fs::write(&path, text).unwrap();
+    let c = load(&path).unwrap();
+    let m = &c.mqtt;
+    assert_eq!(
+        m.broker_config.as_deref(),
+        Some(dir.path().join("broker/rumqttd.toml").as_path())
+    );
+    assert_eq!(
+        m.ca_file.as_deref(),
+        Some(std::path::Path::new("/etc/ssl/ca.pem"))
+    );
+    assert_eq!(m.client_cert_file, Some(dir.path().join("certs/me.pem")));
+    assert_eq!(m.client_key_file, Some(dir.path().join("certs/me.key")));
+    let none = load_str("topics.toml", "", &HashMap::new()).unwrap();
+    assert_eq!(
+        none.mqtt.broker_config, None,
+        "the compiled-in broker by default"
+    );
+}
+
+#[test]
 fn toml_syntax_errors_are_reported() {
     let errs = errors("[constellation\nurl = 1");
     assert!(errs[0].to_string().starts_with("topics.toml: "), "{errs:?}");

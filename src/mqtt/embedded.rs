@@ -38,27 +38,21 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../broker/rumqttd.toml");
 /// What [`DEFAULT_CONFIG`] is called in messages.
 const DEFAULT_NAME: &str = "the embedded broker's defaults";
 
-/// Loads and checks the broker configuration at `path`. `min_payload` is the largest
-/// payload the adapter accepts: every listener must let such a payload through.
-pub fn load(path: &Path, min_payload: usize) -> Result<rumqttd::Config, BrokerError> {
-    let tree = read_toml(path).map_err(BrokerError::Config)?;
-    checked(&path.display().to_string(), tree, min_payload)
-}
-
-/// Like [`load`], for the compiled-in [`DEFAULT_CONFIG`].
-pub fn defaults(min_payload: usize) -> Result<rumqttd::Config, BrokerError> {
-    let tree = parse_toml(DEFAULT_NAME, DEFAULT_CONFIG).map_err(BrokerError::Config)?;
-    checked(DEFAULT_NAME, tree, min_payload)
-}
-
-fn checked(
-    file: &str,
-    tree: serde_json::Value,
-    min_payload: usize,
-) -> Result<rumqttd::Config, BrokerError> {
+/// Loads and checks the broker configuration at `path`, or the compiled-in
+/// [`DEFAULT_CONFIG`] without one. `min_payload` is the largest payload the adapter
+/// accepts: every listener must let such a payload through.
+pub fn load(path: Option<&Path>, min_payload: usize) -> Result<rumqttd::Config, BrokerError> {
+    let (file, tree) = match path {
+        Some(path) => (path.display().to_string(), read_toml(path)),
+        None => (
+            DEFAULT_NAME.into(),
+            parse_toml(DEFAULT_NAME, DEFAULT_CONFIG),
+        ),
+    };
+    let tree = tree.map_err(BrokerError::Config)?;
     let fail = |key: &str, reason: String| {
         BrokerError::Config(vec![ConfigError {
-            file: file.to_owned(),
+            file: file.clone(),
             key: key.to_owned(),
             reason,
         }])
