@@ -74,12 +74,17 @@ impl Adapter {
         let (broker, mut options) = match (config.mqtt.mode, broker) {
             (MqttMode::Embedded, Some(broker_config)) => {
                 let broker = embedded::start(broker_config)?;
-                let options = connect_options(
+                let mut options = connect_options(
                     &config,
                     broker.adapter_addr.ip().to_string(),
                     broker.adapter_addr.port(),
                     None,
                 );
+                // The embedded broker keeps no session past the process: a client id of
+                // this process alone costs nothing, and no device can take the
+                // adapter's connection over by connecting with its id.
+                options.client_id =
+                    format!("{}-{}", options.client_id, uuid::Uuid::new_v4().simple());
                 (Some(broker), options)
             }
             (MqttMode::Embedded, None) => return Err(StartError::NoBroker),

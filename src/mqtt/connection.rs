@@ -32,6 +32,10 @@ pub struct ConnectOptions {
     pub status_topic: String,
 }
 
+/// The most QoS 1 publishes of the adapter unacknowledged at once, whatever the
+/// broker allows.
+const MAX_OUTGOING_INFLIGHT: u16 = 1024;
+
 /// Publishes received from the broker, in arrival order.
 pub type Inbound = mpsc::Receiver<Publish>;
 
@@ -46,6 +50,10 @@ pub fn connect(
     let mut network = rumqttc::NetworkOptions::new();
     network.set_tcp_nodelay(true);
     mqtt.set_network_options(network);
+    // rumqttc allocates a slot per in-flight packet id up to this bound when it
+    // connects (65 535 by default: ≈ 14 MB); brokers allow far fewer (rumqttd's
+    // `max_inflight_count`, Mosquitto's receive maximum of 20).
+    mqtt.set_outgoing_inflight_upper_limit(MAX_OUTGOING_INFLIGHT);
     mqtt.set_clean_start(false)
         .set_session_expiry_interval(Some(7 * 24 * 3600))
         .set_keep_alive(options.keep_alive)

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod console;
+pub mod hostile;
 pub mod mqtt;
 
 use constellation_mqtt::constellation::model::{

@@ -94,6 +94,25 @@ impl Harness {
         Self::with(sim, config, v4, v5, None, login, dir).await
     }
 
+    /// Like [`Harness::embedded`], the embedded broker configured as `run` has it (its
+    /// compiled-in defaults) but on free ports.
+    pub async fn embedded_shipped(world: World) -> Self {
+        Self::embedded(world, |c| {
+            let path = c.mqtt.broker_config.clone().expect("a broker file");
+            let test = std::fs::read_to_string(&path).unwrap();
+            let port = |name: &str| {
+                let at = test.find(&format!("name = \"{name}\"")).unwrap();
+                let listen = &test[at..][test[at..].find("127.0.0.1:").unwrap() + 10..];
+                listen[..listen.find('"').unwrap()].to_owned()
+            };
+            let shipped = constellation_mqtt::mqtt::embedded::DEFAULT_CONFIG
+                .replace("127.0.0.1:1883", &format!("127.0.0.1:{}", port("v4-1")))
+                .replace("127.0.0.1:1884", &format!("127.0.0.1:{}", port("v5-1")));
+            std::fs::write(&path, shipped).unwrap();
+        })
+        .await
+    }
+
     /// The adapter against a real Mosquitto started for this test.
     pub async fn external(world: World, tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();

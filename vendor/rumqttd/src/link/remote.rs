@@ -93,7 +93,7 @@ impl<P: Protocol> RemoteLink<P> {
         // the Will Delay Interval has passed or the Session ends, whichever happens first
         let will_delay_interval = min(session_expiry, delay_interval);
 
-        let (link_tx, link_rx, notification) = LinkBuilder::new(client_id, router_tx)
+        let (link_tx, link_rx, notification) = LinkBuilder::new(client_id, router_tx.clone())
             .tenant_id(tenant_id)
             .clean_session(clean_session)
             .last_will(lastwill)
@@ -110,7 +110,13 @@ impl<P: Protocol> RemoteLink<P> {
                 let mut new_props = props.clone().unwrap_or_default();
                 new_props.assigned_client_identifier = assigned_client_id;
                 *props = Some(new_props);
-                network.write(packet).await?;
+                if let Err(e) = network.write(packet).await {
+                    // Patched (constellation-mqtt, see vendor/README.md): the router holds
+                    // this connection already; a client gone before its CONNACK must not
+                    // keep its slot and state for ever.
+                    router_tx.send((id, Event::Disconnect)).ok();
+                    return Err(e.into());
+                }
             }
         }
 

@@ -484,6 +484,30 @@ impl Callback for WSCallback {
     }
 }
 
+/// Patched: the will handlers, a poisoned lock taken as it is (the map stays usable).
+fn lock_wills(
+    will_handlers: &Mutex<HashMap<String, Sender<AwaitingWill>>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, Sender<AwaitingWill>>> {
+    will_handlers
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Patched: removes the will handler of `client_id` if it is still `ours`.
+fn forget_will(
+    will_handlers: &Mutex<HashMap<String, Sender<AwaitingWill>>>,
+    client_id: &str,
+    ours: &Sender<AwaitingWill>,
+) {
+    let mut handlers = lock_wills(will_handlers);
+    if handlers
+        .get(client_id)
+        .is_some_and(|sender| sender.same_channel(ours))
+    {
+        handlers.remove(client_id);
+    }
+}
+
 /// A new network connection should wait for a mqtt connect packet. This should be handled
 /// asynchronously to avoid blocking other new connections while this connection is
 /// waiting for mqtt connect packet. Also this honours connection wait time as per config to prevent
@@ -535,20 +559,21 @@ async fn remote<P: Protocol>(
         client_id = format!("{tenant_id}.{client_id}");
     }
 
-    if let Some(sender) = will_handlers.lock().unwrap().remove(&client_id) {
+    // Patched (constellation-mqtt, see vendor/README.md): the lock is released before
+    // the send, and a will task already gone (its connection failed before its link
+    // started) is not an error.
+    let previous = lock_wills(&will_handlers).remove(&client_id);
+    if let Some(sender) = previous {
         let awaiting_will = if clean_session {
             AwaitingWill::Fire
         } else {
             AwaitingWill::Cancel
         };
-        sender.try_send(awaiting_will).unwrap();
+        let _ = sender.try_send(awaiting_will);
     }
 
     let (will_tx, will_rx) = flume::bounded::<AwaitingWill>(1);
-    will_handlers
-        .lock()
-        .unwrap()
-        .insert(client_id.clone(), will_tx);
+    lock_wills(&will_handlers).insert(client_id.clone(), will_tx.clone());
 
     // Start the link
     let mut link = match RemoteLink::new(
@@ -564,6 +589,8 @@ async fn remote<P: Protocol>(
         Ok(l) => l,
         Err(e) => {
             error!(error=?e, "Remote link error");
+            // Patched: no will task waits for this connection any more.
+            forget_will(&will_handlers, &client_id, &will_tx);
             return;
         }
     };
@@ -611,7 +638,8 @@ async fn remote<P: Protocol>(
         Ok(w) => w.is_ok_and(|k| k == AwaitingWill::Fire),
         Err(_) => {
             // no need to keep the sender after timeout
-            will_handlers.lock().unwrap().remove(&client_id);
+            // Patched: only ours, not that of a newer connection with this client id.
+            forget_will(&will_handlers, &client_id, &will_tx);
             // as will delay interval has passed, publish the will message
             true
         }

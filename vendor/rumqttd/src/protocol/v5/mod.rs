@@ -426,7 +426,11 @@ impl Protocol for V5 {
                 let (pubcomp, properties) = pubcomp::read(fixed_header, packet)?;
                 Packet::PubComp(pubcomp, properties)
             }
-            _ => unreachable!(),
+            // Patched (constellation-mqtt, see vendor/README.md): CONNACK and UNSUBACK
+            // are what a server sends, never receives: an error for this connection.
+            PacketType::ConnAck | PacketType::UnsubAck => {
+                return Err(Error::InvalidPacketType(fixed_header.byte1 >> 4))
+            }
         };
 
         Ok(packet)
