@@ -10,8 +10,11 @@
 //! `HOSTILE_ADAPTER=<path>` runs another build of the adapter (e.g. one without the
 //! vendored patch, to compare).
 
+mod common;
 #[path = "../tests/common/hostile.rs"]
 mod hostile;
+
+use common::free_port;
 
 use constellation_mqtt::mqtt::embedded::DEFAULT_CONFIG;
 use constellation_mqtt::sim::{Simulator, World};
@@ -169,23 +172,8 @@ async fn publish_and_check(
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
-}
-
 fn adapter_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("HOSTILE_ADAPTER") {
-        return path.into();
-    }
-    let exe = std::env::current_exe().expect("the harness's own path");
-    // target/<profile>/examples/hostile → target/<profile>/constellation-mqtt
-    exe.parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("constellation-mqtt"))
-        .expect("target dir")
+    std::env::var_os("HOSTILE_ADAPTER").map_or_else(common::adapter_binary, PathBuf::from)
 }
 
 fn status_kib(pid: u32, key: &str) -> f64 {

@@ -6,13 +6,15 @@
 //! `scripts/bench.sh [scenario…]` builds and runs it; scenarios: raw, uplink, latency,
 //! downlink, idle, overload (default: all).
 
+mod common;
+
+use common::{adapter_binary, free_port};
 use constellation_mqtt::constellation::model::{
     OutgoingMessage, Scope, ScopeType, SenderType, SoFilter, StateObjectPush,
 };
 use constellation_mqtt::constellation::{Client, ClientOptions, Identity};
 use constellation_mqtt::sim::{Faults, Participant, SimHandle, Simulator, World};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -74,22 +76,6 @@ struct Setup {
     adapter: Child,
     port: u16,
     _dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
-}
-
-fn adapter_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the harness's own path");
-    // target/<profile>/examples/load → target/<profile>/constellation-mqtt
-    exe.parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("constellation-mqtt"))
-        .expect("target dir")
 }
 
 /// The simulator, then the adapter with its embedded broker, `packages` declared.
