@@ -5,8 +5,8 @@ use crate::config::{Config, MqttMode};
 use crate::constellation::{Client, ClientOptions};
 use crate::devices::Devices;
 use crate::dispatch::Dispatcher;
-use crate::mqtt::connection::{connect, ConnectOptions};
-use crate::mqtt::embedded::{self, BrokerError, EmbeddedBroker};
+use crate::mqtt::connection::{connect, ConnectOptions, Login};
+use crate::mqtt::embedded::{self, BrokerConfig, BrokerError, EmbeddedBroker};
 use crate::setup::Setup;
 use rumqttc::v5::mqttbytes::QoS;
 use std::time::Duration;
@@ -67,13 +67,16 @@ impl Adapter {
     /// embedded mode: `broker` is ignored otherwise).
     pub async fn launch_with(
         setup: Setup,
-        broker: Option<rumqttd::Config>,
+        broker: Option<BrokerConfig>,
         shutdown: CancellationToken,
     ) -> Result<Self, StartError> {
         let Setup { config, mapping } = setup;
         let (broker, mut options) = match (config.mqtt.mode, broker) {
             (MqttMode::Embedded, Some(broker_config)) => {
-                let broker = embedded::start(broker_config)?;
+                for warning in &broker_config.warnings {
+                    tracing::warn!("embedded broker: {warning}");
+                }
+                let broker = embedded::start(broker_config.settings)?;
                 let mut options = connect_options(
                     &config,
                     broker.adapter_addr.ip().to_string(),
@@ -85,6 +88,11 @@ impl Adapter {
                 // adapter's connection over by connecting with its id.
                 options.client_id =
                     format!("{}-{}", options.client_id, uuid::Uuid::new_v4().simple());
+                // On a listener that authenticates, the login made for this process,
+                // unless the configuration names one.
+                if options.credentials.is_none() {
+                    options.credentials = broker.adapter_login.clone();
+                }
                 (Some(broker), options)
             }
             (MqttMode::Embedded, None) => return Err(StartError::NoBroker),
@@ -164,10 +172,10 @@ fn connect_options(
         port,
         tls,
         client_id: m.client_id.clone(),
-        credentials: m
-            .username
-            .clone()
-            .map(|u| (u, m.password.clone().unwrap_or_default())),
+        credentials: m.username.clone().map(|username| Login {
+            username,
+            password: m.password.clone().unwrap_or_default(),
+        }),
         keep_alive: Duration::from_secs(m.keep_alive_s.max(5)),
         // The payload plus room for the topic and properties.
         max_packet_size: u32::try_from(m.max_payload_bytes + 64 * 1024).unwrap_or(u32::MAX),

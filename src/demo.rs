@@ -42,7 +42,7 @@ pub async fn run(
     config.constellation.access_key = Some("demo".into());
     let mut broker_config =
         embedded::load(broker_config, config.mqtt.max_payload_bytes).map_err(|e| e.to_string())?;
-    for (from, to) in embedded::move_taken_listeners(&mut broker_config) {
+    for (from, to) in embedded::move_taken_listeners(&mut broker_config.settings) {
         println!("MQTT: {from} is taken; listening on {to} instead");
     }
     let setup = Setup::new(config).map_err(|e| format!("{e:?}"))?;

@@ -56,6 +56,7 @@ pub mod mqtt;
 pub mod names;
 pub mod native;
 pub mod package;
+pub mod secret;
 pub mod setup;
 pub mod shutdown;
 pub mod sim;

@@ -153,9 +153,16 @@ async fn run_check(path: Option<PathBuf>) -> ExitCode {
     println!("{}: configuration valid", path.display());
     if setup.mqtt.mode == MqttMode::Embedded {
         let m = &setup.mqtt;
-        if let Err(e) = embedded::load(m.broker_config.as_deref(), m.max_payload_bytes) {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
+        match embedded::load(m.broker_config.as_deref(), m.max_payload_bytes) {
+            Ok(broker) => {
+                for warning in &broker.warnings {
+                    eprintln!("warning: {warning}");
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
         }
         match &m.broker_config {
             Some(file) => println!("{}: embedded broker configuration valid", file.display()),

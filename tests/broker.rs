@@ -33,13 +33,13 @@ fn refused(text: &str, key: &str, reason: &str) {
 #[test]
 fn the_shipped_broker_config_is_valid() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("broker/rumqttd.toml");
-    let config = embedded::load(Some(&path), 256 * 1024).unwrap();
+    let config = embedded::load(Some(&path), 256 * 1024).unwrap().settings;
     assert!(config.v5.unwrap().values().all(|s| s.listen.port() == 1884));
 }
 
 #[test]
 fn the_compiled_in_broker_listens_on_loopback_only() {
-    let config = embedded::load(None, 256 * 1024).unwrap();
+    let config = embedded::load(None, 256 * 1024).unwrap().settings;
     let listeners: Vec<_> = [config.v4, config.v5]
         .into_iter()
         .flatten()
@@ -109,7 +109,7 @@ async fn a_port_in_use_is_a_clear_error() {
         1024,
     )
     .unwrap();
-    let err = embedded::start(config).unwrap_err();
+    let err = embedded::start(config.settings).unwrap_err();
     assert!(
         err.to_string()
             .contains(&format!("cannot listen on 127.0.0.1:{port}")),

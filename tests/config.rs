@@ -2,6 +2,7 @@
 //! reported with its file, key and reason.
 
 use constellation_mqtt::config::{CallbackPayload, ConfigError, MqttMode, SoPayload};
+use constellation_mqtt::secret::Secret;
 use constellation_mqtt::setup::{load, load_str};
 use std::collections::HashMap;
 
@@ -72,14 +73,17 @@ fn fails_at(text: &str, key: &str, reason: &str) {
 fn a_valid_file_loads_with_every_key() {
     let c = load_str("topics.toml", VALID, &secrets()).unwrap();
     assert_eq!(c.prefix, "home/constellation");
-    assert_eq!(c.constellation.access_key.as_deref(), Some("k1"));
+    assert_eq!(
+        c.constellation.access_key.as_ref().map(Secret::expose),
+        Some("k1")
+    );
     assert_eq!(c.constellation.request_timeout_ms, 2500);
     assert_eq!(c.constellation.allow, ["*/*", "Tasmota/*"]);
     assert_eq!(c.mqtt.mode, MqttMode::External);
-    assert_eq!(c.mqtt.password.as_deref(), Some("p1"));
+    assert_eq!(c.mqtt.password.as_ref().map(Secret::expose), Some("p1"));
     assert_eq!(c.mqtt.qos, 0);
     let p = &c.packages[0];
-    assert_eq!(p.access_key.as_deref(), Some("own-k1"));
+    assert_eq!(p.access_key.as_ref().map(Secret::expose), Some("own-k1"));
     assert_eq!(p.callback_payload, CallbackPayload::Data);
     assert_eq!(p.so_payload, SoPayload::Value);
     assert_eq!(p.subscribe[0].package, "HWMonitor");
@@ -112,7 +116,10 @@ fn the_example_topics_toml_loads() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topics.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     let c = load_str("topics.toml", &text, &HashMap::new()).unwrap();
-    assert_eq!(c.constellation.access_key.as_deref(), Some("demo"));
+    assert_eq!(
+        c.constellation.access_key.as_ref().map(Secret::expose),
+        Some("demo")
+    );
     assert_eq!(c.packages.len(), 1);
 }
 
@@ -293,7 +300,10 @@ fn the_environment_overrides_the_file() {
     let c = load_str("topics.toml", text, &e).unwrap();
     assert_eq!(c.constellation.url, "http://env:8088/");
     assert_eq!(c.constellation.request_timeout_ms, 7000);
-    assert_eq!(c.constellation.access_key.as_deref(), Some("12345"));
+    assert_eq!(
+        c.constellation.access_key.as_ref().map(Secret::expose),
+        Some("12345")
+    );
     assert_eq!(c.mqtt.mode, MqttMode::External);
 }
 

@@ -1,13 +1,14 @@
 //! The typed contents of `topics.toml`, section by section, with their defaults.
 
 use crate::constellation::model::SoFilter;
+use crate::secret::Secret;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A configuration that cannot be used, with where and why.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
 #[error("{file}: {}{reason}", key_text(.key))]
 pub struct ConfigError {
     /// The file (or `environment`) the value came from.
@@ -77,7 +78,7 @@ pub struct ConstellationConfig {
     /// Server root URI (http or https).
     pub url: String,
     /// Default credential of every package that has none of its own.
-    pub access_key: Option<String>,
+    pub access_key: Option<Secret>,
     pub request_timeout_ms: u64,
     pub long_poll_timeout_ms: u64,
     pub settings_refresh_s: u64,
@@ -174,7 +175,7 @@ pub struct MqttConfig {
     pub url: String,
     pub client_id: String,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     pub qos: u8,
     /// External, `mqtts://`: the CA certificate (PEM) to trust; the system's roots if unset.
     pub ca_file: Option<PathBuf>,
@@ -233,7 +234,7 @@ pub struct PackageConfig {
     pub sentinel: String,
     pub package: String,
     /// This package's credential; the default one when absent.
-    pub access_key: Option<String>,
+    pub access_key: Option<Secret>,
     #[serde(default)]
     pub callback_payload: CallbackPayload,
     #[serde(default)]
@@ -422,8 +423,9 @@ impl Config {
     /// The credential of a package: its own, else the default.
     pub fn access_key_for(&self, sentinel: &str, package: &str) -> Option<&str> {
         self.package(sentinel, package)
-            .and_then(|p| p.access_key.as_deref())
-            .or(self.constellation.access_key.as_deref())
+            .and_then(|p| p.access_key.as_ref())
+            .or(self.constellation.access_key.as_ref())
+            .map(Secret::expose)
     }
 
     /// The declared package of that name, if any.

@@ -3,6 +3,7 @@
 
 use super::schema::{Config, MqttMode};
 use crate::names::check_segment;
+use crate::secret::Secret;
 use std::collections::HashSet;
 use url::Url;
 
@@ -57,7 +58,7 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
             format!("{:?} contains an MQTT wildcard", c.online_stateobject),
         );
     }
-    if c.access_key.as_deref() == Some("") {
+    if c.access_key.as_ref().map(Secret::expose) == Some("") {
         fail("constellation.access_key", "is empty".into());
     }
     for (i, pattern) in c.allow.iter().enumerate() {
@@ -115,7 +116,7 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
                 format!("{}/{} is declared twice", p.sentinel, p.package),
             );
         }
-        match p.access_key.as_deref() {
+        match p.access_key.as_ref().map(Secret::expose) {
             Some("") => fail(&at("access_key"), "is empty".into()),
             None if c.access_key.is_none() => fail(
                 &at("access_key"),

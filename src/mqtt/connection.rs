@@ -4,6 +4,7 @@
 
 use super::{Publisher, Subscriptions};
 use crate::constellation::Backoff;
+use crate::secret::Secret;
 use rumqttc::v5::mqttbytes::v5::{LastWill, Packet, Publish};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
@@ -20,7 +21,7 @@ pub struct ConnectOptions {
     /// `Some` for `mqtts://`.
     pub tls: Option<rumqttc::TlsConfiguration>,
     pub client_id: String,
-    pub credentials: Option<(String, String)>,
+    pub credentials: Option<Login>,
     pub keep_alive: Duration,
     /// The largest packet either way.
     pub max_packet_size: u32,
@@ -30,6 +31,13 @@ pub struct ConnectOptions {
     pub qos: QoS,
     /// Retained `online` while connected, `offline` as last will and at shutdown.
     pub status_topic: String,
+}
+
+/// A username and password to log in with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Login {
+    pub username: String,
+    pub password: Secret,
 }
 
 /// The most QoS 1 publishes of the adapter unacknowledged at once, whatever the
@@ -65,8 +73,8 @@ pub fn connect(
             true,
             None,
         ));
-    if let Some((user, password)) = &options.credentials {
-        mqtt.set_credentials(user, password);
+    if let Some(login) = &options.credentials {
+        mqtt.set_credentials(&login.username, login.password.expose());
     }
     if let Some(tls) = options.tls.clone() {
         crate::tls::install_crypto_provider();

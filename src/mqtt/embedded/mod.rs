@@ -1,11 +1,18 @@
 //! The embedded broker: rumqttd's router on its own thread and its listeners on our
 //! runtime (`Broker::start` would block and panic inside async code).
 
+mod access;
+mod codec;
+mod tls;
+
 use crate::config::{parse_toml, read_toml, ConfigError};
-use rumqttd::protocol::{v4::V4, v5::V5, Packet, Protocol};
+use codec::V4WithoutProperties;
+use rumqttd::protocol::v5::V5;
 use rumqttd::{LinkType, Router, Server, ServerSettings};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
+
+use crate::mqtt::connection::Login;
 
 /// A running embedded broker. rumqttd has no shutdown: it lives as long as the process.
 #[derive(Debug, Clone)]
@@ -17,6 +24,35 @@ pub struct EmbeddedBroker {
     pub v4: Vec<SocketAddr>,
     /// Every MQTT 5 listener.
     pub v5: Vec<SocketAddr>,
+    /// The credentials the adapter logs in with when its listener authenticates and
+    /// `mqtt.username` is not set: made for this process, known to nobody else.
+    pub adapter_login: Option<Login>,
+}
+
+/// A checked configuration of the embedded broker.
+#[derive(Clone)]
+pub struct BrokerConfig {
+    /// What rumqttd runs with.
+    pub settings: rumqttd::Config,
+    /// What is allowed but unsafe: listeners open to the network without authentication
+    /// (`allow_anonymous = true`), for `check` and the start-up log.
+    pub warnings: Vec<ConfigError>,
+}
+
+/// Listeners and warnings: rumqttd's own `Debug` would show the passwords of `auth`.
+impl std::fmt::Debug for BrokerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let listeners: Vec<_> = [&self.settings.v4, &self.settings.v5]
+            .into_iter()
+            .flatten()
+            .flat_map(|servers| servers.values())
+            .map(|s| (s.name.as_str(), s.listen, s.connections.auth.is_some()))
+            .collect();
+        f.debug_struct("BrokerConfig")
+            .field("listeners (name, address, authenticated)", &listeners)
+            .field("warnings", &self.warnings)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why the embedded broker cannot start.
@@ -33,15 +69,16 @@ pub enum BrokerError {
 
 /// The embedded broker's configuration when none is given (`broker/rumqttd.toml`,
 /// compiled in): MQTT 3.1.1 on `127.0.0.1:1883`, MQTT 5 on `127.0.0.1:1884`.
-pub const DEFAULT_CONFIG: &str = include_str!("../../broker/rumqttd.toml");
+pub const DEFAULT_CONFIG: &str = include_str!("../../../broker/rumqttd.toml");
 
 /// What [`DEFAULT_CONFIG`] is called in messages.
 const DEFAULT_NAME: &str = "the embedded broker's defaults";
 
 /// Loads and checks the broker configuration at `path`, or the compiled-in
 /// [`DEFAULT_CONFIG`] without one. `min_payload` is the largest payload the adapter
-/// accepts: every listener must let such a payload through.
-pub fn load(path: Option<&Path>, min_payload: usize) -> Result<rumqttd::Config, BrokerError> {
+/// accepts: every listener must let such a payload through. A listener reachable from
+/// other machines must authenticate, or say `allow_anonymous = true` (a warning).
+pub fn load(path: Option<&Path>, min_payload: usize) -> Result<BrokerConfig, BrokerError> {
     let (file, tree) = match path {
         Some(path) => (path.display().to_string(), read_toml(path)),
         None => (
@@ -49,7 +86,18 @@ pub fn load(path: Option<&Path>, min_payload: usize) -> Result<rumqttd::Config, 
             parse_toml(DEFAULT_NAME, DEFAULT_CONFIG),
         ),
     };
-    let tree = tree.map_err(BrokerError::Config)?;
+    let mut tree = tree.map_err(BrokerError::Config)?;
+    let open = access::take_allow_anonymous(&mut tree).map_err(|keys| {
+        BrokerError::Config(
+            keys.into_iter()
+                .map(|key| ConfigError {
+                    file: file.clone(),
+                    key,
+                    reason: "must be true or false".into(),
+                })
+                .collect(),
+        )
+    })?;
     let fail = |key: &str, reason: String| {
         BrokerError::Config(vec![ConfigError {
             file: file.clone(),
@@ -72,7 +120,7 @@ pub fn load(path: Option<&Path>, min_payload: usize) -> Result<rumqttd::Config, 
             ));
         }
     }
-    let config: rumqttd::Config = serde_path_to_error::deserialize(tree)
+    let mut config: rumqttd::Config = serde_path_to_error::deserialize(tree)
         .map_err(|e| fail(&e.path().to_string(), e.inner().to_string()))?;
     let r = &config.router;
     if r.max_segment_size < 1024 {
@@ -124,7 +172,34 @@ pub fn load(path: Option<&Path>, min_payload: usize) -> Result<rumqttd::Config, 
             }
         }
     }
-    Ok(config)
+    let base = path.and_then(Path::parent);
+    for (version, servers) in [("v4", &mut config.v4), ("v5", &mut config.v5)] {
+        for (name, s) in servers.iter_mut().flatten() {
+            if let Some(tls) = &mut s.tls {
+                tls::resolve_paths(tls, base);
+                if !tls.validate_paths() {
+                    return Err(fail(
+                        &format!("{version}.{name}.tls"),
+                        format!("a file it names does not exist: {}", tls::describe(tls)),
+                    ));
+                }
+            }
+        }
+    }
+    if config.v5.iter().flatten().all(|(_, s)| s.tls.is_some()) {
+        return Err(fail(
+            "v5",
+            "the adapter attaches to an MQTT 5 listener without TLS: add one on loopback".into(),
+        ));
+    }
+    let (errors, warnings) = access::check_exposure(&file, &config, &open);
+    if !errors.is_empty() {
+        return Err(BrokerError::Config(errors));
+    }
+    Ok(BrokerConfig {
+        settings: config,
+        warnings,
+    })
 }
 
 /// Moves every listener of `config` whose address is taken to a free port of the same
@@ -151,7 +226,7 @@ pub fn move_taken_listeners(config: &mut rumqttd::Config) -> Vec<(SocketAddr, So
 /// Starts the router and every listener of `config`.
 pub fn start(config: rumqttd::Config) -> Result<EmbeddedBroker, BrokerError> {
     let v4 = sorted(config.v4.unwrap_or_default());
-    let v5 = sorted(config.v5.unwrap_or_default());
+    let mut v5 = sorted(config.v5.unwrap_or_default());
     // Bind-check first: rumqttd's listeners only log a failure to bind.
     for s in v4.iter().chain(&v5) {
         std::net::TcpListener::bind(s.listen).map_err(|source| BrokerError::Listen {
@@ -159,14 +234,22 @@ pub fn start(config: rumqttd::Config) -> Result<EmbeddedBroker, BrokerError> {
             source,
         })?;
     }
+    if v4.iter().chain(&v5).any(|s| s.tls.is_some()) {
+        crate::tls::install_crypto_provider();
+    }
+    // The adapter attaches to the first MQTT 5 listener without TLS.
+    let attach = v5.iter_mut().find(|s| s.tls.is_none());
+    let adapter_addr = attach
+        .as_ref()
+        .map(|s| loopback(s.listen))
+        .unwrap_or_else(|| loopback(SocketAddr::from(([0, 0, 0, 0], 1884))));
+    let adapter_login = attach.and_then(access::adapter_login);
     let router_tx = Router::new(config.id, config.router).spawn();
     let broker = EmbeddedBroker {
-        adapter_addr: v5
-            .first()
-            .map(|s| loopback(s.listen))
-            .unwrap_or_else(|| loopback(SocketAddr::from(([0, 0, 0, 0], 1884)))),
+        adapter_addr,
         v4: v4.iter().map(|s| s.listen).collect(),
         v5: v5.iter().map(|s| s.listen).collect(),
+        adapter_login,
     };
     for settings in v4 {
         let mut server = Server::new(settings, router_tx.clone(), V4WithoutProperties);
@@ -199,45 +282,5 @@ fn loopback(addr: SocketAddr) -> SocketAddr {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
     } else {
         addr
-    }
-}
-
-/// rumqttd's MQTT 3.1.1 codec, minus a crash: its writer panics (`unreachable!`) on any
-/// packet that carries MQTT 5 properties, which is what an MQTT 5 publisher's message
-/// (user properties, a response topic…) is when routed to a 3.1.1 subscriber; the panic
-/// also poisons the broker's shared state. A 3.1.1 link has no properties to send, so
-/// this codec drops them before writing, as an MQTT 3.1.1 broker does.
-#[derive(Clone)]
-struct V4WithoutProperties;
-
-impl Protocol for V4WithoutProperties {
-    fn read_mut(
-        &mut self,
-        stream: &mut bytes::BytesMut,
-        max_size: usize,
-    ) -> Result<Packet, rumqttd::protocol::Error> {
-        V4.read_mut(stream, max_size)
-    }
-
-    fn write(
-        &self,
-        packet: Packet,
-        buffer: &mut bytes::BytesMut,
-    ) -> Result<usize, rumqttd::protocol::Error> {
-        let packet = match packet {
-            Packet::Publish(p, _) => Packet::Publish(p, None),
-            Packet::PubAck(p, _) => Packet::PubAck(p, None),
-            Packet::PubRec(p, _) => Packet::PubRec(p, None),
-            Packet::PubRel(p, _) => Packet::PubRel(p, None),
-            Packet::PubComp(p, _) => Packet::PubComp(p, None),
-            Packet::Subscribe(p, _) => Packet::Subscribe(p, None),
-            Packet::SubAck(p, _) => Packet::SubAck(p, None),
-            Packet::Unsubscribe(p, _) => Packet::Unsubscribe(p, None),
-            Packet::UnsubAck(p, _) => Packet::UnsubAck(p, None),
-            Packet::Disconnect(p, _) => Packet::Disconnect(p, None),
-            Packet::Connect(c, _, will, _, login) => Packet::Connect(c, None, will, None, login),
-            other => other,
-        };
-        V4.write(packet, buffer)
     }
 }
