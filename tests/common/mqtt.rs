@@ -115,15 +115,26 @@ impl Harness {
 
     /// The adapter against a real Mosquitto started for this test.
     pub async fn external(world: World, tweak: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
         let mosquitto = Mosquitto::start(free_port()).await;
+        Self::external_on(world, mosquitto, None, tweak).await
+    }
+
+    /// The adapter against `mosquitto`, devices logging in with `login`.
+    pub async fn external_on(
+        world: World,
+        mosquitto: Mosquitto,
+        login: Option<(&str, &str)>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
         let sim = start(world).await;
         let mut config = base_config(&sim);
         config.mqtt.mode = MqttMode::External;
         config.mqtt.url = format!("mqtt://127.0.0.1:{}", mosquitto.port);
         tweak(&mut config);
         let port = mosquitto.port;
-        Self::with(sim, config, port, port, Some(mosquitto), None, dir).await
+        let login = login.map(|(u, p)| (u.to_owned(), p.to_owned()));
+        Self::with(sim, config, port, port, Some(mosquitto), login, dir).await
     }
 
     async fn with(
@@ -371,11 +382,21 @@ impl Mosquitto {
 
     /// Like [`Mosquitto::start`], with more configuration lines (more listeners…).
     pub async fn start_with(port: u16, extra: &str) -> Self {
+        Self::start_conf(
+            port,
+            &format!("allow_anonymous true\nlistener {port} 127.0.0.1\n{extra}"),
+        )
+        .await
+    }
+
+    /// Mosquitto with the configuration `conf` (which names the listener on `port`),
+    /// run as root, without persistence.
+    pub async fn start_conf(port: u16, conf_text: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(
             &conf,
-            format!("user root\nallow_anonymous true\npersistence false\nmax_packet_size 2000000\nlistener {port} 127.0.0.1\n{extra}"),
+            format!("user root\npersistence false\nmax_packet_size 2000000\n{conf_text}"),
         )
         .unwrap();
         let child = Command::new(mosquitto_binary())
