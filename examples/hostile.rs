@@ -50,7 +50,7 @@ async fn main() {
     std::fs::write(
         &config,
         format!(
-            "[constellation]\nurl = \"{}\"\naccess_key = \"hostile\"\n[mqtt]\nbroker_config = \"rumqttd.toml\"\n",
+            "[constellation]\nurl = \"{}\"\naccess_key = \"hostile\"\n[http]\nlisten = \"127.0.0.1:0\"\n[mqtt]\nbroker_config = \"rumqttd.toml\"\n",
             sim.url()
         ),
     )

@@ -93,7 +93,7 @@ async fn setup(packages: usize, extra: &str) -> Setup {
          [v5.1]\nname = \"v5\"\nlisten = \"127.0.0.1:{v5}\"\nnext_connection_delay_ms = 0\n[v5.1.connections]\nconnection_timeout_ms = 60000\nmax_payload_size = 1048576\nmax_inflight_count = 100\ndynamic_filters = true\n"
     )).expect("broker config");
     let mut config = format!(
-        "[constellation]\nurl = \"{}\"\naccess_key = \"{KEY}\"\nsettings_refresh_s = 0\n{extra}\n[mqtt]\nbroker_config = {:?}\n",
+        "[constellation]\nurl = \"{}\"\naccess_key = \"{KEY}\"\nsettings_refresh_s = 0\n{extra}\n[http]\nlisten = \"127.0.0.1:0\"\n[mqtt]\nbroker_config = {:?}\n",
         sim.url(),
         broker.display().to_string()
     );

@@ -2,13 +2,17 @@
 //! Constellation client and the dispatcher, wired together and run until shutdown.
 
 use crate::config::{Config, MqttMode};
-use crate::constellation::{Client, ClientOptions};
+use crate::constellation::{Client, ClientOptions, Identity};
 use crate::devices::Devices;
 use crate::dispatch::Dispatcher;
+use crate::http;
+use crate::metrics::Metrics;
 use crate::mqtt::connection::{connect, ConnectOptions, Login};
 use crate::mqtt::embedded::{self, BrokerConfig, BrokerError, EmbeddedBroker};
 use crate::setup::Setup;
 use rumqttc::v5::mqttbytes::QoS;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +31,11 @@ pub enum StartError {
     Tls(String),
     #[error("Constellation client: {0}")]
     Client(String),
+    #[error("http.listen: cannot listen on {addr}: {source}")]
+    Http {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("configuration: {}", .0.iter().map(|(k, r)| format!("{k}: {r}")).collect::<Vec<_>>().join("; "))]
     Config(Vec<(String, String)>),
 }
@@ -37,6 +46,8 @@ pub struct Adapter {
     pub broker: Option<EmbeddedBroker>,
     /// The dispatcher, for inspection (package states).
     pub dispatcher: Dispatcher,
+    /// Where `/metrics`, `/healthz`, `/readyz` and `/status` are served, unless off.
+    pub http: Option<SocketAddr>,
     task: JoinHandle<()>,
 }
 
@@ -71,6 +82,19 @@ impl Adapter {
         shutdown: CancellationToken,
     ) -> Result<Self, StartError> {
         let Setup { config, mapping } = setup;
+        // Bound first: a taken port stops the start before the broker runs.
+        let http_listener = match config.http.listen.as_str() {
+            "" => None,
+            addr => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Http {
+                        addr: addr.to_owned(),
+                        source,
+                    })?,
+            ),
+        };
+        let metrics = Arc::new(Metrics::new());
         let (broker, mut options) = match (config.mqtt.mode, broker) {
             (MqttMode::Embedded, Some(broker_config)) => {
                 for warning in &broker_config.warnings {
@@ -82,6 +106,7 @@ impl Adapter {
                     broker.adapter_addr.ip().to_string(),
                     broker.adapter_addr.port(),
                     None,
+                    &metrics,
                 );
                 // The embedded broker keeps no session past the process: a client id of
                 // this process alone costs nothing, and no device can take the
@@ -98,7 +123,7 @@ impl Adapter {
             (MqttMode::Embedded, None) => return Err(StartError::NoBroker),
             (MqttMode::External, _) => {
                 let (host, port, tls) = external_target(&config)?;
-                (None, connect_options(&config, host, port, tls))
+                (None, connect_options(&config, host, port, tls, &metrics))
             }
         };
         let c = &config.constellation;
@@ -108,7 +133,8 @@ impl Adapter {
             request_timeout: Duration::from_millis(c.request_timeout_ms),
             long_poll_timeout: Duration::from_millis(c.long_poll_timeout_ms),
         })
-        .map_err(|e| StartError::Client(e.to_string()))?;
+        .map_err(|e| StartError::Client(e.to_string()))?
+        .with_observer(metrics.clone());
 
         let mqtt_stop = CancellationToken::new();
         let devices = Devices::new(mapping);
@@ -119,8 +145,27 @@ impl Adapter {
         options.subscriptions.sort();
         options.subscriptions.dedup();
         let (publisher, mut inbound, mqtt_task) = connect(options, mqtt_stop.clone());
-        let dispatcher = Dispatcher::new(config.clone(), devices, client, publisher);
+        let readiness = Duration::from_secs(config.http.readiness_s);
+        tokio::spawn(probe(
+            client.clone(),
+            probe_identity(&config),
+            metrics.clone(),
+            readiness,
+            shutdown.clone(),
+        ));
+        let dispatcher = Dispatcher::new(config.clone(), devices, client, publisher, metrics);
         dispatcher.start_declared();
+        let http = match http_listener {
+            Some(listener) => Some(
+                http::serve(listener, dispatcher.clone(), readiness, shutdown.clone()).map_err(
+                    |source| StartError::Http {
+                        addr: config.http.listen.clone(),
+                        source,
+                    },
+                )?,
+            ),
+            None => None,
+        };
         let flush = Duration::from_millis(c.flush_timeout_ms);
         let embedded = broker.is_some();
         let task = tokio::spawn({
@@ -149,6 +194,7 @@ impl Adapter {
         Ok(Self {
             broker,
             dispatcher,
+            http,
             task,
         })
     }
@@ -160,14 +206,65 @@ impl Adapter {
     }
 }
 
+/// Who the reachability probe asks as: the first declared package, else a package of
+/// the default credential (a refusal is an answer too: the server is up).
+fn probe_identity(config: &Config) -> Identity {
+    match config.packages.first() {
+        Some(p) => Identity::new(
+            &p.sentinel,
+            &p.package,
+            config
+                .access_key_for(&p.sentinel, &p.package)
+                .unwrap_or_default(),
+        ),
+        None => Identity::new(
+            "constellation-mqtt",
+            "Probe",
+            config
+                .constellation
+                .access_key
+                .as_ref()
+                .map_or("", |k| k.expose()),
+        ),
+    }
+}
+
+/// Asks `CheckAccess` whenever Constellation has not answered anything for half of
+/// `readiness`, so that `/readyz` and `constellation_reachable` say how it is even when
+/// nothing else is asked of it.
+async fn probe(
+    client: Client,
+    identity: Identity,
+    metrics: Arc<Metrics>,
+    readiness: Duration,
+    shutdown: CancellationToken,
+) {
+    let quiet = readiness / 2;
+    loop {
+        let stale = metrics
+            .since_constellation_answered()
+            .is_none_or(|ago| ago >= quiet);
+        if stale {
+            // The outcome is recorded by the client's observer.
+            let _ = client.check_access(&identity).await;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(quiet / 2) => {}
+        }
+    }
+}
+
 fn connect_options(
     config: &Config,
     host: String,
     port: u16,
     tls: Option<rumqttc::TlsConfiguration>,
+    metrics: &Arc<Metrics>,
 ) -> ConnectOptions {
     let m = &config.mqtt;
     ConnectOptions {
+        metrics: metrics.clone(),
         host,
         port,
         tls,

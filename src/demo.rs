@@ -40,6 +40,13 @@ pub async fn run(
     let mut config = Config::default();
     config.constellation.url = sim.url().to_string();
     config.constellation.access_key = Some("demo".into());
+    if std::net::TcpListener::bind(&config.http.listen).is_err() {
+        println!(
+            "HTTP: {} is taken; listening on a free port instead",
+            config.http.listen
+        );
+        config.http.listen = "127.0.0.1:0".into();
+    }
     let mut broker_config =
         embedded::load(broker_config, config.mqtt.max_payload_bytes).map_err(|e| e.to_string())?;
     for (from, to) in embedded::move_taken_listeners(&mut broker_config.settings) {
@@ -63,6 +70,9 @@ pub async fn run(
         "MQTT broker: 127.0.0.1:{device_port} (MQTT 3.1.1), {} (MQTT 5)",
         broker.adapter_addr
     );
+    if let Some(http) = adapter.http {
+        println!("Adapter: http://{http}/metrics, /status, /readyz, /healthz");
+    }
     println!("Try: mosquitto_pub -p {device_port} -t constellation/Salon/Thermometer/stateobject/Temperature -m 22.5");
     println!("Press Ctrl-C to stop.\n");
 

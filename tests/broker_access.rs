@@ -111,7 +111,7 @@ fn write_config(dir: &Path, sim: &constellation_mqtt::sim::Simulator, broker: &s
     std::fs::write(
         &path,
         format!(
-            "[constellation]\nurl = \"{}\"\naccess_key = \"demo\"\n[mqtt]\nbroker_config = \"rumqttd.toml\"\n",
+            "[constellation]\nurl = \"{}\"\naccess_key = \"demo\"\n[http]\nlisten = \"127.0.0.1:0\"\n[mqtt]\nbroker_config = \"rumqttd.toml\"\n",
             sim.url()
         ),
     )

@@ -175,7 +175,7 @@ async fn run_projects_devices_until_sigterm_then_says_offline() {
     std::fs::write(
         &config,
         format!(
-            "[constellation]\nurl = \"{}\"\naccess_key = \"${{TEST_KEY}}\"\n[mqtt]\nbroker_config = {:?}\n",
+            "[constellation]\nurl = \"{}\"\naccess_key = \"${{TEST_KEY}}\"\n[http]\nlisten = \"127.0.0.1:0\"\n[mqtt]\nbroker_config = {:?}\n",
             sim.url(),
             broker.display().to_string()
         ),

@@ -39,6 +39,8 @@ fn write_files(dir: &std::path::Path, url: &str, v4: u16, v5: u16) -> std::path:
             r#"[constellation]
 url = "{url}"
 access_key = "{ACCESS_KEY}"
+[http]
+listen = "127.0.0.1:0"
 [mqtt]
 broker_config = "rumqttd.toml"
 username = "adapter"

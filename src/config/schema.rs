@@ -37,6 +37,9 @@ pub struct Config {
     pub constellation: ConstellationConfig,
     #[serde(default)]
     pub mqtt: MqttConfig,
+    /// The adapter's own HTTP listener: metrics, health, status.
+    #[serde(default)]
+    pub http: HttpConfig,
     /// Packages with their own settings or credentials.
     #[serde(default)]
     pub packages: Vec<PackageConfig>,
@@ -63,10 +66,31 @@ impl Default for Config {
             prefix: default_prefix(),
             constellation: ConstellationConfig::default(),
             mqtt: MqttConfig::default(),
+            http: HttpConfig::default(),
             packages: Vec::new(),
             map: Vec::new(),
             command: Vec::new(),
             preset: Vec::new(),
+        }
+    }
+}
+
+/// `[http]`: the adapter's HTTP listener (`/metrics`, `/healthz`, `/readyz`, `/status`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// `host:port`; loopback by default; `""` turns the listener off.
+    pub listen: String,
+    /// `/readyz` wants an answer from Constellation within this many seconds (the
+    /// adapter asks `CheckAccess` when nothing else was asked meanwhile).
+    pub readiness_s: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8089".into(),
+            readiness_s: 30,
         }
     }
 }

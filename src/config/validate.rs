@@ -52,6 +52,19 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
     if c.auth_retry_s == 0 {
         fail("constellation.auth_retry_s", "must be above 0".into());
     }
+    let h = &config.http;
+    if !h.listen.is_empty() && h.listen.parse::<std::net::SocketAddr>().is_err() {
+        fail(
+            "http.listen",
+            format!(
+                "{:?} is not host:port (an IP address and a port), nor \"\" (off)",
+                h.listen
+            ),
+        );
+    }
+    if h.readiness_s == 0 {
+        fail("http.readiness_s", "must be above 0".into());
+    }
     if c.online_stateobject.contains(['+', '#']) {
         fail(
             "constellation.online_stateobject",

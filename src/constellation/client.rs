@@ -8,8 +8,15 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use url::Url;
+
+/// Told of every request's outcome: its action, the HTTP status (`None` when no answer
+/// came: time-out, connection failure) and the time to the answer.
+pub trait RequestObserver: Send + Sync {
+    fn answered(&self, action: &'static str, status: Option<u16>, elapsed: Duration);
+}
 
 /// How to reach the server.
 #[derive(Clone, Debug)]
@@ -36,12 +43,23 @@ impl ClientOptions {
 /// A Constellation REST client. Cheap to clone: clones share one connection pool.
 ///
 /// Credentials travel as headers, so keys never appear in URLs or access logs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: Url,
     request_timeout: Duration,
     long_poll_timeout: Duration,
+    observer: Option<Arc<dyn RequestObserver>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .field("request_timeout", &self.request_timeout)
+            .field("long_poll_timeout", &self.long_poll_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A request on its way: the action, the identity, the query, the body.
@@ -72,7 +90,20 @@ impl Client {
             base,
             request_timeout: options.request_timeout,
             long_poll_timeout: options.long_poll_timeout,
+            observer: None,
         })
+    }
+
+    /// This client, telling `observer` of every request's outcome.
+    pub fn with_observer(mut self, observer: Arc<dyn RequestObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn observe(&self, action: &'static str, status: Option<u16>, started: Instant) {
+        if let Some(o) = &self.observer {
+            o.answered(action, status, started.elapsed());
+        }
     }
 
     /// `CheckAccess`: whether the server accepts this credential.
@@ -321,9 +352,18 @@ impl Client {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body);
         }
-        let resp = req.send().await.map_err(transient)?;
+        let started = Instant::now();
+        let resp = match req.send().await {
+            Ok(resp) => resp,
+            Err(e) => {
+                self.observe(action, None, started);
+                return Err(transient(e));
+            }
+        };
         let status = resp.status();
-        let body = resp.bytes().await.map_err(transient)?;
+        let body = resp.bytes().await;
+        self.observe(action, body.is_ok().then_some(status.as_u16()), started);
+        let body = body.map_err(transient)?;
         if status.is_success() {
             return Ok(body);
         }

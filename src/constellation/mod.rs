@@ -7,6 +7,6 @@ mod identity;
 pub mod model;
 
 pub use backoff::{retry_transient, Backoff, MIN_DELAY};
-pub use client::{Client, ClientOptions};
+pub use client::{Client, ClientOptions, RequestObserver};
 pub use error::Error;
 pub use identity::Identity;

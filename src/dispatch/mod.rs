@@ -16,12 +16,14 @@ use crate::constellation::Client;
 use crate::devices::Devices;
 use crate::lock::lock;
 use crate::mapping::MapError;
+use crate::metrics::{Metrics, Refusal, Snapshot};
 use crate::mqtt::Publisher;
 use crate::native::{
     adapter_error_topic, decode, error_topic, parse_topic, payload_head, Intent, PackageId, Topic,
 };
 use crate::package::{
-    self, report, report_quietly, Context, Job, Lifecycle, Origin, Package, PackageState, Server,
+    self, report, report_quietly, Context, Job, Lifecycle, Origin, Package, PackageState, Pushed,
+    Server,
 };
 use rumqttc::v5::mqttbytes::v5::Publish;
 use std::collections::HashMap;
@@ -50,6 +52,7 @@ impl Dispatcher {
         devices: Devices,
         client: Client,
         publisher: Publisher,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let cx = Context {
             server: Server::new(client, &config),
@@ -57,6 +60,7 @@ impl Dispatcher {
             devices: Arc::new(devices),
             lifecycle: Lifecycle::default(),
             config: config.clone(),
+            metrics,
         };
         Self {
             admission: Arc::new(admission::Admission::new(&config)),
@@ -76,19 +80,27 @@ impl Dispatcher {
             topic: topic.to_string(),
             payload: payload_head(&publish.payload),
         };
+        let metrics = &self.cx.metrics;
         let (package, kind) = match parse_topic(prefix, &topic) {
             Topic::Device(package, kind) => (package, kind),
             Topic::Foreign => {
-                return self.project(&topic, &publish.payload, publish.retain, origin)
+                metrics.received("foreign");
+                return self.project(&topic, &publish.payload, publish.retain, origin);
             }
             Topic::Downlink => return,
             Topic::Invalid {
                 error_topic,
                 reason,
-            } => return report(&self.cx.publisher, &error_topic, &origin(), &reason),
+            } => {
+                metrics.received("invalid");
+                metrics.refused(Refusal::InvalidTopic);
+                return report(&self.cx.publisher, &error_topic, &origin(), &reason);
+            }
         };
+        metrics.received(kind.label());
         let package_errors = || error_topic(prefix, &package.sentinel, &package.package);
         if let Some(reason) = self.oversized(&publish.payload) {
+            metrics.refused(Refusal::Oversized);
             return report(&self.cx.publisher, &package_errors(), &origin(), &reason);
         }
         let no_properties = Vec::new();
@@ -99,7 +111,8 @@ impl Dispatcher {
         let intent = match decode(&kind, &package.package, &publish.payload, user_properties) {
             Ok(intent) => intent,
             Err(reason) => {
-                return report(&self.cx.publisher, &package_errors(), &origin(), &reason)
+                metrics.refused(Refusal::InvalidPayload);
+                return report(&self.cx.publisher, &package_errors(), &origin(), &reason);
             }
         };
         self.submit(package, intent, origin());
@@ -109,6 +122,7 @@ impl Dispatcher {
     /// last known state: already seen, it is ignored.
     fn project(&self, topic: &str, payload: &[u8], retained: bool, origin: impl Fn() -> Origin) {
         if let Some(reason) = self.oversized(payload) {
+            self.cx.metrics.refused(Refusal::Oversized);
             let error_topic = adapter_error_topic(&self.cx.config.prefix);
             return report(&self.cx.publisher, &error_topic, &origin(), &reason);
         }
@@ -139,6 +153,7 @@ impl Dispatcher {
     }
 
     fn report_map_error(&self, e: &MapError, origin: &Origin) {
+        self.cx.metrics.refused(Refusal::Mapping);
         let prefix = &self.cx.config.prefix;
         let error_topic = match &e.package {
             Some(p) => error_topic(prefix, &p.sentinel, &p.package),
@@ -156,19 +171,26 @@ impl Dispatcher {
         if let Intent::PushStateObject(push) = &mut intent {
             self.defaults.apply(&package, push);
         }
-        if let Err(full) = p.enqueue(Job {
+        p.published();
+        let full = match p.enqueue(Job {
             intent,
             origin: origin.clone(),
         }) {
-            let reason = format!(
-                "{package}: queue full ({} pending): publish dropped ({} dropped so far)",
-                self.cx.config.constellation.queue_limit, full.dropped
-            );
-            if full.dropped.is_power_of_two() {
-                report(&self.cx.publisher, p.error_topic(), &origin, &reason);
-            } else {
-                report_quietly(&self.cx.publisher, p.error_topic(), &origin, &reason);
-            }
+            Ok(Pushed::Queued) => return,
+            Ok(Pushed::Conflated) => return self.cx.metrics.conflated(),
+            Err(full) => full,
+        };
+        self.cx.metrics.refused(Refusal::QueueFull);
+        self.cx.metrics.dropped();
+        let reason = format!(
+            "{package}: queue full ({} pending): publish dropped ({} dropped so far)",
+            self.cx.config.constellation.queue_limit, full.dropped
+        );
+        p.failed(&reason);
+        if full.dropped.is_power_of_two() {
+            report(&self.cx.publisher, p.error_topic(), &origin, &reason);
+        } else {
+            report_quietly(&self.cx.publisher, p.error_topic(), &origin, &reason);
         }
     }
 
@@ -182,6 +204,7 @@ impl Dispatcher {
         let key = match self.admission.admit(config, id) {
             Ok(key) => key,
             Err(reason) => {
+                self.cx.metrics.refused(Refusal::NotAdmitted);
                 let error_topic = error_topic(&config.prefix, &id.sentinel, &id.package);
                 report(&self.cx.publisher, &error_topic, origin, &reason);
                 return None;
@@ -213,6 +236,36 @@ impl Dispatcher {
             };
             self.package_for(&id, &origin);
         }
+    }
+
+    /// Every package the dispatcher knows, with its state, in name order.
+    pub fn packages(&self) -> Vec<(PackageId, PackageState)> {
+        let mut all: Vec<_> = lock(&self.packages)
+            .iter()
+            .map(|(id, p)| (id.clone(), p.snapshot()))
+            .collect();
+        all.sort_by_key(|(id, _)| id.to_string());
+        all
+    }
+
+    /// The figures taken at a scrape: packages, queues, polls, sagas.
+    pub fn snapshot(&self) -> Snapshot {
+        let packages: Vec<PackageState> = lock(&self.packages)
+            .values()
+            .map(|p| p.snapshot())
+            .collect();
+        Snapshot {
+            packages: packages.len() as i64,
+            queued: packages.iter().map(|p| p.queued as i64).sum(),
+            queued_worst: packages.iter().map(|p| p.queued as i64).max().unwrap_or(0),
+            long_polls: self.cx.server.long_polls() as i64,
+            sagas_pending: packages.iter().map(|p| p.sagas_pending as i64).sum(),
+        }
+    }
+
+    /// The adapter's figures.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.cx.metrics
     }
 
     /// The state of a package the dispatcher knows.

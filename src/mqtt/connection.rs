@@ -4,10 +4,12 @@
 
 use super::{Publisher, Subscriptions};
 use crate::constellation::Backoff;
+use crate::metrics::Metrics;
 use crate::secret::Secret;
 use rumqttc::v5::mqttbytes::v5::{LastWill, Packet, Publish};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -22,6 +24,8 @@ pub struct ConnectOptions {
     pub tls: Option<rumqttc::TlsConfiguration>,
     pub client_id: String,
     pub credentials: Option<Login>,
+    /// Where the connection's state and reconnections are counted.
+    pub metrics: Arc<Metrics>,
     pub keep_alive: Duration,
     /// The largest packet either way.
     pub max_packet_size: u32,
@@ -120,6 +124,7 @@ async fn drive(
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 backoff.reset();
                 connected = true;
+                options.metrics.mqtt_connected(true);
                 tracing::info!(
                     broker = %format!("{}:{}", options.host, options.port),
                     session_present = ack.session_present,
@@ -152,6 +157,7 @@ async fn drive(
                     tracing::warn!(error = %e, ?delay, "MQTT connection failed; retrying");
                 }
                 connected = false;
+                options.metrics.mqtt_connected(false);
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = tokio::time::sleep(delay) => {}

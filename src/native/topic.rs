@@ -46,6 +46,24 @@ pub enum Kind {
     Status,
 }
 
+impl Kind {
+    /// The kind's name in figures (`stateobject`, `log`, `message`…).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::StateObject(_) | Self::StateObjectFull => "stateobject",
+            Self::Purge => "purge",
+            Self::Log(_) => "log",
+            Self::Message => "message",
+            Self::Response(_) => "response",
+            Self::Descriptor => "descriptor",
+            Self::Subscribe => "subscribe",
+            Self::Groups => "groups",
+            Self::SettingsGet => "settings_get",
+            Self::Status => "status",
+        }
+    }
+}
+
 /// What a topic under the prefix is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Topic {

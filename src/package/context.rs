@@ -3,6 +3,7 @@
 use crate::config::Config;
 use crate::constellation::Client;
 use crate::devices::Devices;
+use crate::metrics::Metrics;
 use crate::mqtt::Publisher;
 use std::future::Future;
 use std::sync::Arc;
@@ -21,6 +22,8 @@ pub struct Context {
     pub devices: Arc<Devices>,
     /// When packages stop.
     pub lifecycle: Lifecycle,
+    /// The adapter's figures.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The Constellation server: its client, requests in flight bounded over all packages.
@@ -30,6 +33,7 @@ pub struct Server {
     requests: Semaphore,
     /// Bounds long polls (`max_long_polls`): each holds a connection.
     polls: Semaphore,
+    max_long_polls: usize,
 }
 
 impl Server {
@@ -40,7 +44,14 @@ impl Server {
             client,
             requests: Semaphore::new(c.max_concurrent_requests),
             polls: Semaphore::new(c.max_long_polls),
+            max_long_polls: c.max_long_polls,
         }
+    }
+
+    /// Long polls holding their turn now.
+    pub fn long_polls(&self) -> usize {
+        self.max_long_polls
+            .saturating_sub(self.polls.available_permits())
     }
 
     /// Runs an ordinary (not long-poll) request under the `max_concurrent_requests` bound.

@@ -21,7 +21,7 @@ mod trouble;
 mod uplink;
 
 pub use context::{Context, Lifecycle, Server};
-pub use queue::{Full, Job, Origin, PackageQueue};
+pub use queue::{Full, Job, Origin, PackageQueue, Pushed};
 pub use report::{report, report_quietly};
 pub use state::{Package, PackageState};
 

@@ -41,6 +41,15 @@ pub struct PackageQueue {
     high_water: usize,
 }
 
+/// How a job entered the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// At the back.
+    Queued,
+    /// In place of the pending value of the same StateObject (or descriptor).
+    Conflated,
+}
+
 /// The queue was full: the job was not queued.
 #[derive(Debug, PartialEq)]
 pub struct Full {
@@ -63,11 +72,11 @@ impl PackageQueue {
     }
 
     /// Queues `job`, conflating a StateObject push with its pending predecessor.
-    pub fn push(&mut self, job: Job) -> Result<(), Full> {
+    pub fn push(&mut self, job: Job) -> Result<Pushed, Full> {
         if let Some(seq) = self.pending_seq(&job.intent) {
             let index = (seq - self.front_seq) as usize;
             self.jobs[index] = job;
-            return Ok(());
+            return Ok(Pushed::Conflated);
         }
         if self.jobs.len() >= self.limit {
             self.dropped += 1;
@@ -78,7 +87,7 @@ impl PackageQueue {
         self.set_pending(&job.intent, self.front_seq + self.jobs.len() as u64);
         self.jobs.push_back(job);
         self.high_water = self.high_water.max(self.jobs.len());
-        Ok(())
+        Ok(Pushed::Queued)
     }
 
     /// The sequence number of the queued job `intent` would replace.

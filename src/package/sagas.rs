@@ -44,6 +44,12 @@ impl SagaMemory {
         }
     }
 
+    /// Sagas remembered and not expired.
+    pub fn pending(&mut self) -> usize {
+        self.forget_expired();
+        self.senders.len()
+    }
+
     /// Where to answer saga `id`, if it is still remembered; it is forgotten then.
     pub fn take(&mut self, id: &str) -> Option<String> {
         self.forget_expired();

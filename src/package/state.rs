@@ -1,7 +1,7 @@
 //! A virtual package's shared state: its credential and topics, its queue, its saga
 //! memory, the groups and StateObject filters its pollers follow, its recorded status.
 
-use super::queue::{Full, Job, PackageQueue};
+use super::queue::{Full, Job, PackageQueue, Pushed};
 use super::sagas::SagaMemory;
 use crate::config::{CallbackPayload, Config, SoPayload};
 use crate::constellation::model::SoFilter;
@@ -49,6 +49,12 @@ pub struct PackageState {
     pub dropped: u64,
     /// Requests that Constellation refused for the credential.
     pub refusals: u64,
+    /// When a device last published for this package.
+    pub last_publish: Option<std::time::SystemTime>,
+    /// The latest failure reported on the package's `error` topic.
+    pub last_error: Option<String>,
+    /// Sagas delivered to the device, not yet answered.
+    pub sagas_pending: usize,
 }
 
 impl Package {
@@ -96,19 +102,31 @@ impl Package {
     }
 
     /// Queues a job for the worker.
-    pub fn enqueue(&self, job: Job) -> Result<(), Full> {
-        lock(&self.queue).push(job)?;
+    pub fn enqueue(&self, job: Job) -> Result<Pushed, Full> {
+        let pushed = lock(&self.queue).push(job)?;
         self.wake.notify_one();
-        Ok(())
+        Ok(pushed)
+    }
+
+    /// Notes that a device published for this package.
+    pub fn published(&self) {
+        lock(&self.state).last_publish = Some(std::time::SystemTime::now());
+    }
+
+    /// Notes a failure reported on the package's `error` topic.
+    pub fn failed(&self, reason: &str) {
+        lock(&self.state).last_error = Some(reason.to_owned());
     }
 
     /// A snapshot of the package's state.
     pub fn snapshot(&self) -> PackageState {
+        let sagas_pending = lock(&self.sagas).pending();
         let q = lock(&self.queue);
         PackageState {
             queued: q.len(),
             high_water: q.high_water(),
             dropped: q.dropped(),
+            sagas_pending,
             groups: self.groups.borrow().clone(),
             filters: self.filters.borrow().clone(),
             ..lock(&self.state).clone()

@@ -90,10 +90,12 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                 }
             }
             Outcome::Failed(job, error) => {
+                package.failed(&error);
                 report(&cx.publisher, &package.error_topic, &job.origin, &error);
             }
             Outcome::Refused(job, error) => {
                 lock(&package.state).refusals += 1;
+                package.failed(&error.to_string());
                 tracing::warn!(package = %package.id, %error, hold_s = hold.as_secs(), "credential refused");
                 report_quietly(
                     &cx.publisher,

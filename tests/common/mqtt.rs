@@ -245,6 +245,7 @@ pub fn base_config(sim: &Simulator) -> Config {
     config.constellation.url = sim.url().to_string();
     config.constellation.access_key = Some("demo".into());
     config.mqtt.client_id = format!("adapter-{}", free_port());
+    config.http.listen = "127.0.0.1:0".into();
     config
 }
 
