@@ -273,6 +273,27 @@ async fn demo_runs_from_an_empty_directory_and_shows_data_flowing() {
         seen.contains("Constellation ← Salon/Thermometer: Temperature"),
         "{seen}"
     );
+    // The adapter's metrics show the traffic.
+    let metrics = seen
+        .lines()
+        .find_map(|l| l.strip_prefix("Adapter: "))
+        .and_then(|l| l.split(',').next())
+        .unwrap_or_else(|| panic!("the demo names its metrics URL: {seen}"))
+        .to_owned();
+    constellation_mqtt::tls::install_crypto_provider();
+    let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+    let received: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("constellation_mqtt_publishes_received_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    assert!(received > 0.0, "{text}");
+    assert!(
+        text.contains(
+            "constellation_mqtt_rest_requests_total{action=\"PushStateObject\",status=\"2xx\"}"
+        ),
+        "{text}"
+    );
     terminate(child).await;
     let logs = logs.join().unwrap();
     assert!(logs.contains("package joined"), "{logs}");

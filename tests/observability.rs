@@ -19,6 +19,7 @@ fn http_addr(h: &Harness) -> SocketAddr {
 }
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    constellation_mqtt::tls::install_crypto_provider();
     let resp = reqwest::get(format!("http://{addr}{path}"))
         .await
         .unwrap_or_else(|e| panic!("GET {path}: {e}"));
