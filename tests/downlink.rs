@@ -746,3 +746,68 @@ async fn a_restarted_adapter_rebuilds_links_and_groups_from_retained_topics() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_refused_group_or_link_is_reported_and_the_rest_keeps_working() {
+    let world = world().with_package(
+        "Salon",
+        None,
+        PackageDecl {
+            allowed_groups: Some(vec!["Allowed".into()]),
+            can_read_stateobjects: false,
+            ..PackageDecl::new("Guarded").with_key("demo")
+        },
+    );
+    let h = Harness::embedded(world, |c| {
+        declare(
+            c,
+            "Guarded",
+            CallbackPayload::Data,
+            SoPayload::Value,
+            |_| {},
+        )
+    })
+    .await;
+    let d = h.device("guarded").await;
+    d.subscribe("constellation/Salon/Guarded/#").await;
+    d.publish(
+        "constellation/Salon/Guarded/groups",
+        r#"["Allowed", "Forbidden"]"#,
+    )
+    .await;
+    d.publish(
+        "constellation/Salon/Guarded/subscribe",
+        r#"[{"Package": "CPU"}]"#,
+    )
+    .await;
+    // Both refusals are said on the package's error topic.
+    let mut said = Vec::new();
+    while said.len() < 2 {
+        let r = d
+            .expect("constellation/Salon/Guarded/error", |_| true)
+            .await;
+        said.push(r.payload);
+    }
+    let said = said.join("\n");
+    assert!(said.contains("group \\\"Forbidden\\\" refused"), "{said}");
+    assert!(said.contains("StateObject link refused"), "{said}");
+
+    // Its allowed group and its own messages still reach it.
+    polled(&h, "Salon/Guarded", SubKind::Messages, Some("Allowed")).await;
+    send(
+        &h,
+        "Consumer/Web",
+        SenderType::ConsumerHttp,
+        msg(ScopeType::Group, &["Allowed"], "ToGroup", json!(1), None),
+    );
+    d.expect("constellation/Salon/Guarded/callback/ToGroup", |p| p == "1")
+        .await;
+    send(
+        &h,
+        "Consumer/Web",
+        SenderType::ConsumerHttp,
+        msg(ScopeType::Package, &["Guarded"], "Direct", json!(2), None),
+    );
+    d.expect("constellation/Salon/Guarded/callback/Direct", |p| p == "2")
+        .await;
+}

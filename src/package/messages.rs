@@ -2,6 +2,7 @@
 
 use super::context::Context;
 use super::queue::{Job, Origin};
+use super::report::report;
 use super::state::Package;
 use super::trouble::Trouble;
 use crate::config::CallbackPayload;
@@ -21,6 +22,8 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
     let mut sub: Option<String> = None;
     let mut renew: Option<String> = None;
     let mut joined: BTreeSet<String> = BTreeSet::new();
+    // Groups the server refused: reported once, not asked again until wanted anew.
+    let mut refused: BTreeSet<String> = BTreeSet::new();
     loop {
         let result = async {
             let wanted: BTreeSet<String> = groups_rx.borrow_and_update().iter().cloned().collect();
@@ -44,7 +47,7 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                     sub.insert(id).clone()
                 }
             };
-            join(&cx, &package, &id, &wanted, &mut joined).await?;
+            join(&cx, &package, &id, &wanted, &mut joined, &mut refused).await?;
             let _turn = cx.server.poll_turn().await;
             let poll = cx.server.client.get_messages(&package.identity, &id, 0);
             tokio::pin!(poll);
@@ -59,7 +62,7 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                             renew = None;
                             return Ok(Vec::new());
                         }
-                        join(&cx, &package, &id, &wanted, &mut joined).await?;
+                        join(&cx, &package, &id, &wanted, &mut joined, &mut refused).await?;
                     }
                 }
             }
@@ -93,23 +96,44 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
     }
 }
 
-/// Joins the groups of `wanted` not yet `joined` on subscription `id`.
+/// Joins the groups of `wanted` not yet `joined` on subscription `id`. A group the
+/// server refuses (403, 400) is reported on the package's `error` topic and left out:
+/// the package keeps its messages and its other groups.
 async fn join(
     cx: &Context,
     package: &Package,
     id: &str,
     wanted: &BTreeSet<String>,
     joined: &mut BTreeSet<String>,
+    refused: &mut BTreeSet<String>,
 ) -> Result<(), Error> {
-    for group in wanted.difference(&joined.clone()) {
-        cx.server
-            .request(cx.server.client.subscribe_to_message_group(
-                &package.identity,
-                group,
-                Some(id),
-            ))
-            .await?;
-        joined.insert(group.clone());
+    refused.retain(|g| wanted.contains(g));
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|g| !joined.contains(*g) && !refused.contains(*g))
+        .cloned()
+        .collect();
+    for group in missing {
+        let call = cx
+            .server
+            .client
+            .subscribe_to_message_group(&package.identity, &group, Some(id));
+        match cx.server.request(call).await {
+            Ok(_) => {
+                joined.insert(group);
+            }
+            Err(e @ (Error::Auth { .. } | Error::BadRequest { .. })) => {
+                let origin = Origin {
+                    topic: format!("{}/groups", package.base_topic),
+                    payload: group.clone(),
+                };
+                let reason = format!("group {group:?} refused by Constellation: {e}");
+                package.failed(&reason);
+                report(&cx.publisher, &package.error_topic, &origin, &reason);
+                refused.insert(group);
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }

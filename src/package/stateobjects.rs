@@ -1,6 +1,8 @@
 //! A package's StateObject links: current values, then every update, on `so/...`.
 
 use super::context::Context;
+use super::queue::Origin;
+use super::report::report;
 use super::state::Package;
 use super::trouble::Trouble;
 use crate::config::SoPayload;
@@ -33,32 +35,40 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
 }
 
 /// Publishes the current values, subscribes, and long-polls for ever (renewing a lost
-/// subscription and backing off on failures).
+/// subscription and backing off on failures). A filter the server refuses (403, 400)
+/// is reported on the package's `error` topic and left out; the others go on.
 async fn follow(cx: &Context, package: &Package, filters: &[SoFilter], trouble: &mut Trouble) {
+    let mut filters = filters.to_vec();
     let mut id: Option<String> = None;
     let mut first = true;
     loop {
         let result: Result<(), Error> = async {
             if first {
-                for filter in filters {
-                    for so in cx
+                let mut usable = Vec::new();
+                for filter in &filters {
+                    let call = cx
                         .server
-                        .request(
-                            cx.server
-                                .client
-                                .request_state_objects(&package.identity, filter),
-                        )
-                        .await?
-                    {
-                        publish(cx, package, &so);
+                        .client
+                        .request_state_objects(&package.identity, filter);
+                    match refusal(cx.server.request(call).await)? {
+                        Ok(sos) => {
+                            sos.iter().for_each(|so| publish(cx, package, so));
+                            usable.push(filter.clone());
+                        }
+                        Err(refused) => report_refused(cx, package, filter, &refused),
                     }
                 }
+                filters = usable;
                 first = false;
+            }
+            if filters.is_empty() {
+                // Nothing left to follow: until the filter set changes.
+                std::future::pending::<()>().await;
             }
             let sub = match &id {
                 Some(sub) => sub.clone(),
                 None => {
-                    let sub = subscribe(cx, package, filters, None).await?;
+                    let sub = subscribe(cx, package, &mut filters, None).await?;
                     id = Some(sub.clone());
                     sub
                 }
@@ -79,7 +89,7 @@ async fn follow(cx: &Context, package: &Package, filters: &[SoFilter], trouble: 
             Ok(()) => trouble.ok(),
             Err(Error::SubscriptionLost { subscription, .. }) => {
                 tracing::info!(package = %package.id, "StateObject subscription lost; renewing");
-                match subscribe(cx, package, filters, Some(&subscription)).await {
+                match subscribe(cx, package, &mut filters, Some(&subscription)).await {
                     Ok(sub) => id = Some(sub),
                     Err(e) => {
                         id = None;
@@ -104,21 +114,50 @@ async fn follow(cx: &Context, package: &Package, filters: &[SoFilter], trouble: 
 }
 
 /// Subscribes with every filter: the first creates (or renews `renew`), the rest add.
+/// A filter the server refuses is reported and taken out of `filters`.
 async fn subscribe(
     cx: &Context,
     package: &Package,
-    filters: &[SoFilter],
+    filters: &mut Vec<SoFilter>,
     renew: Option<&str>,
 ) -> Result<String, Error> {
     let mut id = renew.map(str::to_owned);
-    for filter in filters {
+    let mut usable = Vec::new();
+    for filter in filters.iter() {
         let call =
             cx.server
                 .client
                 .subscribe_to_state_objects(&package.identity, id.as_deref(), filter);
-        id = Some(cx.server.request(call).await?);
+        match refusal(cx.server.request(call).await)? {
+            Ok(sub) => {
+                id = Some(sub);
+                usable.push(filter.clone());
+            }
+            Err(refused) => report_refused(cx, package, filter, &refused),
+        }
     }
+    *filters = usable;
     Ok(id.unwrap_or_default())
+}
+
+/// Splits off a refusal for good (403, 400: `Ok(Err(_))`, reported and skipped by the
+/// caller) from a failure worth retrying (`Err(_)`).
+fn refusal<T>(result: Result<T, Error>) -> Result<Result<T, Error>, Error> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(e @ (Error::Auth { .. } | Error::BadRequest { .. })) => Ok(Err(e)),
+        Err(e) => Err(e),
+    }
+}
+
+fn report_refused(cx: &Context, package: &Package, filter: &SoFilter, error: &Error) {
+    let origin = Origin {
+        topic: format!("{}/subscribe", package.base_topic),
+        payload: serde_json::to_string(filter).unwrap_or_default(),
+    };
+    let reason = format!("StateObject link refused by Constellation: {error}");
+    package.failed(&reason);
+    report(&cx.publisher, &package.error_topic, &origin, &reason);
 }
 
 fn publish(cx: &Context, package: &Package, so: &StateObject) {
