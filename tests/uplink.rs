@@ -494,3 +494,36 @@ async fn shutdown_delivers_queued_work_and_says_offline() {
     d.expect("constellation/_adapter/status", |p| p == "offline")
         .await;
 }
+
+#[tokio::test]
+async fn the_full_form_is_pushed_exactly_as_given_without_configured_defaults() {
+    let h = Harness::embedded(world(), configure).await;
+    let d = h.device("full-form").await;
+    // `Temperature` has configured defaults (System.Single, 600 s, Room = Salon): the
+    // value form gets them, the full form does not.
+    d.publish(
+        "constellation/Salon/Thermo/stateobject",
+        r#"{"Name": "Temperature", "Value": {"C": 21}}"#,
+    )
+    .await;
+    let so = so_value(&h, "Salon", "Thermo", "Temperature", json!({"C": 21})).await;
+    assert_eq!(so.type_name, None, "no type added");
+    assert_eq!(so.lifetime, 0, "no lifetime added");
+    assert_eq!(so.metadatas, Some(Default::default()), "no metadata added");
+
+    d.publish(
+        "constellation/Salon/Thermo/stateobject",
+        r#"{"Name": "Temperature", "Value": 1, "Type": "Custom.Type", "Lifetime": 5, "Metadatas": {"K": "v"}}"#,
+    )
+    .await;
+    let so = so_value(&h, "Salon", "Thermo", "Temperature", json!(1)).await;
+    assert_eq!(so.type_name.as_deref(), Some("Custom.Type"));
+    assert_eq!(so.lifetime, 5);
+    assert_eq!(so.metadatas, json!({"K": "v"}).as_object().cloned());
+
+    d.publish("constellation/Salon/Thermo/stateobject/Temperature", "22.5")
+        .await;
+    let so = so_value(&h, "Salon", "Thermo", "Temperature", json!(22.5)).await;
+    assert_eq!(so.type_name.as_deref(), Some("System.Single"));
+    assert_eq!(so.lifetime, 600);
+}

@@ -19,7 +19,8 @@ use crate::mapping::MapError;
 use crate::metrics::{Metrics, Refusal, Snapshot};
 use crate::mqtt::Publisher;
 use crate::native::{
-    adapter_error_topic, decode, error_topic, parse_topic, payload_head, Intent, PackageId, Topic,
+    adapter_error_topic, decode, error_topic, parse_topic, payload_head, Intent, Kind, PackageId,
+    Topic,
 };
 use crate::package::{
     self, report, report_quietly, Context, Job, Lifecycle, Origin, Package, PackageState, Pushed,
@@ -115,6 +116,10 @@ impl Dispatcher {
                 return report(&self.cx.publisher, &package_errors(), &origin(), &reason);
             }
         };
+        if kind == Kind::StateObjectFull {
+            // The full form is sent exactly as given: no defaults, no inferred type.
+            return self.enqueue(package, intent, origin());
+        }
         self.submit(package, intent, origin());
     }
 
@@ -162,15 +167,21 @@ impl Dispatcher {
         report(&self.cx.publisher, &error_topic, origin, &e.reason);
     }
 
-    /// Hands `intent` to its package, starting the package if it is admitted; reports
-    /// on the package's `error` topic otherwise.
+    /// Hands `intent` to its package, a StateObject completed from the configuration's
+    /// defaults and type inference, starting the package if it is admitted; reports on
+    /// the package's `error` topic otherwise.
     pub fn submit(&self, package: PackageId, mut intent: Intent, origin: Origin) {
-        let Some(p) = self.package_for(&package, &origin) else {
-            return;
-        };
         if let Intent::PushStateObject(push) = &mut intent {
             self.defaults.apply(&package, push);
         }
+        self.enqueue(package, intent, origin);
+    }
+
+    /// Hands `intent`, as it is, to its package (see [`Dispatcher::submit`]).
+    fn enqueue(&self, package: PackageId, intent: Intent, origin: Origin) {
+        let Some(p) = self.package_for(&package, &origin) else {
+            return;
+        };
         p.published();
         let full = match p.enqueue(Job {
             intent,
