@@ -10,7 +10,6 @@ use crate::metrics::Metrics;
 use crate::mqtt::connection::{connect, ConnectOptions, Login};
 use crate::mqtt::embedded::{self, BrokerConfig, BrokerError, EmbeddedBroker};
 use crate::setup::Setup;
-use rumqttc::v5::mqttbytes::QoS;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -277,11 +276,7 @@ fn connect_options(
         // The payload plus room for the topic and properties.
         max_packet_size: u32::try_from(m.max_payload_bytes + 64 * 1024).unwrap_or(u32::MAX),
         subscriptions: Vec::new(),
-        qos: match m.qos {
-            0 => QoS::AtMostOnce,
-            2 => QoS::ExactlyOnce,
-            _ => QoS::AtLeastOnce,
-        },
+        qos: crate::mqtt::qos_of(m.qos),
         status_topic: format!("{}/_adapter/status", config.prefix),
     }
 }

@@ -395,3 +395,29 @@ availability = { online = "Online", offline = "Offline" }
         "unknown field",
     );
 }
+
+#[test]
+fn a_command_takes_a_qos_of_0_1_or_2() {
+    const COMMAND: &str = "[[command]]\nsentinel = \"T\"\npackage = \"*\"\nkey = \"Power\"\ntopic = \"cmnd/{package}/POWER\"\n";
+    let c = load_str(
+        "topics.toml",
+        &format!("{COMMAND}qos = 2\n"),
+        &HashMap::new(),
+    )
+    .unwrap();
+    assert_eq!(c.command[0].qos, Some(2));
+    let errs = errors(&format!("{COMMAND}qos = 3\n"));
+    assert!(
+        errs.iter()
+            .any(|e| e.key == "command[0].qos" && e.reason.contains("0, 1 or 2")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn the_http_listener_address_is_checked() {
+    let errs = errors("[http]\nlisten = \"localhost\"\n");
+    assert!(errs.iter().any(|e| e.key == "http.listen"), "{errs:?}");
+    let c = load_str("topics.toml", "[http]\nlisten = \"\"\n", &HashMap::new()).unwrap();
+    assert!(c.http.listen.is_empty());
+}

@@ -235,7 +235,42 @@ fn power_command(timeout_ms: u64) -> constellation_mqtt::config::CommandRule {
             value: "{{ value_json.POWER }}".into(),
             timeout_ms,
         }),
+        qos: None,
     }
+}
+
+#[tokio::test]
+async fn commands_publish_at_their_own_qos_and_everything_else_at_mqtt_qos() {
+    let h = Harness::external(World::open("demo"), |c| {
+        c.mqtt.qos = 0;
+        c.map = tasmota_rules();
+        c.command = vec![constellation_mqtt::config::CommandRule {
+            qos: Some(2),
+            ..power_command(500)
+        }];
+    })
+    .await;
+    let d = h.device("tasmota_qos").await;
+    d.subscribe_qos("cmnd/tasmota_qos/#", rumqttc::QoS::ExactlyOnce)
+        .await;
+    d.subscribe_qos(
+        "constellation/Native/Dev/callback/#",
+        rumqttc::QoS::ExactlyOnce,
+    )
+    .await;
+    d.publish("tele/tasmota_qos/LWT", "Online").await;
+    d.publish("constellation/Native/Dev/status", "online").await;
+    polled(&h, "Tasmota/tasmota_qos").await;
+    polled(&h, "Native/Dev").await;
+
+    call(&h, "Tasmota/tasmota_qos", "Power", json!("ON"), None);
+    let cmd = d.expect("cmnd/tasmota_qos/POWER", |_| true).await;
+    assert_eq!(cmd.qos, rumqttc::QoS::ExactlyOnce, "the command's qos = 2");
+    call(&h, "Native/Dev", "Ping", json!(1), None);
+    let callback = d
+        .expect("constellation/Native/Dev/callback/Ping", |_| true)
+        .await;
+    assert_eq!(callback.qos, rumqttc::QoS::AtMostOnce, "mqtt.qos = 0");
 }
 
 #[tokio::test]

@@ -379,6 +379,8 @@ pub struct CommandRule {
     pub payload: String,
     /// How a saga is answered; without it, sagas get no answer.
     pub response: Option<CommandResponse>,
+    /// The publish's QoS (0, 1 or 2); `mqtt.qos` when absent. Never retained.
+    pub qos: Option<u8>,
 }
 
 fn default_command_payload() -> String {

@@ -285,6 +285,12 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
                     value: value_template.unwrap_or_else(|| "{{ value }}".into()),
                     timeout_ms: 3_000,
                 }),
+            // Home Assistant's `qos` is the command's as well as the state's.
+            qos: c
+                .get("qos")
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|q| u8::try_from(q).ok())
+                .filter(|q| *q <= 2),
         });
     }
     if rules.is_empty() && commands.is_empty() {

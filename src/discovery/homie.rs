@@ -107,6 +107,7 @@ impl Homie {
                             value: "{{ value }}".into(),
                             timeout_ms: 3_000,
                         }),
+                        qos: None,
                     });
                 }
             }

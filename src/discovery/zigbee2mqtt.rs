@@ -142,6 +142,7 @@ impl Zigbee2Mqtt {
                     value: RESPONSE.into(),
                     timeout_ms: 10_000,
                 }),
+                qos: None,
             }],
             types: Vec::new(),
             package,
@@ -207,6 +208,7 @@ impl Zigbee2Mqtt {
                         value: "{{ value }}".into(),
                         timeout_ms: 3_000,
                     }),
+                    qos: None,
                 }
             };
         let commands = vec![

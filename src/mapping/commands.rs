@@ -29,6 +29,7 @@ struct Command {
     /// The answer's topic, template source (checked at load) and time-out.
     response: Option<(String, String, Duration)>,
     callback: Value,
+    qos: Option<u8>,
 }
 
 /// A saga waiting for a device's answer. It keeps its template's source, so that it
@@ -47,6 +48,8 @@ pub struct Invocation {
     pub payload: Vec<u8>,
     /// When a saga waits for the device's answer: how long.
     pub timeout: Option<Duration>,
+    /// The command's own QoS, if it has one.
+    pub qos: Option<u8>,
 }
 
 fn fill(text: &str, package: &PackageId) -> String {
@@ -89,6 +92,9 @@ impl Commands {
                     format!("{:?}: a command topic cannot have wildcards", r.topic),
                 ));
             }
+            if let Some(qos) = r.qos.filter(|q| *q > 2) {
+                errors.push((key("qos"), format!("{qos} is not an MQTT QoS (0, 1 or 2)")));
+            }
             let parameters: Vec<Value> = r
                 .parameters
                 .iter()
@@ -109,6 +115,7 @@ impl Commands {
                     payload,
                     response,
                     callback,
+                    qos: r.qos,
                 });
             }
         }
@@ -190,6 +197,7 @@ impl Commands {
             topic,
             payload: payload.into_bytes(),
             timeout,
+            qos: command.qos,
         }))
     }
 

@@ -283,6 +283,7 @@ pub(crate) fn tasmota(
             value: answer.into(),
             timeout_ms: 3_000,
         }),
+        qos: None,
     };
     commands.push(command(
         "Power",
@@ -352,5 +353,6 @@ pub(crate) fn esphome(
         topic: format!("{prefix}/{{{{ data[0] }}}}/{{{{ data[1] }}}}/command"),
         payload: "{{ data[2] }}".into(),
         response: None,
+        qos: None,
     });
 }

@@ -10,6 +10,15 @@ use rumqttc::v5::AsyncClient;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// The QoS of `mqtt.qos` or a command's `qos` (validated to 0, 1 or 2).
+pub fn qos_of(level: u8) -> QoS {
+    match level {
+        0 => QoS::AtMostOnce,
+        2 => QoS::ExactlyOnce,
+        _ => QoS::AtLeastOnce,
+    }
+}
+
 /// Publishes on the adapter's connection without ever waiting: a publish that finds
 /// the request queue full (the broker unreachable for long) is dropped, counted and
 /// logged, so that no caller is ever blocked by the broker.
@@ -86,12 +95,18 @@ impl Publisher {
         }
     }
 
-    /// Publishes at QoS 1.
+    /// Publishes at the adapter's QoS (`mqtt.qos`, that of its subscriptions too).
     pub fn publish(&self, topic: &str, payload: impl Into<Bytes>, retain: bool) {
         self.publish_with(topic, payload.into(), retain, None);
     }
 
-    /// Publishes at QoS 1 with MQTT 5 properties.
+    /// Publishes a command, not retained, at its own QoS or the adapter's.
+    pub fn publish_command(&self, topic: &str, payload: impl Into<Bytes>, qos: Option<u8>) {
+        let qos = qos.map_or(self.subscriptions.qos, qos_of);
+        self.send(topic, qos, payload.into(), false, None);
+    }
+
+    /// Publishes at the adapter's QoS with MQTT 5 properties.
     pub fn publish_with(
         &self,
         topic: &str,
@@ -99,14 +114,22 @@ impl Publisher {
         retain: bool,
         properties: Option<PublishProperties>,
     ) {
+        self.send(topic, self.subscriptions.qos, payload, retain, properties);
+    }
+
+    fn send(
+        &self,
+        topic: &str,
+        qos: QoS,
+        payload: Bytes,
+        retain: bool,
+        properties: Option<PublishProperties>,
+    ) {
         let result = match properties {
-            Some(p) => {
-                self.client
-                    .try_publish_with_properties(topic, QoS::AtLeastOnce, retain, payload, p)
-            }
-            None => self
+            Some(p) => self
                 .client
-                .try_publish(topic, QoS::AtLeastOnce, retain, payload),
+                .try_publish_with_properties(topic, qos, retain, payload, p),
+            None => self.client.try_publish(topic, qos, retain, payload),
         };
         if let Err(e) = result {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;

@@ -197,7 +197,7 @@ fn command(
         Err(e) => return tracing::warn!(package = %package.id, error = %e, "command not sent"),
     };
     cx.publisher
-        .publish(&invocation.topic, invocation.payload, false);
+        .publish_command(&invocation.topic, invocation.payload, invocation.qos);
     let Some(saga) = saga else { return };
     package.remember_saga(&saga, message.sender.reply_address());
     if let Some(timeout) = invocation.timeout {

@@ -255,6 +255,7 @@ pub struct Received {
     pub topic: String,
     pub payload: String,
     pub retain: bool,
+    pub qos: QoS,
 }
 
 /// A test device: an MQTT 3.1.1 client whose received publishes arrive on a channel.
@@ -295,6 +296,7 @@ impl Device {
                             topic: String::from_utf8_lossy(p.topic.as_bytes()).into_owned(),
                             payload: String::from_utf8_lossy(&p.payload).into_owned(),
                             retain: p.retain,
+                            qos: p.qos,
                         });
                     }
                     Ok(_) => {}
@@ -330,11 +332,13 @@ impl Device {
     /// Subscribes at QoS 1 and waits for the broker's SUBACK: publishes made after
     /// this returns reach the device.
     pub async fn subscribe(&self, filter: &str) {
+        self.subscribe_qos(filter, QoS::AtLeastOnce).await;
+    }
+
+    /// Subscribes at `qos` and waits for the SUBACK.
+    pub async fn subscribe_qos(&self, filter: &str, qos: QoS) {
         let mut acks = self.subacks.lock().await;
-        self.client
-            .subscribe(filter, QoS::AtLeastOnce)
-            .await
-            .unwrap();
+        self.client.subscribe(filter, qos).await.unwrap();
         within(&format!("the SUBACK of {filter}"), acks.recv()).await;
     }
 
