@@ -531,3 +531,64 @@ async fn a_package_mapped_by_rules_alone_is_described_with_its_state_object_type
         "{descriptor}"
     );
 }
+
+#[tokio::test]
+async fn tasmota_result_changes_update_state_objects_at_once_and_still_answer_sagas() {
+    use constellation_mqtt::config::Preset;
+    let h = Harness::embedded(World::open("demo"), |c| {
+        c.preset = vec![Preset {
+            kind: "tasmota".into(),
+            ..Preset::default()
+        }]
+    })
+    .await;
+    let d = h.device("bulb").await;
+    d.subscribe("cmnd/#").await;
+    d.publish("tele/bulb/LWT", "Online").await;
+    polled(&h, "Tasmota/bulb").await;
+
+    // `Dimmer 40` in a saga; the light answers with its whole state in RESULT (the
+    // shape Tasmota prints for a light command).
+    call(
+        &h,
+        "Tasmota/bulb",
+        "Command",
+        json!(["Dimmer", 40]),
+        Some("d1"),
+    );
+    d.expect("cmnd/bulb/Dimmer", |p| p == "40").await;
+    d.publish(
+        "stat/bulb/RESULT",
+        r#"{"POWER":"ON","Dimmer":40,"Color":"66,66,66","HSBColor":"0,0,26","White":26,"CT":153,"Channel":[26,26,26]}"#,
+    )
+    .await;
+    so(&h, "bulb", "Dimmer", |v| *v == json!(40)).await;
+    so(&h, "bulb", "CT", |v| *v == json!(153)).await;
+    so(&h, "bulb", "Color", |v| *v == json!("66,66,66")).await;
+    let power = so(&h, "bulb", "POWER", |v| *v == json!(true)).await;
+    assert_eq!(power.type_name.as_deref(), Some("System.Boolean"));
+    let handle = h.sim.handle();
+    let answer = within(
+        "the saga's answer",
+        handle.saga_response(&console(), "d1", T),
+    )
+    .await
+    .expect("an answer");
+    assert!(answer.data.to_string().contains("40"), "{:?}", answer.data);
+
+    // A second relay from RESULT and from tele/STATE: the same boolean StateObject.
+    d.publish("stat/bulb/RESULT", r#"{"POWER2":"OFF"}"#).await;
+    so(&h, "bulb", "POWER2", |v| *v == json!(false)).await;
+    d.publish(
+        "tele/bulb/STATE",
+        r#"{"Time":"2026-12-02T10:00:00","POWER2":"ON","Dimmer":41}"#,
+    )
+    .await;
+    so(&h, "bulb", "POWER2", |v| *v == json!(true)).await;
+    so(&h, "bulb", "Dimmer", |v| *v == json!(41)).await;
+    // A RESULT that is no state (a command's echo) makes no StateObject.
+    d.publish("stat/bulb/RESULT", r#"{"Timezone":99}"#).await;
+    d.publish("stat/bulb/RESULT", r#"{"Dimmer":42}"#).await;
+    so(&h, "bulb", "Dimmer", |v| *v == json!(42)).await;
+    assert!(handle.state_object("Tasmota", "bulb", "Timezone").is_none());
+}

@@ -204,6 +204,14 @@ impl TasmotaTopics {
 /// Tasmota: `tele/<t>/SENSOR` and `STATE` exploded, `stat/<t>/POWER[1-8]` as booleans,
 /// `tele/<t>/LWT` availability; callbacks `Power`, `Command` and `Status`, answered
 /// from `stat/<t>/RESULT` (topics as `topics` builds them).
+/// Tasmota's relay suffixes: `POWER`, `POWER1`…`POWER8`.
+const RELAYS: [&str; 9] = ["", "1", "2", "3", "4", "5", "6", "7", "8"];
+
+/// The light's state in a RESULT, named as in tele/STATE.
+const LIGHT_STATE: [&str; 8] = [
+    "Dimmer", "Color", "HSBColor", "CT", "White", "Channel", "Fade", "Speed",
+];
+
 pub(crate) fn tasmota(
     sentinel: &str,
     topics: &TasmotaTopics,
@@ -226,25 +234,44 @@ pub(crate) fn tasmota(
         ],
         ..rule(tele, "SENSOR")
     });
+    let relays: Vec<String> = RELAYS.iter().map(|s| format!("POWER{s}")).collect();
     rules.push(MapRule {
         explode: true,
-        skip: vec!["Time".into(), "Uptime".into(), "POWER".into()],
+        skip: ["Time", "Uptime"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(relays.iter().cloned())
+            .collect(),
         continue_matching: true,
         ..rule(tele, "STATE")
     });
-    rules.push(MapRule {
-        stateobjects: [(
-            "POWER".to_string(),
+    // The relays, as booleans, from the periodic state and from every command's
+    // RESULT; RESULT also carries the light's changes (Dimmer, Color, CT…) at once,
+    // where tele/STATE would say them only at its next period (300 s by default). The
+    // same publish still answers a pending saga (the commands below).
+    let state = |path: &str, boolean: bool| {
+        (
+            path.to_string(),
             MappedStateObject {
-                path: Some("POWER".into()),
-                type_name: Some("System.Boolean".into()),
+                path: Some(path.into()),
+                type_name: boolean.then(|| "System.Boolean".into()),
                 ..MappedStateObject::default()
             },
-        )]
-        .into(),
+        )
+    };
+    rules.push(MapRule {
+        stateobjects: relays.iter().map(|r| state(r, true)).collect(),
         ..rule(tele, "STATE")
     });
-    for suffix in ["", "1", "2", "3", "4", "5", "6", "7", "8"] {
+    rules.push(MapRule {
+        stateobjects: relays
+            .iter()
+            .map(|r| state(r, true))
+            .chain(LIGHT_STATE.iter().map(|k| state(k, false)))
+            .collect(),
+        ..rule(stat, "RESULT")
+    });
+    for suffix in RELAYS {
         rules.push(MapRule {
             stateobject: Some(format!("POWER{suffix}")),
             type_name: Some("System.Boolean".into()),
