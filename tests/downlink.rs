@@ -811,3 +811,47 @@ async fn a_refused_group_or_link_is_reported_and_the_rest_keeps_working() {
     d.expect("constellation/Salon/Guarded/callback/Direct", |p| p == "2")
         .await;
 }
+
+#[tokio::test]
+async fn declared_groups_and_links_stay_in_force_when_the_device_publishes_its_own() {
+    // Lamp declares group Lights and a link to CPU's StateObjects (see `harness`).
+    let h = harness(|_| {}).await;
+    let d = h.device("lamp").await;
+    d.subscribe("constellation/Salon/Lamp/so/#").await;
+    d.publish("constellation/Salon/Lamp/groups", r#"["Extra"]"#)
+        .await;
+    d.publish(
+        "constellation/Salon/Lamp/subscribe",
+        r#"{"Package": "Disk"}"#,
+    )
+    .await;
+    let handle = h.sim.handle();
+    wait_for("both groups and both links", T, || async {
+        let subs = handle.subscriptions();
+        let messages = subs
+            .iter()
+            .find(|s| s.owner == "Salon/Lamp" && s.kind == SubKind::Messages && s.polling > 0)?;
+        let sos = subs.iter().find(|s| {
+            s.owner == "Salon/Lamp" && s.kind == SubKind::StateObjects && s.polling > 0
+        })?;
+        let groups: Vec<&str> = messages.groups.iter().map(String::as_str).collect();
+        let packages: Vec<&str> = sos.filters.iter().map(|f| f.package.as_str()).collect();
+        (groups.contains(&"Lights")
+            && groups.contains(&"Extra")
+            && packages.contains(&"CPU")
+            && packages.contains(&"Disk"))
+        .then_some(())
+    })
+    .await;
+    // Both links deliver.
+    for (package, value) in [("CPU", 1), ("Disk", 2)] {
+        handle
+            .push_state_object(&who("HW", package), push("Load", json!(value)))
+            .unwrap();
+        d.expect(
+            &format!("constellation/Salon/Lamp/so/HW/{package}/Load"),
+            |p| p == value.to_string(),
+        )
+        .await;
+    }
+}

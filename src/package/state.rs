@@ -29,15 +29,19 @@ pub struct Package {
     pub(super) groups: watch::Sender<Vec<String>>,
     /// The StateObject filters to follow; the StateObject poller follows it.
     pub(super) filters: watch::Sender<Vec<SoFilter>>,
+    /// What `[[packages]]` declares: always in force, the device's own added to it.
+    declared_groups: Vec<String>,
+    declared_filters: Vec<SoFilter>,
     pub(super) wake: Notify,
 }
 
 /// A package's recorded intent and status, as [`crate::dispatch::Dispatcher::package`] shows it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PackageState {
-    /// The StateObject filter set followed (configuration, then the latest `subscribe`).
+    /// The StateObject filter set followed: the configuration's and the device's latest
+    /// `subscribe`.
     pub filters: Vec<SoFilter>,
-    /// The message groups joined (configuration, then the latest `groups`).
+    /// The message groups joined: the configuration's and the device's latest `groups`.
     pub groups: Vec<String>,
     /// The latest `status`.
     pub online: Option<bool>,
@@ -78,6 +82,8 @@ impl Package {
             )),
             groups: watch::Sender::new(declared.map(|p| p.groups.clone()).unwrap_or_default()),
             filters: watch::Sender::new(declared.map(|p| p.subscribe.clone()).unwrap_or_default()),
+            declared_groups: declared.map(|p| p.groups.clone()).unwrap_or_default(),
+            declared_filters: declared.map(|p| p.subscribe.clone()).unwrap_or_default(),
             wake: Notify::new(),
             id,
         }
@@ -108,6 +114,19 @@ impl Package {
         Ok(pushed)
     }
 
+    /// The device's own groups (its latest `groups`), added to the declared ones.
+    pub(super) fn set_device_groups(&self, groups: &[String]) {
+        self.groups
+            .send_replace(union(&self.declared_groups, groups));
+    }
+
+    /// The device's own StateObject filters (its latest `subscribe`), added to the
+    /// declared ones.
+    pub(super) fn set_device_filters(&self, filters: &[SoFilter]) {
+        self.filters
+            .send_replace(union(&self.declared_filters, filters));
+    }
+
     /// Notes that a device published for this package.
     pub fn published(&self) {
         lock(&self.state).last_publish = Some(std::time::SystemTime::now());
@@ -132,4 +151,15 @@ impl Package {
             ..lock(&self.state).clone()
         }
     }
+}
+
+/// `declared`, then what `own` adds, each once, in order.
+fn union<T: Clone + PartialEq>(declared: &[T], own: &[T]) -> Vec<T> {
+    let mut all = declared.to_vec();
+    for item in own {
+        if !all.contains(item) {
+            all.push(item.clone());
+        }
+    }
+    all
 }

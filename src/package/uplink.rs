@@ -114,11 +114,11 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
 async fn execute(cx: &Context, package: &Package, job: Job) -> Outcome {
     let result = match &job.intent {
         Intent::Subscribe(filters) => {
-            package.filters.send_replace(filters.clone());
+            package.set_device_filters(filters);
             return Outcome::Done;
         }
         Intent::Groups(groups) => {
-            package.groups.send_replace(groups.clone());
+            package.set_device_groups(groups);
             return Outcome::Done;
         }
         intent => cx.server.request(call(cx, package, intent)).await,
