@@ -855,3 +855,55 @@ async fn declared_groups_and_links_stay_in_force_when_the_device_publishes_its_o
         .await;
     }
 }
+
+#[tokio::test]
+async fn a_purged_or_no_longer_followed_state_object_clears_its_retained_topic() {
+    let h = harness(|_| {}).await;
+    let watcher = h.device("so-watcher").await;
+    watcher.subscribe("constellation/Salon/+/so/#").await;
+    let cpu = h.device("hw-cpu").await;
+    cpu.publish("constellation/HW/CPU/stateobject/Load", "5")
+        .await;
+    // Lamp follows CPU (declared): it gets the value, retained.
+    let lamp_topic = "constellation/Salon/Lamp/so/HW/CPU/Load";
+    watcher.expect(lamp_topic, |p| p == "5").await;
+
+    // Thermo follows CPU by its own `subscribe`, then moves on to Disk only: its CPU
+    // topic is cleared.
+    let thermo = h.device("thermo").await;
+    thermo
+        .publish(
+            "constellation/Salon/Thermo/subscribe",
+            r#"{"Package": "CPU"}"#,
+        )
+        .await;
+    let thermo_topic = "constellation/Salon/Thermo/so/HW/CPU/Load";
+    watcher
+        .expect(thermo_topic, |p| p.contains("\"Value\":5"))
+        .await;
+    thermo
+        .publish(
+            "constellation/Salon/Thermo/subscribe",
+            r#"{"Package": "Disk"}"#,
+        )
+        .await;
+    // (Live subscribers get it with retain off, as MQTT forwards; the late subscriber
+    // below shows the retained copy is gone.)
+    let cleared = watcher.expect(thermo_topic, |_| true).await;
+    assert_eq!(cleared.payload, "");
+
+    // CPU purges Load through the adapter: Lamp's retained copy is cleared.
+    cpu.publish("constellation/HW/CPU/stateobject/Load", "")
+        .await;
+    let cleared = watcher.expect(lamp_topic, |_| true).await;
+    assert_eq!(cleared.payload, "");
+    // A new device subscribing now finds nothing retained there.
+    let late = h.device("late").await;
+    late.subscribe("constellation/Salon/Lamp/so/#").await;
+    cpu.publish("constellation/HW/CPU/stateobject/Load", "6")
+        .await;
+    let first = late
+        .expect("constellation/Salon/Lamp/so/HW/CPU/Load", |_| true)
+        .await;
+    assert_eq!(first.payload, "6", "nothing stale was retained");
+}

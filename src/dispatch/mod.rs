@@ -62,6 +62,7 @@ impl Dispatcher {
             lifecycle: Lifecycle::default(),
             config: config.clone(),
             metrics,
+            purged: tokio::sync::broadcast::channel(256).0,
         };
         Self {
             admission: Arc::new(admission::Admission::new(&config)),

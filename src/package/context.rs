@@ -1,6 +1,7 @@
 //! What every package of the adapter shares, in named parts.
 
 use crate::config::Config;
+use crate::constellation::model::SoFilter;
 use crate::constellation::Client;
 use crate::devices::Devices;
 use crate::metrics::Metrics;
@@ -24,6 +25,9 @@ pub struct Context {
     pub lifecycle: Lifecycle,
     /// The adapter's figures.
     pub metrics: Arc<Metrics>,
+    /// StateObjects purged through the adapter, as filters: every package that follows
+    /// them clears their retained `so/...` topics.
+    pub purged: tokio::sync::broadcast::Sender<SoFilter>,
 }
 
 /// The Constellation server: its client, requests in flight bounded over all packages.

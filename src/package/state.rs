@@ -4,11 +4,12 @@
 use super::queue::{Full, Job, PackageQueue, Pushed};
 use super::sagas::SagaMemory;
 use crate::config::{CallbackPayload, Config, SoPayload};
-use crate::constellation::model::SoFilter;
+use crate::constellation::model::{SoFilter, StateObject};
 use crate::constellation::Identity;
 use crate::lock::lock;
 use crate::native::{error_topic, PackageId};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -33,6 +34,10 @@ pub struct Package {
     declared_groups: Vec<String>,
     declared_filters: Vec<SoFilter>,
     pub(super) wake: Notify,
+    /// The retained `so/...` topics published for the package's links, with the
+    /// StateObject each holds (its value left out): cleared when it is no longer
+    /// followed or is purged.
+    pub(super) linked: Mutex<BTreeMap<String, StateObject>>,
 }
 
 /// A package's recorded intent and status, as [`crate::dispatch::Dispatcher::package`] shows it.
@@ -85,6 +90,7 @@ impl Package {
             declared_groups: declared.map(|p| p.groups.clone()).unwrap_or_default(),
             declared_filters: declared.map(|p| p.subscribe.clone()).unwrap_or_default(),
             wake: Notify::new(),
+            linked: Mutex::default(),
             id,
         }
     }

@@ -8,29 +8,59 @@ use super::trouble::Trouble;
 use crate::config::SoPayload;
 use crate::constellation::model::{SoFilter, StateObject};
 use crate::constellation::Error;
+use crate::lock::lock;
 use std::sync::Arc;
 
-/// Follows the package's filter set (config, then its latest `subscribe`), until the
-/// lifecycle drains. A new set starts a fresh subscription with exactly those filters.
+/// Follows the package's filter set (config and its latest `subscribe`), until the
+/// lifecycle drains. A new set starts a fresh subscription with exactly those filters,
+/// and clears the retained `so/...` topics of StateObjects it no longer follows; a
+/// StateObject purged through the adapter has its topic cleared too.
 pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
     let mut filters_rx = package.filters.subscribe();
+    let mut purged = cx.purged.subscribe();
     let mut trouble = Trouble::new(&cx);
     loop {
         let filters = filters_rx.borrow_and_update().clone();
-        if filters.is_empty() {
+        clear(&cx, &package, |so| !filters.iter().any(|f| f.matches(so)));
+        // Boxed so that a package without links (most) keeps a small task.
+        let mut follow = Box::pin(async {
+            if filters.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            follow(&cx, &package, &filters, &mut trouble).await
+        });
+        loop {
             tokio::select! {
-                changed = filters_rx.changed() => if changed.is_err() { return },
+                () = &mut follow => break,
+                changed = filters_rx.changed() => if changed.is_err() { return } else { break },
+                purge = purged.recv() => match purge {
+                    Ok(filter) => clear(&cx, &package, |so| filter.matches(so)),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
                 _ = cx.lifecycle.drain.cancelled() => return,
             }
-            continue;
         }
-        // Boxed so that a package without links (most) keeps a small task.
-        let follow = Box::pin(follow(&cx, &package, &filters, &mut trouble));
-        tokio::select! {
-            () = follow => {}
-            changed = filters_rx.changed() => if changed.is_err() { return },
-            _ = cx.lifecycle.drain.cancelled() => return,
-        }
+    }
+}
+
+/// Clears (an empty retained publish) every linked `so/...` topic whose StateObject
+/// passes `gone`.
+fn clear(cx: &Context, package: &Package, gone: impl Fn(&StateObject) -> bool) {
+    let topics: Vec<String> = {
+        let mut linked = lock(&package.linked);
+        let topics: Vec<String> = linked
+            .iter()
+            .filter(|(_, so)| gone(so))
+            .map(|(t, _)| t.clone())
+            .collect();
+        topics.iter().for_each(|t| {
+            linked.remove(t);
+        });
+        topics
+    };
+    for topic in topics {
+        cx.publisher.publish(&topic, Vec::new(), true);
     }
 }
 
@@ -174,7 +204,14 @@ fn publish(cx: &Context, package: &Package, so: &StateObject) {
         SoPayload::Value => serde_json::to_vec(&so.value),
     };
     match payload {
-        Ok(payload) => cx.publisher.publish(&topic, payload, true),
+        Ok(payload) => {
+            let key = StateObject {
+                value: serde_json::Value::Null,
+                ..so.clone()
+            };
+            lock(&package.linked).insert(topic.clone(), key);
+            cx.publisher.publish(&topic, payload, true);
+        }
         Err(e) => tracing::error!(%topic, error = %e, "cannot serialise a StateObject"),
     }
 }

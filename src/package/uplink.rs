@@ -6,7 +6,7 @@ use super::queue::{Job, Origin};
 use super::report::{report, report_quietly};
 use super::state::Package;
 use crate::constellation::model::{
-    LogLevel, OutgoingMessage, Scope, ScopeType, StateObjectPush, RESPONSE_KEY,
+    LogLevel, OutgoingMessage, Scope, ScopeType, SoFilter, StateObjectPush, RESPONSE_KEY,
 };
 use crate::constellation::{Backoff, Error};
 use crate::lock::lock;
@@ -162,7 +162,15 @@ async fn call(cx: &Context, package: &Package, intent: &Intent) -> Result<(), Ca
     let id = &package.identity;
     match intent {
         Intent::PushStateObject(so) => c.push_state_object(id, so).await?,
-        Intent::Purge { name, type_name } => c.purge_state_objects(id, name, type_name).await?,
+        Intent::Purge { name, type_name } => {
+            c.purge_state_objects(id, name, type_name).await?;
+            let _ = cx.purged.send(SoFilter {
+                sentinel: id.sentinel.clone(),
+                package: id.package.clone(),
+                name: name.clone(),
+                type_name: type_name.clone(),
+            });
+        }
         Intent::WriteLog { level, message } => c.write_log(id, *level, message).await?,
         Intent::SendMessage(msg) => c.send_message(id, msg).await?,
         Intent::Declare(descriptor) => c.declare_package_descriptor(id, descriptor).await?,
