@@ -23,7 +23,23 @@ impl CheckRow {
     }
 }
 
-/// Calls `CheckAccess` for every declared package, concurrently.
+/// Who the default credential is checked as when no package is declared: the first
+/// `allow` entry naming one package, else a package of the adapter's own; `None`
+/// without a default credential (then no package can be admitted).
+fn default_identity(config: &Config) -> Option<Identity> {
+    let key = config.constellation.access_key.as_ref()?.expose();
+    let named = config.constellation.allow.iter().find_map(|a| {
+        let (s, p) = a.split_once('/')?;
+        let literal = |x: &str| !x.is_empty() && !x.contains(['*', '?', '[', '{']);
+        (literal(s) && literal(p)).then(|| (s.to_owned(), p.to_owned()))
+    });
+    let (sentinel, package) =
+        named.unwrap_or_else(|| ("constellation-mqtt".into(), "Check".into()));
+    Some(Identity::new(sentinel, package, key))
+}
+
+/// Calls `CheckAccess` for every declared package, concurrently; with none declared,
+/// for the default credential (see [`default_identity`]).
 pub async fn check_access(config: &Config) -> Result<Vec<CheckRow>, String> {
     let c = &config.constellation;
     let url = Url::parse(&c.url).map_err(|e| e.to_string())?;
@@ -33,12 +49,21 @@ pub async fn check_access(config: &Config) -> Result<Vec<CheckRow>, String> {
         long_poll_timeout: Duration::from_millis(c.long_poll_timeout_ms),
     })
     .map_err(|e| e.to_string())?;
+    let mut identities: Vec<Identity> = config
+        .packages
+        .iter()
+        .map(|p| {
+            let key = config
+                .access_key_for(&p.sentinel, &p.package)
+                .unwrap_or_default();
+            Identity::new(&p.sentinel, &p.package, key)
+        })
+        .collect();
+    if identities.is_empty() {
+        identities.extend(default_identity(config));
+    }
     let mut tasks = tokio::task::JoinSet::new();
-    for (i, p) in config.packages.iter().enumerate() {
-        let key = config
-            .access_key_for(&p.sentinel, &p.package)
-            .unwrap_or_default();
-        let id = Identity::new(&p.sentinel, &p.package, key);
+    for (i, id) in identities.into_iter().enumerate() {
         let client = client.clone();
         tasks.spawn(async move { (i, row(&id, client.check_access(&id).await)) });
     }

@@ -170,8 +170,13 @@ async fn run_check(path: Option<PathBuf>) -> ExitCode {
         }
     }
     if setup.packages.is_empty() {
-        println!("no [[packages]] declared: nothing to check against the server");
-        return ExitCode::SUCCESS;
+        if setup.constellation.access_key.is_none() {
+            println!(
+                "no [[packages]] and no default credential: nothing to check against the server"
+            );
+            return ExitCode::SUCCESS;
+        }
+        println!("no [[packages]] declared: checking the default credential");
     }
     match check::check_access(&setup.config).await {
         Ok(rows) => {

@@ -225,8 +225,17 @@ fn installed(dir: &tempfile::TempDir) -> Command {
 
 /// Runs the installed binary in `dir` with `args`: (success, stdout, stderr).
 async fn run_in(dir: &tempfile::TempDir, args: &[&str]) -> (bool, String, String) {
+    run_in_env(dir, args, &[]).await
+}
+
+/// Like [`run_in`], with environment variables set.
+async fn run_in_env(
+    dir: &tempfile::TempDir,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (bool, String, String) {
     let mut command = installed(dir);
-    command.args(args);
+    command.args(args).envs(env.iter().copied());
     let out = tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap();
@@ -309,10 +318,22 @@ async fn init_then_check_succeed_from_an_empty_directory() {
     let (ok, out, err) = run_in(&dir, &["init"]).await;
     assert!(ok, "{out}{err}");
     assert!(dir.path().join("topics.toml").exists(), "{out}");
-    let (ok, out, err) = run_in(&dir, &["check"]).await;
+    // The written file names no package: check tries its default credential (`demo`).
+    let sim = start(constellation_mqtt::sim::World::open("demo")).await;
+    let url = sim.url().to_string();
+    let server = [("CONSTELLATION_MQTT__CONSTELLATION__URL", url.as_str())];
+    let (ok, out, err) = run_in_env(&dir, &["check"], &server).await;
     assert!(ok, "{out}{err}");
     assert!(out.contains("topics.toml: configuration valid"), "{out}");
     assert!(out.contains("compiled-in defaults"), "{out}");
+    assert!(out.contains("checking the default credential"), "{out}");
+    assert!(
+        out.contains("constellation-mqtt/Check") && out.contains("accepted"),
+        "{out}"
+    );
+    let refused = [server[0], ("CONSTELLATION_ACCESS_KEY", "not-the-key")];
+    let (ok, out, err) = run_in_env(&dir, &["check"], &refused).await;
+    assert!(!ok && out.contains("refused"), "{out}{err}");
 
     let (ok, _, err) = run_in(&dir, &["init"]).await;
     assert!(!ok, "an existing topics.toml is kept");
@@ -327,7 +348,11 @@ async fn init_with_the_broker_file_is_read_from_the_config_s_directory() {
     let broker = dir.path().join("site/rumqttd.toml");
     assert!(broker.exists(), "{out}");
     // From elsewhere: `rumqttd.toml` in topics.toml is next to it, not in the cwd.
-    let (ok, out, err) = run_in(&dir, &["check", "--config", "site/topics.toml"]).await;
+    let sim = start(constellation_mqtt::sim::World::open("demo")).await;
+    let url = sim.url().to_string();
+    let server = [("CONSTELLATION_MQTT__CONSTELLATION__URL", url.as_str())];
+    let (ok, out, err) =
+        run_in_env(&dir, &["check", "--config", "site/topics.toml"], &server).await;
     assert!(ok, "{out}{err}");
     assert!(
         out.contains("site/rumqttd.toml: embedded broker configuration valid"),
@@ -346,4 +371,23 @@ async fn run_without_a_configuration_points_at_init() {
     assert!(!ok);
     assert!(err.contains("topics.toml does not exist"), "{err}");
     assert!(err.contains("constellation-mqtt init"), "{err}");
+}
+
+#[tokio::test]
+async fn check_reports_a_rule_template_that_does_not_compile() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("topics.toml");
+    std::fs::write(
+        &path,
+        "[constellation]\nurl = \"http://127.0.0.1:9/\"\naccess_key = \"k\"\n\
+         [[map]]\ntopic = \"x/{d}\"\nsentinel = \"S\"\npackage = \"{d}\"\nstateobject = \"T\"\n\
+         value = \"{{ value | }}\"\n[[preset]]\nkind = \"homeassistant\"\n",
+    )
+    .unwrap();
+    let (ok, _, err) = check(&path).await;
+    assert!(!ok);
+    assert!(
+        err.contains("key `map[0].value`") && err.contains("syntax error"),
+        "{err}"
+    );
 }
