@@ -46,7 +46,7 @@ impl Refusal {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
-    kind: String,
+    kind: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -202,10 +202,8 @@ impl Metrics {
     }
 
     /// A publish of `kind` came in.
-    pub fn received(&self, kind: &str) {
-        self.received
-            .get_or_create(&KindLabel { kind: kind.into() })
-            .inc();
+    pub fn received(&self, kind: &'static str) {
+        self.received.get_or_create(&KindLabel { kind }).inc();
     }
 
     /// A publish was refused for `reason`.

@@ -130,11 +130,17 @@ async fn check_and_run_warn_of_an_anonymous_listener_and_refuse_an_unauthenticat
         1,
     );
     let path = write_config(dir.path(), &sim, &open);
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    // Off the runtime's thread: the simulator in this process answers `check`.
+    let checked = path.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(["check", "--config"])
+            .arg(&checked)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
