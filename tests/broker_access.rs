@@ -199,13 +199,7 @@ async fn the_adapter_logs_in_to_its_own_broker_without_a_configured_password() {
     let d = h.device("authenticated").await;
     d.publish("constellation/Auth/Device/stateobject/Ok", "true")
         .await;
-    let handle = h.sim.handle();
-    wait_for(
-        "the device's StateObject",
-        Duration::from_secs(15),
-        || async { handle.state_object("Auth", "Device", "Ok").map(drop) },
-    )
-    .await;
+    h.state_object_arrives("Auth", "Device", "Ok").await;
 }
 
 /// Runs `openssl` with `args` in `dir`.
@@ -362,13 +356,7 @@ async fn a_tls_listener_admits_devices_that_trust_its_ca_and_no_other() {
         )
         .await
         .unwrap();
-    let handle = h.sim.handle();
-    wait_for(
-        "the TLS device's StateObject",
-        Duration::from_secs(15),
-        || async { handle.state_object("Tls", "Device", "Secure").map(drop) },
-    )
-    .await;
+    h.state_object_arrives("Tls", "Device", "Secure").await;
     assert!(
         tls_device(tls_port, &certs.path().join("other-ca.pem"), "tls-other")
             .await

@@ -39,11 +39,7 @@ async fn the_embedded_broker_survives_hostile_clients_on_both_listeners() {
     let warm = h.device("warm-up").await;
     warm.publish("constellation/Hostile/WarmUp/stateobject/X", "1")
         .await;
-    let handle = h.sim.handle();
-    wait_for("the warm-up SO", Duration::from_secs(15), || async {
-        handle.state_object("Hostile", "WarmUp", "X").map(drop)
-    })
-    .await;
+    h.state_object_arrives("Hostile", "WarmUp", "X").await;
     let before = rss_kib();
 
     let done = burst(&targets, 16, BURST).await;
@@ -67,10 +63,7 @@ async fn the_embedded_broker_survives_hostile_clients_on_both_listeners() {
     .await
     .unwrap();
     for name in ["V4", "V5"] {
-        wait_for(name, Duration::from_secs(15), || async {
-            handle.state_object("Hostile", "After", name).map(drop)
-        })
-        .await;
+        h.state_object_arrives("Hostile", "After", name).await;
     }
     let after = rss_kib();
     let _ = std::panic::take_hook();
@@ -150,13 +143,7 @@ async fn at_max_connections_new_clients_are_refused_and_the_adapter_keeps_its_sl
     .await;
     late.publish("constellation/Limits/Late/stateobject/X", "1")
         .await;
-    let handle = h.sim.handle();
-    wait_for(
-        "the late device's StateObject",
-        Duration::from_secs(15),
-        || async { handle.state_object("Limits", "Late", "X").map(drop) },
-    )
-    .await;
+    h.state_object_arrives("Limits", "Late", "X").await;
 }
 
 /// This process's resident memory, in KiB (Linux).

@@ -121,17 +121,9 @@ async fn a_device_cannot_publish_as_another_package_through_the_acl_example() {
         Some(PubAckReason::Success)
     );
 
+    h.state_object_arrives("Salon", "Thermometer", "Temperature")
+        .await;
     let handle = h.sim.handle();
-    wait_for(
-        "the device's own StateObject",
-        Duration::from_secs(15),
-        || async {
-            handle
-                .state_object("Salon", "Thermometer", "Temperature")
-                .map(drop)
-        },
-    )
-    .await;
     // Mosquitto forwards in order: the refused publish, made first, never came.
     assert!(handle.state_object("Garage", "Door", "Open").is_none());
 

@@ -177,11 +177,7 @@ async fn status_shows_each_package_with_its_last_publish_and_error() {
             sentinel: "Obs".into(),
             package: "Refused".into(),
             access_key: Some("not-the-key".into()),
-            callback_payload: Default::default(),
-            so_payload: Default::default(),
-            subscribe: Vec::new(),
-            groups: Vec::new(),
-            stateobjects: Default::default(),
+            ..Default::default()
         });
     })
     .await;

@@ -252,7 +252,7 @@ named_enum! {
 }
 
 /// `[[packages]]`: one declared virtual package.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct PackageConfig {
     pub sentinel: String,

@@ -221,6 +221,22 @@ impl Harness {
         self.adapter = Some(adapter);
     }
 
+    /// Waits (15 s at most) until the simulator holds `sentinel/package/name`.
+    pub async fn state_object_arrives(
+        &self,
+        sentinel: &str,
+        package: &str,
+        name: &str,
+    ) -> constellation_mqtt::constellation::model::StateObject {
+        let handle = self.sim.handle();
+        wait_for(
+            &format!("{sentinel}/{package}/{name} at the simulator"),
+            Duration::from_secs(15),
+            || async { handle.state_object(sentinel, package, name) },
+        )
+        .await
+    }
+
     /// A connected MQTT 3.1.1 device.
     pub async fn device(&self, id: &str) -> Device {
         Device::connect_as(id, self.port, self.login.clone()).await
