@@ -695,3 +695,36 @@ async fn zigbee2mqtt_bridge_requests_are_correlated_by_transaction() {
     d.publish(response_topic, mine.to_string()).await;
     assert_eq!(answer(&h, "b1").await.data, mine);
 }
+
+#[tokio::test]
+async fn a_runaway_template_in_a_discovery_config_is_an_error_and_the_uplink_keeps_flowing() {
+    let h = with_preset("homeassistant").await;
+    let d = h.device("looper").await;
+    d.subscribe("constellation/HomeAssistant/Looper/error")
+        .await;
+    // A value_template of 10^10 steps: it would hold the dispatcher for hours.
+    let runaway = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}{{ value }}";
+    d.publish_retained(
+        "homeassistant/sensor/looper/loop/config",
+        json!({"name": "Loop", "stat_t": "test/looper/state", "val_tpl": runaway,
+                "dev": {"name": "Looper", "ids": ["looper-1"]}})
+        .to_string()
+        .into_bytes(),
+    )
+    .await;
+    descriptor(&h, "HomeAssistant/Looper", |_| true).await;
+    d.publish("test/looper/state", "21").await;
+    // Published after it: arrives, so nothing was held up behind the runaway template.
+    d.publish("constellation/Probe/Dev/stateobject/Alive", "true")
+        .await;
+    h.state_object_arrives("Probe", "Dev", "Alive").await;
+    let e = d
+        .expect("constellation/HomeAssistant/Looper/error", |_| true)
+        .await;
+    assert!(e.payload.contains("ran out of fuel"), "{}", e.payload);
+    assert!(h
+        .sim
+        .handle()
+        .state_object("HomeAssistant", "Looper", "Loop")
+        .is_none());
+}

@@ -2,7 +2,7 @@
 //! templates, applied to each publish of another layout.
 
 use super::pattern::Pattern;
-use super::template::{compile, environment};
+use super::template::{compile, environment, out_of_fuel, FUEL};
 use super::values::{coerce, flatten, lookup, rendered, truthy};
 use crate::config::{Availability, MapRule};
 use crate::constellation::model::StateObjectPush;
@@ -217,10 +217,19 @@ impl Mapper {
         for (k, v) in captures {
             context.insert(k.clone(), Value::String(v.clone()));
         }
+        let runaway = std::cell::RefCell::new(Vec::new());
         let render = |name: &str| -> Option<String> {
             let rendered = self.env.get_template(name).and_then(|t| t.render(&context));
             rendered
-                .inspect_err(|e| tracing::debug!(%topic, template = name, error = %e, "no update from this payload"))
+                .inspect_err(|e| {
+                    if out_of_fuel(e) {
+                        runaway.borrow_mut().push(format!(
+                            "template {name} stopped: it ran out of fuel (more than {FUEL} steps)"
+                        ));
+                    } else {
+                        tracing::debug!(%topic, template = name, error = %e, "no update from this payload");
+                    }
+                })
                 .ok()
         };
         if let Some(avail) = &rule.availability {
@@ -257,6 +266,12 @@ impl Mapper {
                 other => meta.map.get(&other.to_string()).cloned().unwrap_or(value),
             };
             out.push(Ok((package.clone(), push(fill(name), value, meta))));
+        }
+        for reason in runaway.into_inner() {
+            out.push(Err(MapError {
+                package: Some(package.clone()),
+                reason: format!("{topic}: {reason}"),
+            }));
         }
     }
 }
