@@ -29,6 +29,8 @@ pub enum Refusal {
     NotAdmitted,
     /// The package's queue is full.
     QueueFull,
+    /// `constellation.max_packages` live packages already.
+    TooManyPackages,
 }
 
 impl Refusal {
@@ -40,6 +42,7 @@ impl Refusal {
             Self::Mapping => "mapping",
             Self::NotAdmitted => "not_admitted",
             Self::QueueFull => "queue_full",
+            Self::TooManyPackages => "too_many_packages",
         }
     }
 }

@@ -123,6 +123,9 @@ pub struct ConstellationConfig {
     /// Long polls (`GetMessages`, `GetStateObjects`) in flight at once; each holds a
     /// connection. Packages beyond it wait for a turn.
     pub max_long_polls: usize,
+    /// The most live virtual packages; a publish for one more is refused on its `error`
+    /// topic (and counted) until one goes.
+    pub max_packages: usize,
     /// How long the sender of a saga delivered to a device is remembered for its answer.
     pub saga_timeout_ms: u64,
     /// Sagas remembered per package; the oldest is forgotten beyond.
@@ -144,6 +147,7 @@ impl Default for ConstellationConfig {
             flush_timeout_ms: 5_000,
             online_stateobject: "Online".into(),
             max_long_polls: 10_000,
+            max_packages: 10_000,
             saga_timeout_ms: 300_000,
             max_sagas_per_package: 1_000,
         }

@@ -28,6 +28,7 @@ use crate::package::{
 };
 use rumqttc::v5::mqttbytes::v5::Publish;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -43,6 +44,8 @@ pub struct Dispatcher {
     replays: Arc<Mutex<replay::Replays>>,
     packages: Arc<Mutex<HashMap<PackageId, Arc<Package>>>>,
     tasks: Arc<Mutex<JoinSet<()>>>,
+    /// Packages refused because `max_packages` were live.
+    too_many: Arc<AtomicU64>,
 }
 
 impl Dispatcher {
@@ -71,6 +74,7 @@ impl Dispatcher {
             cx: Arc::new(cx),
             packages: Arc::default(),
             tasks: Arc::default(),
+            too_many: Arc::default(),
         }
     }
 
@@ -213,6 +217,23 @@ impl Dispatcher {
             return Some(p.clone());
         }
         let config = &self.cx.config;
+        let max = config.constellation.max_packages;
+        if packages.len() >= max {
+            self.cx.metrics.refused(Refusal::TooManyPackages);
+            let refused = self.too_many.fetch_add(1, Ordering::Relaxed) + 1;
+            let reason = format!(
+                "{id}: refused, {max} packages are live already (constellation.max_packages; {refused} refused so far)"
+            );
+            let error_topic = error_topic(&config.prefix, &id.sentinel, &id.package);
+            // Logged at the first refusals and then at each power of two: a flood of
+            // names gives a few lines, each with the count.
+            if refused.is_power_of_two() {
+                report(&self.cx.publisher, &error_topic, origin, &reason);
+            } else {
+                report_quietly(&self.cx.publisher, &error_topic, origin, &reason);
+            }
+            return None;
+        }
         let key = match self.admission.admit(config, id) {
             Ok(key) => key,
             Err(reason) => {
