@@ -211,3 +211,26 @@ async fn a_server_answering_500_delays_work_but_loses_none_and_blocks_no_one() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_topic_starting_with_a_multibyte_character_stops_nothing() {
+    // rumqttc's topic matcher panics on such a topic (it slices the first byte); the
+    // discovery presets match every foreign topic against their filters.
+    let presets = |c: &mut constellation_mqtt::config::Config| {
+        c.preset = vec![constellation_mqtt::config::Preset {
+            kind: "homeassistant".into(),
+            ..Default::default()
+        }];
+    };
+    for h in [
+        Harness::embedded(World::open("demo"), presets).await,
+        Harness::external(World::open("demo"), presets).await,
+    ] {
+        let d = h.device("unicode").await;
+        d.publish("Ѩ/x", "1").await;
+        d.publish("éclairage/salon/state", "ON").await;
+        d.publish("constellation/Still/Working/stateobject/X", "1")
+            .await;
+        h.state_object_arrives("Still", "Working", "X").await;
+    }
+}

@@ -100,7 +100,7 @@ impl Discovery {
         if !self
             .filters
             .iter()
-            .any(|f| rumqttc::v5::mqttbytes::matches(topic, f))
+            .any(|f| crate::mqtt::topic_matches(topic, f))
         {
             return None;
         }

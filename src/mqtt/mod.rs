@@ -10,6 +10,31 @@ use rumqttc::v5::AsyncClient;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// Whether `topic` matches the MQTT filter `filter` (`+` one level, `#` the rest; a
+/// topic starting with `$` matches no wildcard at its first level). rumqttc's own
+/// `mqttbytes::matches` slices the topic's first byte and panics when it is part of a
+/// multi-byte character, which any device can publish: this one never panics.
+pub fn topic_matches(topic: &str, filter: &str) -> bool {
+    let mut topics = topic.split('/');
+    let mut first = true;
+    for f in filter.split('/') {
+        if f == "#" {
+            return !(first && topic.starts_with('$'));
+        }
+        match topics.next() {
+            Some(t) if f == "+" => {
+                if first && t.starts_with('$') {
+                    return false;
+                }
+            }
+            Some(t) if t == f => {}
+            _ => return false,
+        }
+        first = false;
+    }
+    topics.next().is_none()
+}
+
 /// The QoS of `mqtt.qos` or a command's `qos` (validated to 0, 1 or 2).
 pub fn qos_of(level: u8) -> QoS {
     match level {
@@ -60,9 +85,7 @@ impl Subscriptions {
     /// Whether a publish on `topic`, or on every topic of a filter, already reaches
     /// the adapter.
     pub(crate) fn covers(&self, filter: &str) -> bool {
-        self.lock()
-            .iter()
-            .any(|f| rumqttc::v5::mqttbytes::matches(filter, f))
+        self.lock().iter().any(|f| topic_matches(filter, f))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
@@ -134,6 +157,34 @@ impl Publisher {
         if let Err(e) = result {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::warn!(topic, error = %e, dropped_total = n, "MQTT publish dropped");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::topic_matches;
+
+    #[test]
+    fn filters_match_as_mqtt_says() {
+        for (topic, filter, expected) in [
+            ("a/b/c", "a/b/c", true),
+            ("a/b/c", "a/+/c", true),
+            ("a/b/c", "a/#", true),
+            ("a", "a/#", true),
+            ("a/b", "a/+", true),
+            ("a/b/c", "a/+", false),
+            ("a/b", "a/b/c", false),
+            ("a//b", "a/+/b", true),
+            ("$SYS/x", "#", false),
+            ("$SYS/x", "+/x", false),
+            ("$SYS/x", "$SYS/#", true),
+            ("Ѩ/x", "#", true),
+            ("Ѩ/x", "Ѩ/+", true),
+            ("", "#", true),
+            ("a/+", "a/+", true),
+        ] {
+            assert_eq!(topic_matches(topic, filter), expected, "{topic} ~ {filter}");
         }
     }
 }

@@ -101,7 +101,12 @@ pub fn parse_topic(prefix: &str, topic: &str) -> Topic {
     };
     for (what, name) in [("sentinel", sentinel), ("package", package)] {
         if let Err(reason) = check_segment(name) {
-            return invalid(format!("the {what} name {name:?} {reason}"));
+            // Not a package's name, so not a package's error topic (it could even hold
+            // a wildcard): the adapter's.
+            return Topic::Invalid {
+                error_topic: super::errors::adapter_error_topic(prefix),
+                reason: format!("the {what} name {name:?} {reason}"),
+            };
         }
     }
     let (kind, arg) = match tail.split_once('/') {

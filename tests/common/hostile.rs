@@ -62,7 +62,7 @@ pub fn connect_packet(version: u8, client_id: &[u8]) -> Vec<u8> {
 
 /// One hostile input, as bytes to write before dropping the connection.
 pub fn hostile_input(rng: &mut Rng, version: u8) -> Vec<u8> {
-    match rng.below(6) {
+    match rng.below(7) {
         // The same client id, connecting and dropping at once.
         0 | 1 => connect_packet(version, b"cloned-device"),
         // Random bytes, of random length.
@@ -84,6 +84,22 @@ pub fn hostile_input(rng: &mut Rng, version: u8) -> Vec<u8> {
             let cut = 2 + rng.below(p.len() as u64 - 2) as usize;
             p.truncate(cut);
             p[1] = 0x7f;
+            p
+        }
+        // Connected, then a publish on a topic whose first character is multi-byte
+        // (rumqttd's router matched topics by slicing their first byte).
+        5 => {
+            let mut p = connect_packet(version, format!("unicode-{}", rng.next()).as_bytes());
+            let topic = "Ѩ/x".as_bytes();
+            let mut body = (topic.len() as u16).to_be_bytes().to_vec();
+            body.extend_from_slice(topic);
+            if version == 5 {
+                body.push(0); // no properties
+            }
+            body.extend_from_slice(b"1");
+            p.push(0x30);
+            remaining_length(body.len(), &mut p);
+            p.extend(body);
             p
         }
         // Oversized: the largest remaining length MQTT can say, then a few bytes.

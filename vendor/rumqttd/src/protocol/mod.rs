@@ -655,7 +655,9 @@ pub fn valid_filter(filter: &str) -> bool {
 /// **NOTE**: make sure a topic is validated during a publish and filter is validated
 /// during a subscribe
 pub fn matches(topic: &str, filter: &str) -> bool {
-    if !topic.is_empty() && topic[..1].contains('$') {
+    // Patched (constellation-mqtt, see vendor/README.md): `topic[..1]` panicked (in the
+    // router thread) on a topic whose first character takes more than one byte.
+    if topic.starts_with('$') {
         return false;
     }
 
