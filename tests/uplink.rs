@@ -527,3 +527,26 @@ async fn the_full_form_is_pushed_exactly_as_given_without_configured_defaults() 
     assert_eq!(so.type_name.as_deref(), Some("System.Single"));
     assert_eq!(so.lifetime, 600);
 }
+
+#[tokio::test]
+async fn names_beyond_ascii_reach_the_server_intact() {
+    // Headers carry printable ASCII only: such names travel percent-encoded in the
+    // query string, which the server (and the simulator) also reads.
+    let h = Harness::embedded(World::open("demo"), |_| {}).await;
+    let d = h.device("unicode-names").await;
+    d.publish("constellation/Salle à manger/Lumière/stateobject/État", "1")
+        .await;
+    d.publish("constellation/Salle à manger/Lumière/log", "allumée")
+        .await;
+    let so = h
+        .state_object_arrives("Salle à manger", "Lumière", "État")
+        .await;
+    assert_eq!(so.value, json!(1));
+    let handle = h.sim.handle();
+    let logs = wait_for("the log", T, || async {
+        let logs = handle.logs(None);
+        (!logs.is_empty()).then_some(logs)
+    })
+    .await;
+    assert_eq!(logs[0].message, "allumée");
+}

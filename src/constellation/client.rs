@@ -325,10 +325,6 @@ impl Client {
     /// Sends the call and maps the answer to the spec's failure classes.
     async fn send(&self, call: Call<'_>) -> Result<bytes::Bytes, Error> {
         let action = call.action;
-        let transient = |e: reqwest::Error| Error::Transient {
-            action,
-            reason: error_chain(&e),
-        };
         let url = self
             .base
             .join("rest/constellation/")
@@ -337,16 +333,46 @@ impl Client {
                 action,
                 reason: e.to_string(),
             })?;
-        let mut req = self
-            .http
-            .request(call.method, url)
-            .timeout(call.timeout)
-            .header("SentinelName", &call.identity.sentinel)
-            .header("PackageName", &call.identity.package)
-            .header("AccessKey", &call.identity.access_key);
-        if !call.query.is_empty() {
-            req = req.query(&call.query);
+        let id = call.identity;
+        let mut req = self.http.request(call.method, url).timeout(call.timeout);
+        let mut query = call.query.clone();
+        // Headers carry printable ASCII only: names beyond it (`Salle à manger`) go in
+        // the query string, percent-encoded, which the REST interface also reads.
+        let credentials = [
+            ("SentinelName", id.sentinel.as_str()),
+            ("PackageName", id.package.as_str()),
+            ("AccessKey", id.access_key.as_str()),
+        ];
+        if credentials
+            .iter()
+            .all(|(_, v)| v.bytes().all(|b| (0x20..0x7f).contains(&b)))
+        {
+            for (name, value) in credentials {
+                req = req.header(name, value);
+            }
+        } else {
+            query.extend(credentials);
         }
+        if !query.is_empty() {
+            req = req.query(&query);
+        }
+        // An access key in the query must not reach a log through an error's URL.
+        let key_in_url = query.iter().any(|(k, _)| *k == "AccessKey");
+        // A request that cannot even be built will never succeed: not worth retrying.
+        let transient = |e: reqwest::Error| {
+            let e = if key_in_url { e.without_url() } else { e };
+            if e.is_builder() {
+                Error::Protocol {
+                    action,
+                    reason: error_chain(&e),
+                }
+            } else {
+                Error::Transient {
+                    action,
+                    reason: error_chain(&e),
+                }
+            }
+        };
         if let Some(body) = call.body {
             req = req
                 .header(reqwest::header::CONTENT_TYPE, "application/json")

@@ -94,19 +94,20 @@ pub fn parse_topic(prefix: &str, topic: &str) -> Topic {
             reason: format!("topic {topic:?} is not {prefix}/<sentinel>/<package>/<kind>"),
         };
     };
-    let error_topic = super::errors::error_topic(prefix, sentinel, package);
+    // No topic can be built from a name with a wildcard (a broker would not forward
+    // such a publish anyway): the adapter's error topic then.
+    let error_topic = if [sentinel, package].iter().any(|n| n.contains(['+', '#'])) {
+        super::errors::adapter_error_topic(prefix)
+    } else {
+        super::errors::error_topic(prefix, sentinel, package)
+    };
     let invalid = |reason: String| Topic::Invalid {
         error_topic: error_topic.clone(),
         reason,
     };
     for (what, name) in [("sentinel", sentinel), ("package", package)] {
         if let Err(reason) = check_segment(name) {
-            // Not a package's name, so not a package's error topic (it could even hold
-            // a wildcard): the adapter's.
-            return Topic::Invalid {
-                error_topic: super::errors::adapter_error_topic(prefix),
-                reason: format!("the {what} name {name:?} {reason}"),
-            };
+            return invalid(format!("the {what} name {name:?} {reason}"));
         }
     }
     let (kind, arg) = match tail.split_once('/') {
