@@ -550,3 +550,41 @@ async fn names_beyond_ascii_reach_the_server_intact() {
     .await;
     assert_eq!(logs[0].message, "allumée");
 }
+
+#[tokio::test]
+async fn work_queued_when_the_shutdown_signal_comes_is_delivered() {
+    let mut h = Harness::embedded(World::open("demo"), |c| {
+        c.constellation.flush_timeout_ms = 20_000;
+    })
+    .await;
+    let handle = h.sim.handle();
+    // Each request takes 200 ms: the package's worker has one in flight, the rest wait.
+    handle.set_faults(constellation_mqtt::sim::Faults {
+        delay_ms: 200,
+        status: None,
+    });
+    let d = h.device("flush").await;
+    for i in 0..10 {
+        d.publish("constellation/Flush/Dev/log", format!("queued {i}"))
+            .await;
+    }
+    let id = constellation_mqtt::native::PackageId::new("Flush", "Dev");
+    let adapter = h.adapter.take().unwrap();
+    wait_for("nine queued behind the one in flight", T, || async {
+        adapter
+            .dispatcher
+            .package(&id)
+            .filter(|p| p.queued == 9)
+            .map(drop)
+    })
+    .await;
+    assert!(handle.logs(None).len() < 10, "work was still queued at the signal");
+    h.shutdown.cancel();
+    within("shutdown", adapter.wait()).await;
+    let delivered: Vec<String> = handle.logs(None).into_iter().map(|l| l.message).collect();
+    let expected: Vec<String> = (0..10).map(|i| format!("queued {i}")).collect();
+    assert_eq!(
+        delivered, expected,
+        "all queued work, in order, before the adapter stopped"
+    );
+}
