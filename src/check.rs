@@ -39,7 +39,8 @@ fn default_identity(config: &Config) -> Option<Identity> {
 }
 
 /// Calls `CheckAccess` for every declared package, concurrently; with none declared,
-/// for the default credential (see [`default_identity`]).
+/// for the default credential (as the first `allow` entry naming one package, else
+/// `constellation-mqtt/Check`).
 pub async fn check_access(config: &Config) -> Result<Vec<CheckRow>, String> {
     let c = &config.constellation;
     let url = Url::parse(&c.url).map_err(|e| e.to_string())?;

@@ -17,9 +17,10 @@
 //! - [`setup`]: a configuration made ready to run: checked, its mapping compiled;
 //!   what `check` validates is what `run` runs.
 //! - [`mqtt`]: the embedded broker (rumqttd, compiled-in defaults on loopback, checked
-//!   config, a 3.1.1 codec that drops MQTT 5 properties) and the adapter's MQTT 5
-//!   connection (rumqttc: persistent session, resubscription, capped backoff,
-//!   `_adapter/status`), with a [`mqtt::Publisher`] that never blocks.
+//!   config, who may connect and TLS listeners, a 3.1.1 codec that drops MQTT 5
+//!   properties) and the adapter's MQTT 5 connection (rumqttc: persistent session,
+//!   resubscription, capped backoff, `_adapter/status`), with a [`mqtt::Publisher`]
+//!   that never blocks, and a topic matcher that never panics.
 //! - [`native`]: the native topic scheme: parsing and decoding, nothing else.
 //! - [`discovery`]: devices learned at run time (Zigbee2MQTT device lists, Homie
 //!   attributes, Home Assistant discovery, ESPHome prefixes, Tasmota FullTopics), each
@@ -35,8 +36,11 @@
 //! - [`sim`]: the Constellation simulator, a faithful in-memory server with an
 //!   inspection API, used by the tests, the demo, the benchmarks and firmware
 //!   developers. It and [`constellation`] use nothing else of the crate.
+//! - [`metrics`]: the adapter's figures (one Prometheus registry per adapter); [`http`]:
+//!   its listener, `/metrics`, `/healthz`, `/readyz`, `/status`.
 //! - [`adapter`]: wires the above together; [`demo`], [`check`] and [`init`] are the
 //!   other commands.
+//! - [`secret`]: access keys and passwords that no `Debug` shows.
 //! - [`names`]: naming rules shared by configuration and topics; [`lock`],
 //!   [`shutdown`], [`logging`], [`tls`]: process plumbing.
 

@@ -578,7 +578,10 @@ async fn work_queued_when_the_shutdown_signal_comes_is_delivered() {
             .map(drop)
     })
     .await;
-    assert!(handle.logs(None).len() < 10, "work was still queued at the signal");
+    assert!(
+        handle.logs(None).len() < 10,
+        "work was still queued at the signal"
+    );
     h.shutdown.cancel();
     within("shutdown", adapter.wait()).await;
     let delivered: Vec<String> = handle.logs(None).into_iter().map(|l| l.message).collect();
