@@ -26,8 +26,9 @@ mkdir "$copy"
 (cd "$repo" && git ls-files -z --cached --others --exclude-standard \
   | while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done \
   | tar --null -T - -cf -) | tar -xf - -C "$copy"
-if [ -e "$scratch/shared" ] || [ -e "$copy/../shared" ]; then
-  echo "error: $copy has a sibling shared/" >&2
+# The copy is alone in its directory: nothing beside it for a test to reach.
+if [ "$(ls -A "$scratch")" != "constellation-mqtt" ]; then
+  echo "error: $copy is not alone in $scratch" >&2
   exit 1
 fi
 echo "Testing a copy of the repository in $copy (nothing beside it)"
