@@ -147,7 +147,12 @@ impl Adapter {
         let readiness = Duration::from_secs(config.http.readiness_s);
         tokio::spawn(probe(
             client.clone(),
-            probe_identity(&config),
+            // Any answer tells the server is up, a refusal too.
+            config
+                .declared_identities()
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| config.default_identity()),
             metrics.clone(),
             readiness,
             shutdown.clone(),
@@ -202,29 +207,6 @@ impl Adapter {
     /// `offline` published).
     pub async fn wait(self) {
         let _ = self.task.await;
-    }
-}
-
-/// Who the reachability probe asks as: the first declared package, else a package of
-/// the default credential (a refusal is an answer too: the server is up).
-fn probe_identity(config: &Config) -> Identity {
-    match config.packages.first() {
-        Some(p) => Identity::new(
-            &p.sentinel,
-            &p.package,
-            config
-                .access_key_for(&p.sentinel, &p.package)
-                .unwrap_or_default(),
-        ),
-        None => Identity::new(
-            "constellation-mqtt",
-            "Probe",
-            config
-                .constellation
-                .access_key
-                .as_ref()
-                .map_or("", |k| k.expose()),
-        ),
     }
 }
 

@@ -23,21 +23,6 @@ impl CheckRow {
     }
 }
 
-/// Who the default credential is checked as when no package is declared: the first
-/// `allow` entry naming one package, else a package of the adapter's own; `None`
-/// without a default credential (then no package can be admitted).
-fn default_identity(config: &Config) -> Option<Identity> {
-    let key = config.constellation.access_key.as_ref()?.expose();
-    let named = config.constellation.allow.iter().find_map(|a| {
-        let (s, p) = a.split_once('/')?;
-        let literal = |x: &str| !x.is_empty() && !x.contains(['*', '?', '[', '{']);
-        (literal(s) && literal(p)).then(|| (s.to_owned(), p.to_owned()))
-    });
-    let (sentinel, package) =
-        named.unwrap_or_else(|| ("constellation-mqtt".into(), "Check".into()));
-    Some(Identity::new(sentinel, package, key))
-}
-
 /// Calls `CheckAccess` for every declared package, concurrently; with none declared,
 /// for the default credential (as the first `allow` entry naming one package, else
 /// `constellation-mqtt/Check`).
@@ -50,18 +35,9 @@ pub async fn check_access(config: &Config) -> Result<Vec<CheckRow>, String> {
         long_poll_timeout: Duration::from_millis(c.long_poll_timeout_ms),
     })
     .map_err(|e| e.to_string())?;
-    let mut identities: Vec<Identity> = config
-        .packages
-        .iter()
-        .map(|p| {
-            let key = config
-                .access_key_for(&p.sentinel, &p.package)
-                .unwrap_or_default();
-            Identity::new(&p.sentinel, &p.package, key)
-        })
-        .collect();
-    if identities.is_empty() {
-        identities.extend(default_identity(config));
+    let mut identities = config.declared_identities();
+    if identities.is_empty() && config.constellation.access_key.is_some() {
+        identities.push(config.default_identity());
     }
     let mut tasks = tokio::task::JoinSet::new();
     for (i, id) in identities.into_iter().enumerate() {

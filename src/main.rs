@@ -169,17 +169,17 @@ async fn run_check(path: Option<PathBuf>) -> ExitCode {
             None => println!("embedded broker: compiled-in defaults (loopback 1883, 1884)"),
         }
     }
-    if setup.packages.is_empty() {
-        if setup.constellation.access_key.is_none() {
+    match check::check_access(&setup.config).await {
+        Ok(rows) if rows.is_empty() => {
             println!(
                 "no [[packages]] and no default credential: nothing to check against the server"
             );
-            return ExitCode::SUCCESS;
+            ExitCode::SUCCESS
         }
-        println!("no [[packages]] declared: checking the default credential");
-    }
-    match check::check_access(&setup.config).await {
         Ok(rows) => {
+            if setup.packages.is_empty() {
+                println!("no [[packages]] declared: checking the default credential");
+            }
             print!("{}", check::render(&rows));
             if rows.iter().all(check::CheckRow::ok) {
                 ExitCode::SUCCESS

@@ -209,13 +209,14 @@ impl Metrics {
         self.received.get_or_create(&KindLabel { kind }).inc();
     }
 
-    /// A publish was refused for `reason`.
-    pub fn refused(&self, reason: Refusal) {
+    /// A publish was refused for `reason`; returns how many were, this one included.
+    pub fn refused(&self, reason: Refusal) -> u64 {
         self.refused
             .get_or_create(&ReasonLabel {
                 reason: reason.label(),
             })
-            .inc();
+            .inc()
+            + 1
     }
 
     /// A job was dropped: its queue was full.

@@ -7,7 +7,7 @@ use common::mqtt::*;
 use common::*;
 use constellation_mqtt::mqtt::embedded::{self, BrokerError};
 use constellation_mqtt::sim::World;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet};
+use rumqttc::{AsyncClient, MqttOptions};
 use serde_json::json;
 use std::time::Duration;
 
@@ -123,16 +123,7 @@ async fn accepted(port: u16, credentials: (&str, &str)) -> bool {
     let mut options = MqttOptions::new(format!("auth-{}", free_port()), "127.0.0.1", port);
     options.set_credentials(credentials.0, credentials.1);
     let (_client, mut eventloop) = AsyncClient::new(options, 10);
-    within("the broker's answer", async {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => return true,
-                Ok(_) => {}
-                Err(_) => return false,
-            }
-        }
-    })
-    .await
+    connack(&mut eventloop).await
 }
 
 #[tokio::test]

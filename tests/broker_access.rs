@@ -8,7 +8,7 @@ use common::mqtt::*;
 use common::*;
 use constellation_mqtt::mqtt::embedded::{self, BrokerError};
 use constellation_mqtt::sim::World;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+use rumqttc::{AsyncClient, MqttOptions, QoS, TlsConfiguration, Transport};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -301,17 +301,7 @@ async fn tls_device(port: u16, ca: &Path, id: &str) -> Option<AsyncClient> {
         client_auth: None,
     }));
     let (client, mut eventloop) = AsyncClient::new(options, 10);
-    let connected = within("the TLS handshake's outcome", async {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => return true,
-                Ok(_) => {}
-                Err(_) => return false,
-            }
-        }
-    })
-    .await;
-    if !connected {
+    if !connack(&mut eventloop).await {
         return None;
     }
     tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });

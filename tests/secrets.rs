@@ -100,10 +100,7 @@ async fn a_run_logs_no_secret() {
         Some(("device".into(), DEVICE_PASSWORD.into())),
     )
     .await;
-    device.subscribe("constellation/_adapter/status").await;
-    device
-        .expect("constellation/_adapter/status", |p| p == "online")
-        .await;
+    device.wait_adapter_online("constellation").await;
     device
         .publish("constellation/Secret/Accepted/stateobject/X", "1")
         .await;

@@ -118,10 +118,7 @@ async fn mqtts_with_a_private_ca_and_a_client_certificate() {
 
     // A device on the plain listener sees the adapter come online over TLS.
     let device = Device::connect("plain-device", plain).await;
-    device.subscribe("constellation/_adapter/status").await;
-    device
-        .expect("constellation/_adapter/status", |p| p == "online")
-        .await;
+    device.wait_adapter_online("constellation").await;
     device
         .publish("constellation/Tls/Dev/stateobject/Secure", "true")
         .await;

@@ -1,6 +1,7 @@
 //! The typed contents of `topics.toml`, section by section, with their defaults.
 
 use crate::constellation::model::SoFilter;
+use crate::constellation::Identity;
 use crate::secret::Secret;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -456,6 +457,33 @@ impl Config {
             .and_then(|p| p.access_key.as_ref())
             .or(self.constellation.access_key.as_ref())
             .map(Secret::expose)
+    }
+
+    /// The identity of every `[[packages]]` entry, with its credential.
+    pub fn declared_identities(&self) -> Vec<Identity> {
+        self.packages
+            .iter()
+            .map(|p| {
+                let key = self.access_key_for(&p.sentinel, &p.package);
+                Identity::new(&p.sentinel, &p.package, key.unwrap_or_default())
+            })
+            .collect()
+    }
+
+    /// The default credential (empty without one) as a package it admits: the first
+    /// `allow` entry naming one package, else `constellation-mqtt/Check`; for asking
+    /// the server when no package is declared.
+    pub fn default_identity(&self) -> Identity {
+        let literal = |x: &str| !x.is_empty() && !x.contains(['*', '?', '[', '{']);
+        let (sentinel, package) = self
+            .constellation
+            .allow
+            .iter()
+            .filter_map(|a| a.split_once('/'))
+            .find(|(s, p)| literal(s) && literal(p))
+            .unwrap_or(("constellation-mqtt", "Check"));
+        let key = self.constellation.access_key.as_ref();
+        Identity::new(sentinel, package, key.map_or("", Secret::expose))
     }
 
     /// The declared package of that name, if any.

@@ -42,7 +42,8 @@ impl ClientOptions {
 
 /// A Constellation REST client. Cheap to clone: clones share one connection pool.
 ///
-/// Credentials travel as headers, so keys never appear in URLs or access logs.
+/// Credentials travel as headers, so keys stay out of URLs and access logs, unless a
+/// name is not printable ASCII (then all three go in the query string).
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
@@ -359,7 +360,7 @@ impl Client {
         // An access key in the query must not reach a log through an error's URL.
         let key_in_url = query.iter().any(|(k, _)| *k == "AccessKey");
         // A request that cannot even be built will never succeed: not worth retrying.
-        let transient = |e: reqwest::Error| {
+        let request_error = |e: reqwest::Error| {
             let e = if key_in_url { e.without_url() } else { e };
             if e.is_builder() {
                 Error::Protocol {
@@ -383,13 +384,13 @@ impl Client {
             Ok(resp) => resp,
             Err(e) => {
                 self.observe(action, None, started);
-                return Err(transient(e));
+                return Err(request_error(e));
             }
         };
         let status = resp.status();
         let body = resp.bytes().await;
         self.observe(action, body.is_ok().then_some(status.as_u16()), started);
-        let body = body.map_err(transient)?;
+        let body = body.map_err(request_error)?;
         if status.is_success() {
             return Ok(body);
         }

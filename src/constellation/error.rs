@@ -56,4 +56,10 @@ impl Error {
     pub fn is_auth(&self) -> bool {
         matches!(self, Self::Auth { .. })
     }
+
+    /// Whether the server refused this request for good (403/401, 400): asking again
+    /// will not help.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Self::Auth { .. } | Self::BadRequest { .. })
+    }
 }

@@ -23,12 +23,11 @@ use crate::native::{
     Topic,
 };
 use crate::package::{
-    self, report, report_quietly, Context, Job, Lifecycle, Origin, Package, PackageState, Pushed,
+    self, report, report_counted, Context, Job, Lifecycle, Origin, Package, PackageState, Pushed,
     Server,
 };
 use rumqttc::v5::mqttbytes::v5::Publish;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -44,8 +43,6 @@ pub struct Dispatcher {
     replays: Arc<Mutex<replay::Replays>>,
     packages: Arc<Mutex<HashMap<PackageId, Arc<Package>>>>,
     tasks: Arc<Mutex<JoinSet<()>>>,
-    /// Packages refused because `max_packages` were live.
-    too_many: Arc<AtomicU64>,
 }
 
 impl Dispatcher {
@@ -74,7 +71,6 @@ impl Dispatcher {
             cx: Arc::new(cx),
             packages: Arc::default(),
             tasks: Arc::default(),
-            too_many: Arc::default(),
         }
     }
 
@@ -202,12 +198,7 @@ impl Dispatcher {
             "{package}: queue full ({} pending): publish dropped ({} dropped so far)",
             self.cx.config.constellation.queue_limit, full.dropped
         );
-        p.failed(&reason);
-        if full.dropped.is_power_of_two() {
-            report(&self.cx.publisher, p.error_topic(), &origin, &reason);
-        } else {
-            report_quietly(&self.cx.publisher, p.error_topic(), &origin, &reason);
-        }
+        p.fail_counted(&self.cx.publisher, &origin, &reason, full.dropped);
     }
 
     /// The package `id`, started now if it is new and admitted.
@@ -219,19 +210,13 @@ impl Dispatcher {
         let config = &self.cx.config;
         let max = config.constellation.max_packages;
         if packages.len() >= max {
-            self.cx.metrics.refused(Refusal::TooManyPackages);
-            let refused = self.too_many.fetch_add(1, Ordering::Relaxed) + 1;
+            let refused = self.cx.metrics.refused(Refusal::TooManyPackages);
             let reason = format!(
                 "{id}: refused, {max} packages are live already (constellation.max_packages; {refused} refused so far)"
             );
             let error_topic = error_topic(&config.prefix, &id.sentinel, &id.package);
-            // Logged at the first refusals and then at each power of two: a flood of
-            // names gives a few lines, each with the count.
-            if refused.is_power_of_two() {
-                report(&self.cx.publisher, &error_topic, origin, &reason);
-            } else {
-                report_quietly(&self.cx.publisher, &error_topic, origin, &reason);
-            }
+            // A flood of names gives a few log lines, each with the count.
+            report_counted(&self.cx.publisher, &error_topic, origin, &reason, refused);
             return None;
         }
         let key = match self.admission.admit(config, id) {
@@ -283,17 +268,19 @@ impl Dispatcher {
 
     /// The figures taken at a scrape: packages, queues, polls, sagas.
     pub fn snapshot(&self) -> Snapshot {
-        let packages: Vec<PackageState> = lock(&self.packages)
-            .values()
-            .map(|p| p.snapshot())
-            .collect();
-        Snapshot {
+        let packages: Vec<Arc<Package>> = lock(&self.packages).values().cloned().collect();
+        let mut s = Snapshot {
             packages: packages.len() as i64,
-            queued: packages.iter().map(|p| p.queued as i64).sum(),
-            queued_worst: packages.iter().map(|p| p.queued as i64).max().unwrap_or(0),
             long_polls: self.cx.server.long_polls() as i64,
-            sagas_pending: packages.iter().map(|p| p.sagas_pending as i64).sum(),
+            ..Snapshot::default()
+        };
+        for p in packages {
+            let (queued, sagas) = p.load();
+            s.queued += queued as i64;
+            s.queued_worst = s.queued_worst.max(queued as i64);
+            s.sagas_pending += sagas as i64;
         }
+        s
     }
 
     /// The adapter's figures.

@@ -2,7 +2,6 @@
 
 use super::context::Context;
 use super::queue::{Job, Origin};
-use super::report::report;
 use super::state::Package;
 use super::trouble::Trouble;
 use crate::config::CallbackPayload;
@@ -122,14 +121,13 @@ async fn join(
             Ok(_) => {
                 joined.insert(group);
             }
-            Err(e @ (Error::Auth { .. } | Error::BadRequest { .. })) => {
+            Err(e) if e.is_refusal() => {
                 let origin = Origin {
                     topic: format!("{}/groups", package.base_topic),
                     payload: group.clone(),
                 };
                 let reason = format!("group {group:?} refused by Constellation: {e}");
-                package.failed(&reason);
-                report(&cx.publisher, &package.error_topic, &origin, &reason);
+                package.fail(&cx.publisher, &origin, &reason);
                 refused.insert(group);
             }
             Err(e) => return Err(e),

@@ -22,7 +22,7 @@ mod uplink;
 
 pub use context::{Context, Lifecycle, Server};
 pub use queue::{Full, Job, Origin, PackageQueue, Pushed};
-pub use report::{report, report_quietly};
+pub use report::{report, report_counted, report_quietly};
 pub use state::{Package, PackageState};
 
 use std::sync::Arc;

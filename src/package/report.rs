@@ -10,6 +10,22 @@ pub fn report(publisher: &Publisher, error_topic: &str, origin: &Origin, error: 
     publish(publisher, error_topic, origin, error);
 }
 
+/// Like [`report`] for the `count`-th failure of a kind: logged at the first ones and
+/// then at each power of two (the message says the count), published every time.
+pub fn report_counted(
+    publisher: &Publisher,
+    error_topic: &str,
+    origin: &Origin,
+    error: &str,
+    count: u64,
+) {
+    if count.is_power_of_two() {
+        report(publisher, error_topic, origin, error);
+    } else {
+        report_quietly(publisher, error_topic, origin, error);
+    }
+}
+
 /// Like [`report`], logging at debug only: for repeats that were logged once already.
 pub fn report_quietly(publisher: &Publisher, error_topic: &str, origin: &Origin, error: &str) {
     tracing::debug!(topic = %origin.topic, error, "publish refused");

@@ -1,12 +1,14 @@
 //! A virtual package's shared state: its credential and topics, its queue, its saga
 //! memory, the groups and StateObject filters its pollers follow, its recorded status.
 
-use super::queue::{Full, Job, PackageQueue, Pushed};
+use super::queue::{Full, Job, Origin, PackageQueue, Pushed};
+use super::report::{report, report_counted, report_quietly};
 use super::sagas::SagaMemory;
 use crate::config::{CallbackPayload, Config, SoPayload};
 use crate::constellation::model::{SoFilter, StateObject};
 use crate::constellation::Identity;
 use crate::lock::lock;
+use crate::mqtt::Publisher;
 use crate::native::{error_topic, PackageId};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -73,6 +75,8 @@ impl Package {
         let base_topic = format!("{}/{}/{}", config.prefix, id.sentinel, id.package);
         let declared = config.package(&id.sentinel, &id.package);
         let c = &config.constellation;
+        let declared_groups = declared.map(|p| p.groups.clone()).unwrap_or_default();
+        let declared_filters = declared.map(|p| p.subscribe.clone()).unwrap_or_default();
         Self {
             identity,
             error_topic: error_topic(&config.prefix, &id.sentinel, &id.package),
@@ -85,10 +89,10 @@ impl Package {
                 Duration::from_millis(c.saga_timeout_ms),
                 c.max_sagas_per_package,
             )),
-            groups: watch::Sender::new(declared.map(|p| p.groups.clone()).unwrap_or_default()),
-            filters: watch::Sender::new(declared.map(|p| p.subscribe.clone()).unwrap_or_default()),
-            declared_groups: declared.map(|p| p.groups.clone()).unwrap_or_default(),
-            declared_filters: declared.map(|p| p.subscribe.clone()).unwrap_or_default(),
+            groups: watch::Sender::new(declared_groups.clone()),
+            filters: watch::Sender::new(declared_filters.clone()),
+            declared_groups,
+            declared_filters,
             wake: Notify::new(),
             linked: Mutex::default(),
             id,
@@ -138,9 +142,34 @@ impl Package {
         lock(&self.state).last_publish = Some(std::time::SystemTime::now());
     }
 
-    /// Notes a failure reported on the package's `error` topic.
-    pub fn failed(&self, reason: &str) {
+    /// Reports a failure of this package on its `error` topic (see [`report`]) and
+    /// keeps it as its latest error.
+    pub fn fail(&self, publisher: &Publisher, origin: &Origin, reason: &str) {
+        self.failed(reason);
+        report(publisher, &self.error_topic, origin, reason);
+    }
+
+    /// Like [`Package::fail`], logged as [`report_quietly`] does.
+    pub fn fail_quietly(&self, publisher: &Publisher, origin: &Origin, reason: &str) {
+        self.failed(reason);
+        report_quietly(publisher, &self.error_topic, origin, reason);
+    }
+
+    /// Like [`Package::fail`] for the `count`-th failure of a kind ([`report_counted`]).
+    pub fn fail_counted(&self, publisher: &Publisher, origin: &Origin, reason: &str, count: u64) {
+        self.failed(reason);
+        report_counted(publisher, &self.error_topic, origin, reason, count);
+    }
+
+    fn failed(&self, reason: &str) {
         lock(&self.state).last_error = Some(reason.to_owned());
+    }
+
+    /// Jobs queued and sagas pending: what a metrics scrape reads, without copying the
+    /// rest of the state.
+    pub fn load(&self) -> (usize, usize) {
+        let sagas = lock(&self.sagas).pending();
+        (lock(&self.queue).len(), sagas)
     }
 
     /// A snapshot of the package's state.

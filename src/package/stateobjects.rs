@@ -2,7 +2,6 @@
 
 use super::context::Context;
 use super::queue::Origin;
-use super::report::report;
 use super::state::Package;
 use super::trouble::Trouble;
 use crate::config::SoPayload;
@@ -47,18 +46,14 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
 /// Clears (an empty retained publish) every linked `so/...` topic whose StateObject
 /// passes `gone`.
 fn clear(cx: &Context, package: &Package, gone: impl Fn(&StateObject) -> bool) {
-    let topics: Vec<String> = {
-        let mut linked = lock(&package.linked);
-        let topics: Vec<String> = linked
-            .iter()
-            .filter(|(_, so)| gone(so))
-            .map(|(t, _)| t.clone())
-            .collect();
-        topics.iter().for_each(|t| {
-            linked.remove(t);
-        });
-        topics
-    };
+    let mut topics = Vec::new();
+    lock(&package.linked).retain(|topic, so| {
+        let keep = !gone(so);
+        if !keep {
+            topics.push(topic.clone());
+        }
+        keep
+    });
     for topic in topics {
         cx.publisher.publish(&topic, Vec::new(), true);
     }
@@ -170,12 +165,12 @@ async fn subscribe(
     Ok(id.unwrap_or_default())
 }
 
-/// Splits off a refusal for good (403, 400: `Ok(Err(_))`, reported and skipped by the
-/// caller) from a failure worth retrying (`Err(_)`).
+/// Splits off a refusal for good ([`Error::is_refusal`]: `Ok(Err(_))`, reported and
+/// skipped by the caller) from a failure worth retrying (`Err(_)`).
 fn refusal<T>(result: Result<T, Error>) -> Result<Result<T, Error>, Error> {
     match result {
         Ok(value) => Ok(Ok(value)),
-        Err(e @ (Error::Auth { .. } | Error::BadRequest { .. })) => Ok(Err(e)),
+        Err(e) if e.is_refusal() => Ok(Err(e)),
         Err(e) => Err(e),
     }
 }
@@ -186,8 +181,7 @@ fn report_refused(cx: &Context, package: &Package, filter: &SoFilter, error: &Er
         payload: serde_json::to_string(filter).unwrap_or_default(),
     };
     let reason = format!("StateObject link refused by Constellation: {error}");
-    package.failed(&reason);
-    report(&cx.publisher, &package.error_topic, &origin, &reason);
+    package.fail(&cx.publisher, &origin, &reason);
 }
 
 fn publish(cx: &Context, package: &Package, so: &StateObject) {
@@ -205,11 +199,14 @@ fn publish(cx: &Context, package: &Package, so: &StateObject) {
     };
     match payload {
         Ok(payload) => {
-            let key = StateObject {
-                value: serde_json::Value::Null,
-                ..so.clone()
-            };
-            lock(&package.linked).insert(topic.clone(), key);
+            // Remembered once per topic, without what filters do not look at.
+            lock(&package.linked)
+                .entry(topic.clone())
+                .or_insert_with(|| StateObject {
+                    value: serde_json::Value::Null,
+                    metadatas: None,
+                    ..so.clone()
+                });
             cx.publisher.publish(&topic, payload, true);
         }
         Err(e) => tracing::error!(%topic, error = %e, "cannot serialise a StateObject"),

@@ -3,7 +3,7 @@
 
 use super::context::Context;
 use super::queue::{Job, Origin};
-use super::report::{report, report_quietly};
+use super::report::report_quietly;
 use super::state::Package;
 use crate::constellation::model::{
     LogLevel, OutgoingMessage, Scope, ScopeType, SoFilter, StateObjectPush, RESPONSE_KEY,
@@ -89,20 +89,11 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                     _ = cx.lifecycle.abort.cancelled() => return,
                 }
             }
-            Outcome::Failed(job, error) => {
-                package.failed(&error);
-                report(&cx.publisher, &package.error_topic, &job.origin, &error);
-            }
+            Outcome::Failed(job, error) => package.fail(&cx.publisher, &job.origin, &error),
             Outcome::Refused(job, error) => {
                 lock(&package.state).refusals += 1;
-                package.failed(&error.to_string());
                 tracing::warn!(package = %package.id, %error, hold_s = hold.as_secs(), "credential refused");
-                report_quietly(
-                    &cx.publisher,
-                    &package.error_topic,
-                    &job.origin,
-                    &error.to_string(),
-                );
+                package.fail_quietly(&cx.publisher, &job.origin, &error.to_string());
                 refused_until = Some(Instant::now() + hold);
                 hold = (hold * 2).min(auth_hold * 10);
             }

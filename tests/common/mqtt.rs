@@ -13,6 +13,21 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// Polls `eventloop` until the broker answers the CONNECT: `true` for a CONNACK,
+/// `false` when it refuses or closes (TLS handshake, login, limits).
+pub async fn connack(eventloop: &mut rumqttc::EventLoop) -> bool {
+    within("the broker's answer to CONNECT", async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    })
+    .await
+}
+
 /// A port free at the time of asking (bound, then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -188,10 +203,8 @@ impl Harness {
     /// Waits until a device sees the adapter `online`: it publishes that right after
     /// subscribing, so its subscriptions are then in place.
     pub async fn adapter_online(&self) {
-        let topic = format!("{}/_adapter/status", self.config.prefix);
         let watcher = self.device("status-watcher").await;
-        watcher.subscribe(&topic).await;
-        watcher.expect(&topic, |p| p == "online").await;
+        watcher.wait_adapter_online(&self.config.prefix).await;
     }
 
     /// Kills the external Mosquitto and starts a fresh one on the same port (no
@@ -349,6 +362,14 @@ impl Device {
     /// this returns reach the device.
     pub async fn subscribe(&self, filter: &str) {
         self.subscribe_qos(filter, QoS::AtLeastOnce).await;
+    }
+
+    /// Waits until the adapter under `prefix` says `online` (retained): it publishes
+    /// that right after subscribing, so its subscriptions are then in place.
+    pub async fn wait_adapter_online(&self, prefix: &str) {
+        let topic = format!("{prefix}/_adapter/status");
+        self.subscribe(&topic).await;
+        self.expect(&topic, |p| p == "online").await;
     }
 
     /// Subscribes at `qos` and waits for the SUBACK.

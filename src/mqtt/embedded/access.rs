@@ -12,10 +12,13 @@ use std::collections::HashSet;
 /// of the tree before rumqttd reads it.
 pub(super) const ALLOW_ANONYMOUS: &str = "allow_anonymous";
 
-/// Takes `allow_anonymous` out of every `[v4.*]` and `[v5.*]` section of `tree`;
-/// returns the listeners (`v4.1`…) where it is true, or the keys where it is not a
-/// boolean.
-pub(super) fn take_allow_anonymous(tree: &mut Value) -> Result<HashSet<String>, Vec<String>> {
+/// Takes `allow_anonymous` out of every `[v4.*]` and `[v5.*]` section of `tree` (read
+/// from `file`); returns the listeners (`v4.1`…) where it is true, or an error for
+/// each where it is not a boolean.
+pub(super) fn take_allow_anonymous(
+    file: &str,
+    tree: &mut Value,
+) -> Result<HashSet<String>, Vec<ConfigError>> {
     let mut open = HashSet::new();
     let mut wrong = Vec::new();
     for version in ["v4", "v5"] {
@@ -33,7 +36,11 @@ pub(super) fn take_allow_anonymous(tree: &mut Value) -> Result<HashSet<String>, 
                     open.insert(key);
                 }
                 // config-rs reads TOML booleans as booleans; a string is a mistake.
-                Some(_) => wrong.push(format!("{key}.{ALLOW_ANONYMOUS}")),
+                Some(_) => wrong.push(ConfigError {
+                    file: file.to_owned(),
+                    key: format!("{key}.{ALLOW_ANONYMOUS}"),
+                    reason: "must be true or false".into(),
+                }),
             }
         }
     }

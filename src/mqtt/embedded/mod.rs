@@ -6,13 +6,12 @@ mod codec;
 mod tls;
 
 use crate::config::{parse_toml, read_toml, ConfigError};
+use crate::mqtt::connection::Login;
 use codec::V4WithoutProperties;
 use rumqttd::protocol::v5::V5;
 use rumqttd::{LinkType, Router, Server, ServerSettings};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-
-use crate::mqtt::connection::Login;
 
 /// A running embedded broker. rumqttd has no shutdown: it lives as long as the process.
 #[derive(Debug, Clone)]
@@ -87,17 +86,7 @@ pub fn load(path: Option<&Path>, min_payload: usize) -> Result<BrokerConfig, Bro
         ),
     };
     let mut tree = tree.map_err(BrokerError::Config)?;
-    let open = access::take_allow_anonymous(&mut tree).map_err(|keys| {
-        BrokerError::Config(
-            keys.into_iter()
-                .map(|key| ConfigError {
-                    file: file.clone(),
-                    key,
-                    reason: "must be true or false".into(),
-                })
-                .collect(),
-        )
-    })?;
+    let open = access::take_allow_anonymous(&file, &mut tree).map_err(BrokerError::Config)?;
     let fail = |key: &str, reason: String| {
         BrokerError::Config(vec![ConfigError {
             file: file.clone(),
@@ -176,11 +165,11 @@ pub fn load(path: Option<&Path>, min_payload: usize) -> Result<BrokerConfig, Bro
     for (version, servers) in [("v4", &mut config.v4), ("v5", &mut config.v5)] {
         for (name, s) in servers.iter_mut().flatten() {
             if let Some(tls) = &mut s.tls {
-                tls::resolve_paths(tls, base);
-                if !tls.validate_paths() {
+                let missing = tls::resolve_paths(tls, base);
+                if !missing.is_empty() {
                     return Err(fail(
                         &format!("{version}.{name}.tls"),
-                        format!("a file it names does not exist: {}", tls::describe(tls)),
+                        format!("no such file: {}", missing.join(", ")),
                     ));
                 }
             }
