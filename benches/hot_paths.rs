@@ -50,12 +50,12 @@ fn queueing(c: &mut Criterion) {
         },
     };
     c.bench_function("queue push (conflating over 100 names) + pop", |b| {
-        let mut q = PackageQueue::new(10_000);
+        let mut q = PackageQueue::new(10_000, 1 << 30);
         let mut n = 0u64;
         b.iter(|| {
             n += 1;
-            let _ = q.push(job(n));
-            if n % 10 == 0 {
+            let _ = q.push(job(n), 64, true);
+            if n.is_multiple_of(10) {
                 black_box(q.pop());
             }
         })

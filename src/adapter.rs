@@ -6,6 +6,7 @@ use crate::constellation::{Client, ClientOptions, Identity};
 use crate::devices::Devices;
 use crate::dispatch::Dispatcher;
 use crate::http;
+use crate::journal::{Journal, StoreError};
 use crate::metrics::Metrics;
 use crate::mqtt::connection::{connect, ConnectOptions, Login};
 use crate::mqtt::embedded::{self, BrokerConfig, BrokerError, EmbeddedBroker};
@@ -35,6 +36,8 @@ pub enum StartError {
         addr: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Storage(#[from] StoreError),
     #[error("configuration: {}", .0.iter().map(|(k, r)| format!("{k}: {r}")).collect::<Vec<_>>().join("; "))]
     Config(Vec<(String, String)>),
 }
@@ -94,8 +97,19 @@ impl Adapter {
             ),
         };
         let metrics = Arc::new(Metrics::new());
+        let (journal, writer, recovered) = Journal::open(&config.storage)?;
+        if !recovered.jobs.is_empty() || !recovered.retained.is_empty() {
+            tracing::info!(
+                jobs = recovered.jobs.len(),
+                retained = recovered.retained.len(),
+                "journal: work and retained messages of the last run found"
+            );
+        }
         let (broker, mut options) = match (config.mqtt.mode, broker) {
-            (MqttMode::Embedded, Some(broker_config)) => {
+            (MqttMode::Embedded, Some(mut broker_config)) => {
+                // The broker's retained messages live in the journal across restarts.
+                broker_config.settings.router.retained_store =
+                    rumqttd::RetainedStoreHandle(Some(journal.retained_store(recovered.retained)));
                 for warning in &broker_config.warnings {
                     tracing::warn!("embedded broker: {warning}");
                 }
@@ -144,6 +158,8 @@ impl Adapter {
         options.subscriptions.sort();
         options.subscriptions.dedup();
         let (publisher, mut inbound, mqtt_task) = connect(options, mqtt_stop.clone());
+        let journal_stop = CancellationToken::new();
+        let journal_task = tokio::spawn(writer.run(publisher.client(), journal_stop.clone()));
         let readiness = Duration::from_secs(config.http.readiness_s);
         tokio::spawn(probe(
             client.clone(),
@@ -157,8 +173,11 @@ impl Adapter {
             readiness,
             shutdown.clone(),
         ));
-        let dispatcher = Dispatcher::new(config.clone(), devices, client, publisher, metrics);
+        let dispatcher =
+            Dispatcher::new(config.clone(), devices, client, publisher, metrics, journal);
         dispatcher.start_declared();
+        // The last run's work first, in per-package order.
+        dispatcher.restore(recovered.jobs);
         let http = match http_listener {
             Some(listener) => Some(
                 http::serve(listener, dispatcher.clone(), readiness, shutdown.clone()).map_err(
@@ -179,13 +198,16 @@ impl Adapter {
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         publish = inbound.recv() => match publish {
-                            Some(p) => dispatcher.handle(&p),
+                            Some(p) => dispatcher.handle(p),
                             None => break,
                         },
                     }
                 }
                 tracing::info!("shutting down: delivering queued work");
                 dispatcher.shutdown(flush).await;
+                // What is left is committed, and what was kept acknowledged.
+                journal_stop.cancel();
+                let _ = journal_task.await;
                 mqtt_stop.cancel();
                 let _ = mqtt_task.await;
                 if embedded {

@@ -40,6 +40,8 @@ pub async fn run(
     let mut config = Config::default();
     config.constellation.url = sim.url().to_string();
     config.constellation.access_key = Some("demo".into());
+    // The demo's world lives in memory; so does its work.
+    config.storage.durability = crate::config::Durability::Memory;
     if std::net::TcpListener::bind(&config.http.listen).is_err() {
         println!(
             "HTTP: {} is taken; listening on a free port instead",

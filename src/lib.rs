@@ -31,6 +31,9 @@
 //!   credentials), StateObject defaults, retained replays; starts and owns packages.
 //! - [`package`]: one virtual package's whole life: its conflating, bounded queue and
 //!   uplink worker, its message and StateObject long polls, its sagas, its shutdown.
+//! - [`journal`]: accepted work on disk (redb) until Constellation has it, group
+//!   commit, publishes acknowledged in arrival order once kept; the embedded broker's
+//!   retained messages.
 //! - [`constellation`]: the REST client of the Constellation server: one typed method
 //!   per action, the spec's failure classes ([`constellation::Error`]), backoff.
 //! - [`sim`]: the Constellation simulator, a faithful in-memory server with an
@@ -54,6 +57,7 @@ pub mod discovery;
 pub mod dispatch;
 pub mod http;
 pub mod init;
+pub mod journal;
 pub mod lock;
 pub mod logging;
 pub mod mapping;

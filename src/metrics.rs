@@ -31,6 +31,8 @@ pub enum Refusal {
     QueueFull,
     /// `constellation.max_packages` live packages already.
     TooManyPackages,
+    /// The journal is full (`storage.max_bytes`).
+    StorageFull,
 }
 
 impl Refusal {
@@ -43,6 +45,7 @@ impl Refusal {
             Self::NotAdmitted => "not_admitted",
             Self::QueueFull => "queue_full",
             Self::TooManyPackages => "too_many_packages",
+            Self::StorageFull => "storage_full",
         }
     }
 }
@@ -82,6 +85,8 @@ pub struct Snapshot {
     pub queued_worst: i64,
     pub long_polls: i64,
     pub sagas_pending: i64,
+    /// Bytes of work pending in the journal.
+    pub pending_bytes: i64,
 }
 
 /// Every figure of one adapter.
@@ -101,6 +106,8 @@ pub struct Metrics {
     queued_worst: Gauge,
     long_polls: Gauge,
     sagas_pending: Gauge,
+    pending_bytes: Gauge,
+    restored: Counter,
     started: Instant,
     /// Milliseconds since `started` of the latest answer from Constellation, plus one
     /// (0: never).
@@ -131,6 +138,8 @@ impl Metrics {
             queued_worst: Gauge::default(),
             long_polls: Gauge::default(),
             sagas_pending: Gauge::default(),
+            pending_bytes: Gauge::default(),
+            restored: Counter::default(),
             started: Instant::now(),
             last_answer_ms: AtomicU64::new(0),
         };
@@ -181,6 +190,16 @@ impl Metrics {
             m.constellation_reachable.clone(),
         );
         r.register("packages", "Live virtual packages", m.packages.clone());
+        r.register(
+            "pending_bytes",
+            "Bytes of accepted work not yet taken by Constellation (bounded by storage.max_bytes)",
+            m.pending_bytes.clone(),
+        );
+        r.register(
+            "jobs_restored",
+            "Jobs found in the journal at start and delivered again",
+            m.restored.clone(),
+        );
         r.register(
             "queue_depth",
             "Jobs queued over all packages",
@@ -253,6 +272,11 @@ impl Metrics {
         }
     }
 
+    /// Counts a job found in the journal at start.
+    pub fn restored(&self) {
+        self.restored.inc();
+    }
+
     /// The registry's text, the figures of `snapshot` set first.
     pub fn encode(&self, snapshot: Snapshot) -> String {
         self.packages.set(snapshot.packages);
@@ -260,6 +284,7 @@ impl Metrics {
         self.queued_worst.set(snapshot.queued_worst);
         self.long_polls.set(snapshot.long_polls);
         self.sagas_pending.set(snapshot.sagas_pending);
+        self.pending_bytes.set(snapshot.pending_bytes);
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);

@@ -12,7 +12,7 @@ mod validate;
 pub use load::{load, parse, parse_toml, read_toml, ENV_PREFIX};
 pub use schema::{
     Availability, CallbackPayload, CommandParameter, CommandResponse, CommandRule, Config,
-    ConfigError, ConstellationConfig, HttpConfig, MapRule, MappedStateObject, MqttConfig, MqttMode,
-    PackageConfig, Preset, SoDefaults, SoPayload,
+    ConfigError, ConstellationConfig, Durability, HttpConfig, MapRule, MappedStateObject,
+    MqttConfig, MqttMode, PackageConfig, Preset, SoDefaults, SoPayload, StorageConfig,
 };
 pub use validate::validate;

@@ -27,6 +27,33 @@ fn key_text(key: &str) -> String {
     }
 }
 
+/// A configuration enum read from its lowercase name, with a message that lists the
+/// names allowed (the `config` crate's own enum errors do not).
+macro_rules! named_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+        #[serde(try_from = "String")]
+        pub enum $name {
+            #[default]
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(text: String) -> Result<Self, String> {
+                match text.as_str() {
+                    $($text => Ok(Self::$variant),)+
+                    _ => Err(format!(
+                        "unknown value {text:?}, expected one of: {}",
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
 /// The whole of `topics.toml`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +68,9 @@ pub struct Config {
     /// The adapter's own HTTP listener: metrics, health, status.
     #[serde(default)]
     pub http: HttpConfig,
+    /// Where accepted work and the embedded broker's retained messages are kept.
+    #[serde(default)]
+    pub storage: StorageConfig,
     /// Packages with their own settings or credentials.
     #[serde(default)]
     pub packages: Vec<PackageConfig>,
@@ -68,6 +98,7 @@ impl Default for Config {
             constellation: ConstellationConfig::default(),
             mqtt: MqttConfig::default(),
             http: HttpConfig::default(),
+            storage: StorageConfig::default(),
             packages: Vec::new(),
             map: Vec::new(),
             command: Vec::new(),
@@ -96,6 +127,42 @@ impl Default for HttpConfig {
     }
 }
 
+named_enum! {
+    /// Where accepted work is kept until Constellation has it.
+    Durability {
+        /// On disk, committed before a publish is acknowledged: survives a crash.
+        Disk = "disk",
+        /// In memory only: lost with the process (`demo`, tests).
+        Memory = "memory",
+    }
+}
+
+/// `[storage]`: the journal of accepted work (and, with the embedded broker, its
+/// retained messages).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// The journal's directory; `data` beside `topics.toml` when unset.
+    pub dir: Option<PathBuf>,
+    pub durability: Durability,
+    /// The most bytes of work pending at once, over all packages; when full, new logs,
+    /// messages and other jobs are refused on `error` (StateObjects still conflate).
+    pub max_bytes: u64,
+    /// Journal commits (each one fsync) happen at most this often: many jobs per commit.
+    pub commit_ms: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            durability: Durability::Disk,
+            max_bytes: 256 * 1024 * 1024,
+            commit_ms: 5,
+        }
+    }
+}
+
 /// `[constellation]`: the server and how to talk to it.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -114,6 +181,14 @@ pub struct ConstellationConfig {
     /// Pending operations kept per package (StateObjects count once per name); beyond
     /// it new ones are dropped, counted and reported.
     pub queue_limit: usize,
+    /// Bytes of pending operations kept per package (as journaled); beyond it new ones
+    /// are dropped, counted and reported (a StateObject update still replaces its
+    /// pending value).
+    pub queue_limit_bytes: usize,
+    /// A package with nothing to do for this long (no publish, no pending work, saga or
+    /// device subscription, and not declared in `[[packages]]`) is released: its long
+    /// polls end; its next publish brings it back. 0 keeps every package.
+    pub package_idle_s: u64,
     /// After a credential is refused, the package's publishes are answered on `error`
     /// without asking the server again for this long (doubling up to ten times it).
     pub auth_retry_s: u64,
@@ -144,6 +219,8 @@ impl Default for ConstellationConfig {
             allow: vec!["*/*".into()],
             max_concurrent_requests: 32,
             queue_limit: 10_000,
+            queue_limit_bytes: 16 * 1024 * 1024,
+            package_idle_s: 3_600,
             auth_retry_s: 30,
             flush_timeout_ms: 5_000,
             online_stateobject: "Online".into(),
@@ -153,33 +230,6 @@ impl Default for ConstellationConfig {
             max_sagas_per_package: 1_000,
         }
     }
-}
-
-/// A configuration enum read from its lowercase name, with a message that lists the
-/// names allowed (the `config` crate's own enum errors do not).
-macro_rules! named_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-        #[serde(try_from = "String")]
-        pub enum $name {
-            #[default]
-            $($(#[$vdoc])* $variant),+
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = String;
-            fn try_from(text: String) -> Result<Self, String> {
-                match text.as_str() {
-                    $($text => Ok(Self::$variant),)+
-                    _ => Err(format!(
-                        "unknown value {text:?}, expected one of: {}",
-                        [$($text),+].join(", ")
-                    )),
-                }
-            }
-        }
-    };
 }
 
 named_enum! {
@@ -448,6 +498,10 @@ impl Config {
             if path.is_relative() && !path.as_os_str().is_empty() {
                 *path = dir.join(&*path);
             }
+        }
+        let storage = self.storage.dir.get_or_insert_with(|| "data".into());
+        if storage.is_relative() {
+            *storage = dir.join(&*storage);
         }
     }
 

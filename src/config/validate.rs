@@ -50,6 +50,25 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
             fail(&format!("constellation.{key}"), "must be above 0".into());
         }
     }
+    if c.queue_limit_bytes == 0 {
+        fail("constellation.queue_limit_bytes", "must be above 0".into());
+    }
+    let st = &config.storage;
+    if st.max_bytes == 0 {
+        fail("storage.max_bytes", "must be above 0".into());
+    }
+    if st.commit_ms > 1_000 {
+        fail(
+            "storage.commit_ms",
+            format!(
+                "{} ms would hold every acknowledgement that long: at most 1000",
+                st.commit_ms
+            ),
+        );
+    }
+    if st.dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+        fail("storage.dir", "is empty".into());
+    }
     if c.auth_retry_s == 0 {
         fail("constellation.auth_retry_s", "must be above 0".into());
     }

@@ -14,6 +14,7 @@ mod replay;
 use crate::config::Config;
 use crate::constellation::Client;
 use crate::devices::Devices;
+use crate::journal::Journal;
 use crate::lock::lock;
 use crate::mapping::MapError;
 use crate::metrics::{Metrics, Refusal, Snapshot};
@@ -24,7 +25,7 @@ use crate::native::{
 };
 use crate::package::{
     self, report, report_counted, Context, Job, Lifecycle, Origin, Package, PackageState, Pushed,
-    Server,
+    Refused, Server,
 };
 use rumqttc::v5::mqttbytes::v5::Publish;
 use std::collections::HashMap;
@@ -47,13 +48,15 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     /// A dispatcher for `config` and the `devices` of other layouts, calling
-    /// Constellation through `client` and answering on MQTT through `publisher`.
+    /// Constellation through `client`, answering on MQTT through `publisher`, keeping
+    /// accepted work in `journal`.
     pub fn new(
         config: Arc<Config>,
         devices: Devices,
         client: Client,
         publisher: Publisher,
         metrics: Arc<Metrics>,
+        journal: Journal,
     ) -> Self {
         let cx = Context {
             server: Server::new(client, &config),
@@ -62,6 +65,7 @@ impl Dispatcher {
             lifecycle: Lifecycle::default(),
             config: config.clone(),
             metrics,
+            journal,
             purged: tokio::sync::broadcast::channel(256).0,
         };
         Self {
@@ -74,8 +78,39 @@ impl Dispatcher {
         }
     }
 
-    /// Handles one publish from the broker. Never blocks on Constellation.
-    pub fn handle(&self, publish: &Publish) {
+    /// Handles one publish from the broker, then acknowledges it once its work is in
+    /// the journal. Never blocks on Constellation.
+    pub fn handle(&self, publish: Publish) {
+        self.route(&publish);
+        self.cx.journal.ack(publish);
+    }
+
+    /// Delivers the work a previous run left in the journal (`(package, key, record)`,
+    /// in per-package order), before anything new: each job is queued anew, then its old
+    /// record forgotten.
+    pub fn restore(&self, jobs: Vec<(PackageId, u64, Vec<u8>)>) {
+        let mut previous: Option<Arc<PackageId>> = None;
+        for (id, key, record) in jobs {
+            let journal_id = match &previous {
+                Some(p) if **p == id => p.clone(),
+                _ => Arc::new(id.clone()),
+            };
+            previous = Some(journal_id.clone());
+            match serde_json::from_slice::<Job>(&record) {
+                Ok(job) => {
+                    self.cx.metrics.restored();
+                    self.enqueue(id, job.intent, job.origin);
+                }
+                Err(e) => {
+                    tracing::error!(package = %id, key, error = %e, "journal: unreadable job dropped");
+                }
+            }
+            self.cx.journal.delete(&journal_id, key, 0);
+        }
+    }
+
+    /// Routes one publish.
+    fn route(&self, publish: &Publish) {
         let topic = String::from_utf8_lossy(&publish.topic);
         let prefix = &self.cx.config.prefix;
         let origin = || Origin {
@@ -184,21 +219,35 @@ impl Dispatcher {
             return;
         };
         p.published();
-        let full = match p.enqueue(Job {
+        let refused = match p.enqueue(Job {
             intent,
             origin: origin.clone(),
         }) {
-            Ok(Pushed::Queued) => return,
-            Ok(Pushed::Conflated) => return self.cx.metrics.conflated(),
-            Err(full) => full,
+            Ok(Pushed::Queued { .. }) => return,
+            Ok(Pushed::Conflated { .. }) => return self.cx.metrics.conflated(),
+            Err(refused) => refused,
         };
-        self.cx.metrics.refused(Refusal::QueueFull);
-        self.cx.metrics.dropped();
-        let reason = format!(
-            "{package}: queue full ({} pending): publish dropped ({} dropped so far)",
-            self.cx.config.constellation.queue_limit, full.dropped
-        );
-        p.fail_counted(&self.cx.publisher, &origin, &reason, full.dropped);
+        let metrics = &self.cx.metrics;
+        let (reason, count) = match refused {
+            Refused::Full(full) => {
+                metrics.refused(Refusal::QueueFull);
+                metrics.dropped();
+                let reason = format!(
+                    "{package}: queue full ({} jobs, {} bytes pending): publish dropped ({} dropped so far)",
+                    full.jobs, full.bytes, full.dropped
+                );
+                (reason, full.dropped)
+            }
+            Refused::NoRoom(no_room) => {
+                let count = metrics.refused(Refusal::StorageFull);
+                let reason = format!(
+                    "{package}: storage full ({} of {} bytes pending, storage.max_bytes): publish dropped ({count} refused so far)",
+                    no_room.pending, no_room.max
+                );
+                (reason, count)
+            }
+        };
+        p.fail_counted(&self.cx.publisher, &origin, &reason, count);
     }
 
     /// The package `id`, started now if it is new and admitted.
@@ -228,7 +277,12 @@ impl Dispatcher {
                 return None;
             }
         };
-        let p = Arc::new(Package::new(id.clone(), key, config));
+        let p = Arc::new(Package::new(
+            id.clone(),
+            key,
+            config,
+            self.cx.journal.clone(),
+        ));
         if let Some(descriptor) = self.cx.devices.descriptor(id) {
             let declare = Job {
                 intent: Intent::Declare(descriptor),
@@ -272,6 +326,7 @@ impl Dispatcher {
         let mut s = Snapshot {
             packages: packages.len() as i64,
             long_polls: self.cx.server.long_polls() as i64,
+            pending_bytes: self.cx.journal.pending_bytes() as i64,
             ..Snapshot::default()
         };
         for p in packages {

@@ -66,6 +66,9 @@ pub fn connect(
     // connects (65 535 by default: ≈ 14 MB); brokers allow far fewer (rumqttd's
     // `max_inflight_count`, Mosquitto's receive maximum of 20).
     mqtt.set_outgoing_inflight_upper_limit(MAX_OUTGOING_INFLIGHT);
+    // Publishes are acknowledged by the journal once their work is kept, in arrival
+    // order ([`crate::journal`]): the broker keeps what this process has not taken.
+    mqtt.set_manual_acks(true);
     mqtt.set_clean_start(false)
         .set_session_expiry_interval(Some(7 * 24 * 3600))
         .set_keep_alive(options.keep_alive)

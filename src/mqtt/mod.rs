@@ -94,6 +94,12 @@ impl Subscriptions {
 }
 
 impl Publisher {
+    /// The connection's client, for the journal's acknowledgements (which must wait for
+    /// room rather than be dropped).
+    pub fn client(&self) -> AsyncClient {
+        self.client.clone()
+    }
+
     fn new(client: AsyncClient, subscriptions: Subscriptions) -> Self {
         Self {
             client,

@@ -6,8 +6,9 @@ use crate::constellation::model::{
 };
 use serde_json::{Map, Value};
 
-/// What a device asked for, ready for its package worker.
-#[derive(Debug, Clone, PartialEq)]
+/// What a device asked for, ready for its package worker (and, as JSON, as the
+/// journal keeps it).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Intent {
     /// Push a StateObject. A type, lifetime or metadata left unset here is filled from
     /// the configuration, then by inference, by the dispatcher.

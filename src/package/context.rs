@@ -4,6 +4,7 @@ use crate::config::Config;
 use crate::constellation::model::SoFilter;
 use crate::constellation::Client;
 use crate::devices::Devices;
+use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::mqtt::Publisher;
 use std::future::Future;
@@ -25,6 +26,8 @@ pub struct Context {
     pub lifecycle: Lifecycle,
     /// The adapter's figures.
     pub metrics: Arc<Metrics>,
+    /// Where accepted work is kept until Constellation has it.
+    pub journal: Journal,
     /// StateObjects purged through the adapter, as filters: every package that follows
     /// them clears their retained `so/...` topics.
     pub purged: tokio::sync::broadcast::Sender<SoFilter>,

@@ -1,35 +1,49 @@
-//! A package's pending work: ordered, bounded, with StateObjects conflated by name.
+//! A package's pending work: ordered, bounded in jobs and bytes, with StateObjects
+//! conflated by name.
 
 use crate::native::Intent;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 
 /// Where an intent came from, to report its failure on the package's `error` topic.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Origin {
     pub topic: String,
     /// The payload's first 256 bytes, lossily decoded.
     pub payload: String,
 }
 
-/// One pending operation.
-#[derive(Debug, Clone, PartialEq)]
+/// One pending operation (as the journal keeps it: JSON of this).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub intent: Intent,
     pub origin: Origin,
 }
 
+/// A job in the queue, with its size and where the journal keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub job: Job,
+    /// Its key in the journal; `None` for work the package makes itself (a settings
+    /// refresh), which nothing needs to survive a restart.
+    pub key: Option<u64>,
+    /// Its size as journaled.
+    pub bytes: usize,
+}
+
 /// A package's queue.
 ///
 /// Everything is delivered in publish order, except that a StateObject push (or a package
-/// descriptor) waiting in the queue is *replaced in place* by a newer value of the same name: at most one
-/// pending value per StateObject name, so a slow or absent server never grows memory
-/// beyond one entry per name and always converges to the latest value. The queue holds
-/// at most `limit` jobs; beyond that a new job is refused (and the caller reports the
-/// drop). The job being executed is outside the queue; a transient failure puts it
+/// descriptor) waiting in the queue is *replaced in place* by a newer value of the same
+/// name: at most one pending value per StateObject name, so a slow or absent server
+/// never grows memory beyond one entry per name and always converges to the latest
+/// value. The queue holds at most `limit` jobs and `limit_bytes` bytes; beyond that a
+/// new job is refused (and the caller reports the drop), a replacing value is still
+/// taken. The job being executed is outside the queue; a transient failure puts it
 /// back at the front unless a newer value of the same StateObject is already queued.
 #[derive(Debug)]
 pub struct PackageQueue {
-    jobs: VecDeque<Job>,
+    jobs: VecDeque<Entry>,
     /// Sequence number of `jobs[0]`; sequence numbers are contiguous.
     front_seq: u64,
     /// StateObject name → sequence number of its pending push.
@@ -37,6 +51,11 @@ pub struct PackageQueue {
     /// Sequence number of the pending descriptor declaration.
     pending_descriptor: Option<u64>,
     limit: usize,
+    limit_bytes: usize,
+    /// Bytes of the jobs waiting.
+    bytes: usize,
+    /// The journal key of the next job.
+    next_key: u64,
     dropped: u64,
     high_water: usize,
 }
@@ -44,10 +63,11 @@ pub struct PackageQueue {
 /// How a job entered the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pushed {
-    /// At the back.
-    Queued,
-    /// In place of the pending value of the same StateObject (or descriptor).
-    Conflated,
+    /// At the back, with this journal key.
+    Queued { key: Option<u64> },
+    /// In place of the pending value of the same StateObject (or descriptor): this
+    /// journal key, and the replaced job's journaled bytes.
+    Conflated { key: Option<u64>, replaced: usize },
 }
 
 /// The queue was full: the job was not queued.
@@ -55,39 +75,71 @@ pub enum Pushed {
 pub struct Full {
     /// Jobs dropped so far by this queue, this one included.
     pub dropped: u64,
+    /// Jobs and bytes waiting.
+    pub jobs: usize,
+    pub bytes: usize,
 }
 
 impl PackageQueue {
-    /// An empty queue holding at most `limit` jobs.
-    pub fn new(limit: usize) -> Self {
+    /// An empty queue holding at most `limit` jobs and `limit_bytes` bytes.
+    pub fn new(limit: usize, limit_bytes: usize) -> Self {
         Self {
             jobs: VecDeque::new(),
             front_seq: u64::MAX / 2,
             pending: HashMap::new(),
             pending_descriptor: None,
             limit: limit.max(1),
+            limit_bytes,
+            bytes: 0,
+            next_key: 0,
             dropped: 0,
             high_water: 0,
         }
     }
 
-    /// Queues `job`, conflating a StateObject push with its pending predecessor.
-    pub fn push(&mut self, job: Job) -> Result<Pushed, Full> {
+    /// Queues `job` of `bytes` bytes (journaled or not), conflating a StateObject push
+    /// with its pending predecessor.
+    pub fn push(&mut self, job: Job, bytes: usize, journaled: bool) -> Result<Pushed, Full> {
+        let key = journaled.then(|| {
+            self.next_key += 1;
+            self.next_key
+        });
         if let Some(seq) = self.pending_seq(&job.intent) {
             let index = (seq - self.front_seq) as usize;
-            self.jobs[index] = job;
-            return Ok(Pushed::Conflated);
+            let old = std::mem::replace(&mut self.jobs[index], Entry { job, key, bytes });
+            self.bytes = self.bytes + bytes - old.bytes;
+            // The journal's record of the old value is replaced by the new one.
+            let entry = &mut self.jobs[index];
+            let replaced = match (old.key, entry.key) {
+                (Some(old_key), Some(_)) => {
+                    entry.key = Some(old_key);
+                    old.bytes
+                }
+                _ => 0,
+            };
+            return Ok(Pushed::Conflated {
+                key: entry.key,
+                replaced,
+            });
         }
-        if self.jobs.len() >= self.limit {
+        if self.jobs.len() >= self.limit || self.bytes + bytes > self.limit_bytes {
             self.dropped += 1;
             return Err(Full {
                 dropped: self.dropped,
+                jobs: self.jobs.len(),
+                bytes: self.bytes,
             });
         }
         self.set_pending(&job.intent, self.front_seq + self.jobs.len() as u64);
-        self.jobs.push_back(job);
+        self.bytes += bytes;
+        self.jobs.push_back(Entry { job, key, bytes });
         self.high_water = self.high_water.max(self.jobs.len());
-        Ok(Pushed::Queued)
+        Ok(Pushed::Queued { key })
+    }
+
+    /// Whether `intent` would replace a queued job rather than add one.
+    pub fn conflates(&self, intent: &Intent) -> bool {
+        self.pending_seq(intent).is_some()
     }
 
     /// The sequence number of the queued job `intent` would replace.
@@ -110,33 +162,37 @@ impl PackageQueue {
     }
 
     /// Takes the next job to execute.
-    pub fn pop(&mut self) -> Option<Job> {
-        let job = self.jobs.pop_front()?;
-        if self.pending_seq(&job.intent) == Some(self.front_seq) {
-            match &job.intent {
+    pub fn pop(&mut self) -> Option<Entry> {
+        let entry = self.jobs.pop_front()?;
+        if self.pending_seq(&entry.job.intent) == Some(self.front_seq) {
+            match &entry.job.intent {
                 Intent::PushStateObject(so) => {
                     self.pending.remove(&so.name);
                 }
                 _ => self.pending_descriptor = None,
             }
         }
+        self.bytes -= entry.bytes;
         self.front_seq += 1;
-        Some(job)
+        Some(entry)
     }
 
     /// Puts back a job that failed transiently, to be retried first — unless it is a
-    /// StateObject push that a newer value has overtaken meanwhile (then it is dropped).
-    pub fn retry(&mut self, job: Job) {
-        if conflated(&job.intent) {
-            if self.pending_seq(&job.intent).is_some() {
-                return;
+    /// StateObject push that a newer value has overtaken meanwhile: then it is given
+    /// back, to be forgotten.
+    pub fn retry(&mut self, entry: Entry) -> Option<Entry> {
+        if conflated(&entry.job.intent) {
+            if self.pending_seq(&entry.job.intent).is_some() {
+                return Some(entry);
             }
             self.front_seq -= 1;
-            self.set_pending(&job.intent, self.front_seq);
+            self.set_pending(&entry.job.intent, self.front_seq);
         } else {
             self.front_seq -= 1;
         }
-        self.jobs.push_front(job);
+        self.bytes += entry.bytes;
+        self.jobs.push_front(entry);
+        None
     }
 
     /// Jobs waiting.
@@ -147,6 +203,11 @@ impl PackageQueue {
     /// Whether nothing is waiting.
     pub fn is_empty(&self) -> bool {
         self.jobs.is_empty()
+    }
+
+    /// Bytes of the jobs waiting.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Jobs refused because the queue was full.
@@ -196,12 +257,15 @@ mod tests {
         }
     }
     fn drain(q: &mut PackageQueue) -> Vec<Job> {
-        std::iter::from_fn(|| q.pop()).collect()
+        std::iter::from_fn(|| q.pop().map(|e| e.job)).collect()
+    }
+    fn push(q: &mut PackageQueue, job: Job) -> Result<Pushed, Full> {
+        q.push(job, 10, true)
     }
 
     #[test]
     fn state_objects_conflate_in_place_and_the_rest_keeps_order() {
-        let mut q = PackageQueue::new(100);
+        let mut q = PackageQueue::new(100, 1 << 20);
         for j in [
             so("A", 1),
             log("l1"),
@@ -210,7 +274,7 @@ mod tests {
             log("l2"),
             so("A", 3),
         ] {
-            q.push(j).unwrap();
+            push(&mut q, j).unwrap();
         }
         assert_eq!(q.len(), 4);
         assert_eq!(
@@ -222,7 +286,7 @@ mod tests {
     #[test]
     fn descriptors_conflate_apart_from_state_objects() {
         let declare = |n: i32| job(Intent::Declare(json!({ "n": n })));
-        let mut q = PackageQueue::new(100);
+        let mut q = PackageQueue::new(100, 1 << 20);
         for j in [
             declare(1),
             so("A", 1),
@@ -230,44 +294,44 @@ mod tests {
             so("\0descriptor", 1),
             declare(3),
         ] {
-            q.push(j).unwrap();
+            push(&mut q, j).unwrap();
         }
         assert_eq!(
             drain(&mut q),
             [declare(3), so("A", 1), so("\0descriptor", 1)]
         );
-        q.push(declare(4)).unwrap();
+        push(&mut q, declare(4)).unwrap();
         assert_eq!(drain(&mut q), [declare(4)]);
     }
 
     #[test]
     fn a_value_pushed_while_one_is_in_flight_is_queued_anew() {
-        let mut q = PackageQueue::new(100);
-        q.push(so("A", 1)).unwrap();
+        let mut q = PackageQueue::new(100, 1 << 20);
+        push(&mut q, so("A", 1)).unwrap();
         let in_flight = q.pop().unwrap();
-        q.push(so("A", 2)).unwrap();
-        q.push(so("A", 3)).unwrap();
+        push(&mut q, so("A", 2)).unwrap();
+        push(&mut q, so("A", 3)).unwrap();
         assert_eq!(q.len(), 1);
-        // The failed older value is overtaken: dropped, not retried.
-        q.retry(in_flight);
+        // The failed older value is overtaken: given back to be forgotten, not retried.
+        assert_eq!(q.retry(in_flight.clone()), Some(in_flight));
         assert_eq!(drain(&mut q), [so("A", 3)]);
     }
 
     #[test]
     fn a_failed_job_is_retried_first_and_still_conflates() {
-        let mut q = PackageQueue::new(100);
-        q.push(so("A", 1)).unwrap();
-        q.push(log("l")).unwrap();
+        let mut q = PackageQueue::new(100, 1 << 20);
+        push(&mut q, so("A", 1)).unwrap();
+        push(&mut q, log("l")).unwrap();
         let a = q.pop().unwrap();
         q.retry(a);
-        q.push(so("A", 2)).unwrap();
+        push(&mut q, so("A", 2)).unwrap();
         let l = q.pop().unwrap();
-        assert_eq!(l, so("A", 2));
+        assert_eq!(l.job, so("A", 2));
         q.retry(l);
         assert_eq!(drain(&mut q), [so("A", 2), log("l")]);
-        let mut q = PackageQueue::new(100);
-        q.push(log("1")).unwrap();
-        q.push(log("2")).unwrap();
+        let mut q = PackageQueue::new(100, 1 << 20);
+        push(&mut q, log("1")).unwrap();
+        push(&mut q, log("2")).unwrap();
         let one = q.pop().unwrap();
         q.retry(one);
         assert_eq!(drain(&mut q), [log("1"), log("2")]);
@@ -275,14 +339,54 @@ mod tests {
 
     #[test]
     fn a_full_queue_refuses_and_counts_but_still_conflates() {
-        let mut q = PackageQueue::new(2);
-        q.push(so("A", 1)).unwrap();
-        q.push(log("1")).unwrap();
-        assert_eq!(q.push(log("2")), Err(Full { dropped: 1 }));
-        assert_eq!(q.push(so("B", 1)), Err(Full { dropped: 2 }));
-        q.push(so("A", 9)).unwrap();
+        let mut q = PackageQueue::new(2, 1 << 20);
+        push(&mut q, so("A", 1)).unwrap();
+        push(&mut q, log("1")).unwrap();
+        let full = |dropped| {
+            Err(Full {
+                dropped,
+                jobs: 2,
+                bytes: 20,
+            })
+        };
+        assert_eq!(push(&mut q, log("2")), full(1));
+        assert_eq!(push(&mut q, so("B", 1)), full(2));
+        push(&mut q, so("A", 9)).unwrap();
         assert_eq!(q.dropped(), 2);
         assert_eq!(q.high_water(), 2);
         assert_eq!(drain(&mut q), [so("A", 9), log("1")]);
+    }
+
+    #[test]
+    fn bytes_bound_the_queue_and_a_replacing_value_keeps_its_journal_key() {
+        let mut q = PackageQueue::new(100, 25);
+        assert_eq!(
+            q.push(so("A", 1), 10, true),
+            Ok(Pushed::Queued { key: Some(1) })
+        );
+        assert_eq!(
+            q.push(log("1"), 10, true),
+            Ok(Pushed::Queued { key: Some(2) })
+        );
+        assert_eq!(
+            q.push(log("2"), 10, true),
+            Err(Full {
+                dropped: 1,
+                jobs: 2,
+                bytes: 20
+            })
+        );
+        assert_eq!(
+            q.push(so("A", 2), 12, true),
+            Ok(Pushed::Conflated {
+                key: Some(1),
+                replaced: 10
+            })
+        );
+        assert_eq!(q.bytes(), 22);
+        assert_eq!(q.push(log("3"), 3, false), Ok(Pushed::Queued { key: None }));
+        let first = q.pop().unwrap();
+        assert_eq!((first.key, first.bytes), (Some(1), 12));
+        assert_eq!(q.bytes(), 13);
     }
 }

@@ -1,24 +1,28 @@
 //! A virtual package's shared state: its credential and topics, its queue, its saga
 //! memory, the groups and StateObject filters its pollers follow, its recorded status.
 
-use super::queue::{Full, Job, Origin, PackageQueue, Pushed};
+use super::queue::{Entry, Full, Job, Origin, PackageQueue, Pushed};
 use super::report::{report, report_counted, report_quietly};
 use super::sagas::SagaMemory;
 use crate::config::{CallbackPayload, Config, SoPayload};
 use crate::constellation::model::{SoFilter, StateObject};
 use crate::constellation::Identity;
+use crate::journal::{Journal, NoRoom};
 use crate::lock::lock;
 use crate::mqtt::Publisher;
 use crate::native::{error_topic, PackageId};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
 /// One virtual package, as its uplink worker, its pollers and the dispatcher share it.
 pub struct Package {
     pub id: PackageId,
+    /// The package's name as the journal's operations carry it.
+    journal_id: Arc<PackageId>,
+    journal: Journal,
     pub(super) identity: Identity,
     /// `<prefix>/<sentinel>/<package>`.
     pub(super) base_topic: String,
@@ -40,6 +44,15 @@ pub struct Package {
     /// StateObject each holds (its value left out): cleared when it is no longer
     /// followed or is purged.
     pub(super) linked: Mutex<BTreeMap<String, StateObject>>,
+}
+
+/// Why a job was not queued.
+#[derive(Debug, PartialEq)]
+pub enum Refused {
+    /// The package's queue is full (`queue_limit`, `queue_limit_bytes`).
+    Full(Full),
+    /// The journal is full (`storage.max_bytes`).
+    NoRoom(NoRoom),
 }
 
 /// A package's recorded intent and status, as [`crate::dispatch::Dispatcher::package`] shows it.
@@ -69,8 +82,9 @@ pub struct PackageState {
 }
 
 impl Package {
-    /// The package `id` with credential `access_key`, set up from `config`.
-    pub fn new(id: PackageId, access_key: &str, config: &Config) -> Self {
+    /// The package `id` with credential `access_key`, set up from `config`, its work
+    /// kept in `journal`.
+    pub fn new(id: PackageId, access_key: &str, config: &Config, journal: Journal) -> Self {
         let identity = Identity::new(&id.sentinel, &id.package, access_key);
         let base_topic = format!("{}/{}/{}", config.prefix, id.sentinel, id.package);
         let declared = config.package(&id.sentinel, &id.package);
@@ -83,7 +97,7 @@ impl Package {
             base_topic,
             callback_payload: declared.map(|p| p.callback_payload).unwrap_or_default(),
             so_payload: declared.map(|p| p.so_payload).unwrap_or_default(),
-            queue: Mutex::new(PackageQueue::new(c.queue_limit)),
+            queue: Mutex::new(PackageQueue::new(c.queue_limit, c.queue_limit_bytes)),
             state: Mutex::new(PackageState::default()),
             sagas: Mutex::new(SagaMemory::new(
                 Duration::from_millis(c.saga_timeout_ms),
@@ -95,6 +109,8 @@ impl Package {
             declared_filters,
             wake: Notify::new(),
             linked: Mutex::default(),
+            journal_id: Arc::new(id.clone()),
+            journal,
             id,
         }
     }
@@ -117,11 +133,56 @@ impl Package {
         lock(&self.sagas).remember(id, reply_to);
     }
 
-    /// Queues a job for the worker.
-    pub fn enqueue(&self, job: Job) -> Result<Pushed, Full> {
-        let pushed = lock(&self.queue).push(job)?;
+    /// Queues a job for the worker, kept in the journal. A job that would add to the
+    /// pending work is refused when the package's queue or the journal is full; one
+    /// that replaces a pending value is always taken.
+    pub fn enqueue(&self, job: Job) -> Result<Pushed, Refused> {
+        // Serializing plain data (strings, numbers, JSON values) cannot fail.
+        let record = serde_json::to_vec(&job).unwrap_or_default();
+        let mut queue = lock(&self.queue);
+        if !queue.conflates(&job.intent) {
+            self.journal.room(record.len()).map_err(Refused::NoRoom)?;
+        }
+        let pushed = queue.push(job, record.len(), true).map_err(Refused::Full)?;
+        // Under the queue's lock: the worker's `done` for this job comes after.
+        match pushed {
+            Pushed::Queued { key: Some(key) } => self.journal.put(&self.journal_id, key, record, 0),
+            Pushed::Conflated {
+                key: Some(key),
+                replaced,
+            } => self.journal.put(&self.journal_id, key, record, replaced),
+            _ => {}
+        }
+        drop(queue);
         self.wake.notify_one();
         Ok(pushed)
+    }
+
+    /// Queues work the package makes itself, not journaled (a settings refresh).
+    pub(super) fn enqueue_own(&self, job: Job) {
+        // Small and once per period: the queue's bounds need not apply.
+        let _ = lock(&self.queue).push(job, 0, false);
+    }
+
+    /// The next job to execute.
+    pub(super) fn next(&self) -> Option<Entry> {
+        lock(&self.queue).pop()
+    }
+
+    /// Puts back a job that failed transiently (see [`PackageQueue::retry`]).
+    pub(super) fn retry(&self, entry: Entry) {
+        let overtaken = lock(&self.queue).retry(entry);
+        if let Some(entry) = overtaken {
+            self.done(entry.key, entry.bytes);
+        }
+    }
+
+    /// The job of journal key `key` (and `bytes`) is finished with: done, or refused for
+    /// good (and reported).
+    pub(super) fn done(&self, key: Option<u64>, bytes: usize) {
+        if let Some(key) = key {
+            self.journal.delete(&self.journal_id, key, bytes);
+        }
     }
 
     /// The device's own groups (its latest `groups`), added to the declared ones.

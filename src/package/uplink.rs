@@ -2,7 +2,7 @@
 //! against Constellation under the package's credential.
 
 use super::context::Context;
-use super::queue::{Job, Origin};
+use super::queue::{Entry, Job, Origin};
 use super::report::report_quietly;
 use super::state::Package;
 use crate::constellation::model::{
@@ -39,20 +39,22 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
     });
     settings_refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let job = loop {
-            let next = lock(&package.queue).pop();
-            if let Some(job) = next {
-                break job;
+        let entry = loop {
+            if let Some(entry) = package.next() {
+                break entry;
             }
             tokio::select! {
                 _ = package.wake.notified() => {}
                 _ = settings_refresh.tick() => {
                     let origin = Origin { topic: format!("{}/settings", package.base_topic), payload: String::new() };
-                    let _ = lock(&package.queue).push(Job { intent: Intent::GetSettings { force: false }, origin });
+                    package.enqueue_own(Job { intent: Intent::GetSettings { force: false }, origin });
                 }
                 _ = cx.lifecycle.drain.cancelled() => return,
             }
         };
+        let Entry { job, key, bytes } = entry;
+        // Done with, or refused for good: the journal forgets it.
+        let finished = || package.done(key, bytes);
         if let Some(until) = refused_until.filter(|u| Instant::now() < *u) {
             let left = until.saturating_duration_since(Instant::now()).as_secs();
             let msg = format!(
@@ -60,6 +62,7 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                 package.id
             );
             report_quietly(&cx.publisher, &package.error_topic, &job.origin, &msg);
+            finished();
             continue;
         }
         let outcome = tokio::select! {
@@ -68,6 +71,9 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
             outcome = Box::pin(execute(&cx, &package, job)) => outcome,
             _ = cx.lifecycle.abort.cancelled() => return,
         };
+        if !matches!(outcome, Outcome::Retry(..)) {
+            finished();
+        }
         match outcome {
             Outcome::Done => {
                 if failing {
@@ -83,7 +89,7 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                     tracing::warn!(package = %package.id, %error, "Constellation unreachable; keeping work and retrying");
                     failing = true;
                 }
-                lock(&package.queue).retry(job);
+                package.retry(Entry { job, key, bytes });
                 tokio::select! {
                     _ = tokio::time::sleep(backoff.next_delay()) => {}
                     _ = cx.lifecycle.abort.cancelled() => return,

@@ -275,6 +275,8 @@ pub fn base_config(sim: &Simulator) -> Config {
     config.constellation.access_key = Some("demo".into());
     config.mqtt.client_id = format!("adapter-{}", free_port());
     config.http.listen = "127.0.0.1:0".into();
+    // Tests of the disk journal set it themselves, with a directory of their own.
+    config.storage.durability = constellation_mqtt::config::Durability::Memory;
     config
 }
 

@@ -202,6 +202,35 @@ pub struct RouterConfig {
     // defaults to Round Robin
     #[serde(default)]
     pub shared_subscriptions_strategy: Strategy,
+    /// Where retained messages outlive the process (constellation-mqtt's addition).
+    #[serde(skip)]
+    pub retained_store: RetainedStoreHandle,
+}
+
+/// Somewhere the broker's retained messages outlive the process (constellation-mqtt's
+/// addition to rumqttd 0.20.0). Called on the router's thread: it must not block.
+pub trait RetainedStore: Send + Sync {
+    /// The retained messages the router starts with.
+    fn load(&self) -> Vec<(protocol::Publish, Option<protocol::PublishProperties>)>;
+    /// `publish` is now the retained message of `topic`.
+    fn retain(
+        &self,
+        topic: &str,
+        publish: &protocol::Publish,
+        properties: Option<&protocol::PublishProperties>,
+    );
+    /// `topic` has no retained message any more.
+    fn clear(&self, topic: &str);
+}
+
+/// An optional [`RetainedStore`], as [`RouterConfig`] carries it.
+#[derive(Clone, Default)]
+pub struct RetainedStoreHandle(pub Option<Arc<dyn RetainedStore>>);
+
+impl fmt::Debug for RetainedStoreHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "RetainedStore" } else { "None" })
+    }
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]

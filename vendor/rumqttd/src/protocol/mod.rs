@@ -195,6 +195,17 @@ impl Publish {
         false
     }
 
+    /// The QoS it was published with (constellation-mqtt's addition).
+    pub fn qos(&self) -> QoS {
+        self.qos
+    }
+
+    /// The same publish with QoS `qos` (constellation-mqtt's addition).
+    pub fn with_qos(mut self, qos: QoS) -> Publish {
+        self.qos = qos;
+        self
+    }
+
     /// Approximate length for meter
     pub fn len(&self) -> usize {
         let len = 2 + self.topic.len() + self.payload.len();

@@ -67,7 +67,13 @@ impl DataLog {
     pub fn new(config: RouterConfig) -> io::Result<DataLog> {
         let mut native = Slab::new();
         let mut filter_indexes = HashMap::new();
-        let retained_publishes = HashMap::new();
+        let mut retained_publishes = HashMap::new();
+        if let Some(store) = &config.retained_store.0 {
+            for (publish, properties) in store.load() {
+                let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+                retained_publishes.insert(topic, (publish, properties).into());
+            }
+        }
         let publish_filters = HashMap::new();
 
         if let Some(warmup_filters) = config.initialized_filters.clone() {
@@ -261,12 +267,19 @@ impl DataLog {
         publish_properties: Option<PublishProperties>,
         topic: Topic,
     ) {
+        if let Some(store) = &self.config.retained_store.0 {
+            store.retain(&topic, &publish, publish_properties.as_ref());
+        }
         let pub_with_props = (publish, publish_properties);
         self.retained_publishes.insert(topic, pub_with_props.into());
     }
 
     pub fn remove_from_retained_publishes(&mut self, topic: Topic) {
-        self.retained_publishes.remove(&topic);
+        if self.retained_publishes.remove(&topic).is_some() {
+            if let Some(store) = &self.config.retained_store.0 {
+                store.clear(&topic);
+            }
+        }
     }
 
     pub fn read_retained_messages(&mut self, filter: &str) -> Vec<PubWithProp> {

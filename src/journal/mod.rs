@@ -1,0 +1,142 @@
+//! The journal: the work a publish produced, kept until Constellation has taken it, and
+//! the acknowledgements of publishes, sent in arrival order once their work is kept.
+//!
+//! With `durability = "disk"` the work is committed to an embedded database (`store`,
+//! redb) before the publish is acknowledged, many jobs per commit (`writer`); the
+//! embedded broker's retained messages are kept there too (`retained`). With
+//! `"memory"` nothing is written, and acknowledgements still follow arrival order.
+//! Either way the bytes of pending work are bounded (`storage.max_bytes`).
+
+mod op;
+mod retained;
+mod store;
+mod writer;
+
+pub use retained::RetainedMessages;
+pub use store::{Recovered, StoreError};
+pub use writer::Writer;
+
+use op::Op;
+
+use crate::config::{Durability, StorageConfig};
+use crate::native::PackageId;
+use rumqttc::v5::mqttbytes::v5::Publish;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// The journal's handle: cheap to clone, never blocks.
+#[derive(Clone)]
+pub struct Journal {
+    ops: mpsc::UnboundedSender<Op>,
+    bytes: Arc<AtomicU64>,
+    max_bytes: u64,
+}
+
+/// The journal had no room for a job.
+#[derive(Debug, PartialEq)]
+pub struct NoRoom {
+    /// Bytes pending now, and the bound (`storage.max_bytes`).
+    pub pending: u64,
+    pub max: u64,
+}
+
+impl Journal {
+    /// Opens the journal of `config` (creating its directory): the handle, the writer
+    /// to run once the MQTT connection exists, and what the last run left.
+    pub fn open(config: &StorageConfig) -> Result<(Journal, Writer, Recovered), StoreError> {
+        let (store, recovered) = match config.durability {
+            Durability::Disk => {
+                let dir = config.dir.clone().unwrap_or_else(|| "data".into());
+                let (store, recovered) = store::Store::open(&dir)?;
+                (Some(store), recovered)
+            }
+            Durability::Memory => (None, Recovered::default()),
+        };
+        let (journal, writer) = Self::with(store, config);
+        Ok((journal, writer, recovered))
+    }
+
+    /// A journal in memory (`durability = "memory"`) with room for `max_bytes`.
+    pub fn in_memory(max_bytes: u64) -> (Journal, Writer) {
+        let config = StorageConfig {
+            durability: Durability::Memory,
+            max_bytes,
+            ..StorageConfig::default()
+        };
+        Self::with(None, &config)
+    }
+
+    fn with(store: Option<store::Store>, config: &StorageConfig) -> (Journal, Writer) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let journal = Journal {
+            ops: tx,
+            bytes: Arc::default(),
+            max_bytes: config.max_bytes,
+        };
+        let commit = std::time::Duration::from_millis(config.commit_ms);
+        (journal, Writer::new(store, rx, commit))
+    }
+
+    /// Whether `bytes` more fit under `storage.max_bytes`.
+    pub fn room(&self, bytes: usize) -> Result<(), NoRoom> {
+        let pending = self.bytes.load(Ordering::Relaxed);
+        if pending + bytes as u64 > self.max_bytes {
+            return Err(NoRoom {
+                pending,
+                max: self.max_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Keeps job `key` of `package`: `record` (replacing `replaced` bytes, when it takes
+    /// the place of a pending job with the same key).
+    pub fn put(&self, package: &Arc<PackageId>, key: u64, record: Vec<u8>, replaced: usize) {
+        self.bytes.fetch_add(record.len() as u64, Ordering::Relaxed);
+        self.release(replaced);
+        self.send(Op::Put {
+            package: package.clone(),
+            key,
+            record,
+        });
+    }
+
+    /// Forgets job `key` of `package` (of `bytes` bytes): done, or refused for good.
+    pub fn delete(&self, package: &Arc<PackageId>, key: u64, bytes: usize) {
+        self.release(bytes);
+        self.send(Op::Delete {
+            package: package.clone(),
+            key,
+        });
+    }
+
+    /// Acknowledges `publish` once the work of every publish before it is kept.
+    pub fn ack(&self, publish: Publish) {
+        self.send(Op::Ack(Box::new(publish)));
+    }
+
+    /// Bytes of work pending.
+    pub fn pending_bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    fn release(&self, bytes: usize) {
+        let _ = self
+            .bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some(b.saturating_sub(bytes as u64))
+            });
+    }
+
+    fn send(&self, op: Op) {
+        // The writer ends only after every handle is gone.
+        let _ = self.ops.send(op);
+    }
+
+    /// What the embedded broker keeps its retained messages through: `recovered` to
+    /// start with, changes into this journal.
+    pub fn retained_store(&self, recovered: RetainedMessages) -> Arc<dyn rumqttd::RetainedStore> {
+        Arc::new(retained::Sink::new(self.ops.clone(), recovered))
+    }
+}
