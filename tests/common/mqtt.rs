@@ -436,11 +436,29 @@ impl Mosquitto {
     /// Mosquitto with the configuration `conf` (which names the listener on `port`),
     /// run as root, without persistence.
     pub async fn start_conf(port: u16, conf_text: &str) -> Self {
+        Self::launch(port, &format!("persistence false\n{conf_text}")).await
+    }
+
+    /// Mosquitto on `port` (loopback, anonymous) with persistence in its temporary
+    /// directory and no bound on the messages it queues for a client that is away: a
+    /// broker as a user runs it for at-least-once delivery.
+    pub async fn start_persistent(port: u16) -> Self {
+        Self::launch(
+            port,
+            &format!(
+                "allow_anonymous true\nlistener {port} 127.0.0.1\npersistence true\nmax_queued_messages 0\n"
+            ),
+        )
+        .await
+    }
+
+    async fn launch(port: u16, conf_text: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("mosquitto.conf");
+        let persistence = format!("persistence_location {}/\n", dir.path().display());
         std::fs::write(
             &conf,
-            format!("user root\npersistence false\nmax_packet_size 2000000\n{conf_text}"),
+            format!("user root\nmax_packet_size 2000000\n{persistence}{conf_text}"),
         )
         .unwrap();
         let child = Command::new(mosquitto_binary())
