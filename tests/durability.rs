@@ -339,3 +339,21 @@ fn bridge_devices() -> String {
     ])
     .to_string()
 }
+
+#[test]
+fn two_adapters_cannot_share_one_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = constellation_mqtt::config::StorageConfig {
+        dir: Some(dir.path().join("data")),
+        ..Default::default()
+    };
+    let _first = constellation_mqtt::journal::Journal::open(&storage).unwrap();
+    let Err(e) = constellation_mqtt::journal::Journal::open(&storage) else {
+        panic!("a second journal on the same directory opened");
+    };
+    let text = e.to_string();
+    assert!(
+        text.contains("journal.redb") && text.to_lowercase().contains("already open"),
+        "{text}"
+    );
+}
