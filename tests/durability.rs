@@ -124,28 +124,22 @@ async fn everything_arrives(handle: &SimHandle, inbox: &Arc<Mutex<Vec<Value>>>) 
     duplicates
 }
 
-fn external_config(dir: &Path, sim_url: &str, port: u16) -> PathBuf {
+/// Writes `topics.toml` in `dir` for the server at `sim_url`, with the sections `rest`
+/// added (a loopback HTTP listener, the journal on disk beside the file).
+fn write_config(dir: &Path, sim_url: &str, rest: &str) -> PathBuf {
     let path = dir.join("topics.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[constellation]
-url = "{sim_url}"
-access_key = "demo"
-
-[mqtt]
-mode = "external"
-url = "mqtt://127.0.0.1:{port}"
-client_id = "durable-adapter"
-
-[http]
-listen = "127.0.0.1:0"
-"#
-        ),
-    )
-    .unwrap();
+    let text = format!(
+        "[constellation]\nurl = \"{sim_url}\"\naccess_key = \"demo\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n{rest}"
+    );
+    std::fs::write(&path, text).unwrap();
     path
+}
+
+fn external_config(dir: &Path, sim_url: &str, port: u16) -> PathBuf {
+    let mqtt = format!(
+        "[mqtt]\nmode = \"external\"\nurl = \"mqtt://127.0.0.1:{port}\"\nclient_id = \"durable-adapter\"\n"
+    );
+    write_config(dir, sim_url, &mqtt)
 }
 
 async fn killed_mid_stream_with_mosquitto(server_down_during_the_kill: bool) {
@@ -215,28 +209,8 @@ fn embedded_config(dir: &Path, sim_url: &str, v4: u16, v5: u16) -> PathBuf {
         common::mqtt::broker_toml(v4, v5, 256 * 1024),
     )
     .unwrap();
-    let path = dir.join("topics.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[constellation]
-url = "{sim_url}"
-access_key = "demo"
-
-[mqtt]
-broker_config = "rumqttd.toml"
-
-[http]
-listen = "127.0.0.1:0"
-
-[[preset]]
-kind = "zigbee2mqtt"
-"#
-        ),
-    )
-    .unwrap();
-    path
+    let rest = "[mqtt]\nbroker_config = \"rumqttd.toml\"\n\n[[preset]]\nkind = \"zigbee2mqtt\"\n";
+    write_config(dir, sim_url, rest)
 }
 
 /// What the device of `Durable/Thermo` declared, retained, is in force at `handle`'s

@@ -185,10 +185,6 @@ pub struct ConstellationConfig {
     /// are dropped, counted and reported (a StateObject update still replaces its
     /// pending value).
     pub queue_limit_bytes: usize,
-    /// A package with nothing to do for this long (no publish, no pending work, saga or
-    /// device subscription, and not declared in `[[packages]]`) is released: its long
-    /// polls end; its next publish brings it back. 0 keeps every package.
-    pub package_idle_s: u64,
     /// After a credential is refused, the package's publishes are answered on `error`
     /// without asking the server again for this long (doubling up to ten times it).
     pub auth_retry_s: u64,
@@ -220,7 +216,6 @@ impl Default for ConstellationConfig {
             max_concurrent_requests: 32,
             queue_limit: 10_000,
             queue_limit_bytes: 16 * 1024 * 1024,
-            package_idle_s: 3_600,
             auth_retry_s: 30,
             flush_timeout_ms: 5_000,
             online_stateobject: "Online".into(),
