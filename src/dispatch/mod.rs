@@ -89,23 +89,18 @@ impl Dispatcher {
     /// in per-package order), before anything new: each job is queued anew, then its old
     /// record forgotten.
     pub fn restore(&self, jobs: Vec<(PackageId, u64, Vec<u8>)>) {
-        let mut previous: Option<Arc<PackageId>> = None;
         for (id, key, record) in jobs {
-            let journal_id = match &previous {
-                Some(p) if **p == id => p.clone(),
-                _ => Arc::new(id.clone()),
-            };
-            previous = Some(journal_id.clone());
+            let id = Arc::new(id);
             match serde_json::from_slice::<Job>(&record) {
                 Ok(job) => {
                     self.cx.metrics.restored();
-                    self.enqueue(id, job.intent, job.origin);
+                    self.enqueue((*id).clone(), job.intent, job.origin);
                 }
                 Err(e) => {
                     tracing::error!(package = %id, key, error = %e, "journal: unreadable job dropped");
                 }
             }
-            self.cx.journal.delete(&journal_id, key, 0);
+            self.cx.journal.delete(&id, key, 0);
         }
     }
 

@@ -29,6 +29,8 @@ use tokio::sync::mpsc;
 #[derive(Clone)]
 pub struct Journal {
     ops: mpsc::UnboundedSender<Op>,
+    /// On disk: jobs are written; in memory only their bytes are counted.
+    durable: bool,
     bytes: Arc<AtomicU64>,
     max_bytes: u64,
 }
@@ -53,29 +55,15 @@ impl Journal {
             }
             Durability::Memory => (None, Recovered::default()),
         };
-        let (journal, writer) = Self::with(store, config);
-        Ok((journal, writer, recovered))
-    }
-
-    /// A journal in memory (`durability = "memory"`) with room for `max_bytes`.
-    pub fn in_memory(max_bytes: u64) -> (Journal, Writer) {
-        let config = StorageConfig {
-            durability: Durability::Memory,
-            max_bytes,
-            ..StorageConfig::default()
-        };
-        Self::with(None, &config)
-    }
-
-    fn with(store: Option<store::Store>, config: &StorageConfig) -> (Journal, Writer) {
         let (tx, rx) = mpsc::unbounded_channel();
         let journal = Journal {
             ops: tx,
+            durable: store.is_some(),
             bytes: Arc::default(),
             max_bytes: config.max_bytes,
         };
         let commit = std::time::Duration::from_millis(config.commit_ms);
-        (journal, Writer::new(store, rx, commit))
+        Ok((journal, Writer::new(store, rx, commit), recovered))
     }
 
     /// Whether `bytes` more fit under `storage.max_bytes`.
@@ -95,6 +83,9 @@ impl Journal {
     pub fn put(&self, package: &Arc<PackageId>, key: u64, record: Vec<u8>, replaced: usize) {
         self.bytes.fetch_add(record.len() as u64, Ordering::Relaxed);
         self.release(replaced);
+        if !self.durable {
+            return;
+        }
         self.send(Op::Put {
             package: package.clone(),
             key,
@@ -105,6 +96,9 @@ impl Journal {
     /// Forgets job `key` of `package` (of `bytes` bytes): done, or refused for good.
     pub fn delete(&self, package: &Arc<PackageId>, key: u64, bytes: usize) {
         self.release(bytes);
+        if !self.durable {
+            return;
+        }
         self.send(Op::Delete {
             package: package.clone(),
             key,

@@ -21,7 +21,7 @@ mod trouble;
 mod uplink;
 
 pub use context::{Context, Lifecycle, Server};
-pub use queue::{Entry, Full, Job, Origin, PackageQueue, Pushed};
+pub use queue::{Full, Job, Origin, PackageQueue, Pushed};
 pub use report::{report, report_counted, report_quietly};
 pub use state::{Package, PackageState, Refused};
 
