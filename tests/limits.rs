@@ -30,7 +30,7 @@ async fn a_flood_of_package_names_past_max_packages_is_refused_and_counted() {
     );
     let adapter = h.adapter.as_ref().unwrap();
     assert_eq!(adapter.dispatcher.packages().len(), MAX);
-    let text = reqwest_get(adapter.http.unwrap()).await;
+    let text = common::metrics_text(adapter.http.unwrap()).await;
     assert!(
         text.contains("constellation_mqtt_refused_total{reason=\"too_many_packages\"} 96"),
         "{text}"
@@ -49,14 +49,4 @@ async fn a_flood_of_package_names_past_max_packages_is_refused_and_counted() {
         },
     )
     .await;
-}
-
-async fn reqwest_get(addr: std::net::SocketAddr) -> String {
-    constellation_mqtt::tls::install_crypto_provider();
-    reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }

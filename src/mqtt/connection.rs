@@ -112,7 +112,9 @@ async fn drive(
     inbound: mpsc::Sender<Publish>,
     shutdown: CancellationToken,
 ) {
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(30));
+    // A broker is usually on the same network: reconnecting once a second at most is
+    // cheap for it, and the adapter is back within a second of it.
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
     let mut connected = false;
     // Subscribing makes the broker replay retained topics (`subscribe`, `groups`,
     // `descriptor`…): done at this process's first connection even when the broker kept

@@ -1,14 +1,16 @@
 //! What every package of the adapter shares, in named parts.
 
+use super::recovery::Recovery;
 use crate::config::Config;
 use crate::constellation::model::SoFilter;
-use crate::constellation::Client;
+use crate::constellation::{Client, Identity};
 use crate::devices::Devices;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::mqtt::Publisher;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
@@ -41,6 +43,8 @@ pub struct Server {
     /// Bounds long polls (`max_long_polls`): each holds a connection.
     polls: Semaphore,
     max_long_polls: usize,
+    /// The probe shared by packages waiting for the server to come back.
+    recovery: Recovery,
 }
 
 impl Server {
@@ -52,6 +56,7 @@ impl Server {
             requests: Semaphore::new(c.max_concurrent_requests),
             polls: Semaphore::new(c.max_long_polls),
             max_long_polls: c.max_long_polls,
+            recovery: Recovery::new(),
         }
     }
 
@@ -70,6 +75,28 @@ impl Server {
     /// A turn to hold a long poll, under the `max_long_polls` bound.
     pub async fn poll_turn(&self) -> Option<SemaphorePermit<'_>> {
         self.polls.acquire().await.ok()
+    }
+}
+
+impl Context {
+    /// Waits after a transient failure of a request made as `identity`: `delay`, or
+    /// less when `early` and the shared probe sees the server answer again meanwhile.
+    /// Returns whether the probe ended the wait.
+    pub(super) async fn wait_for_server(
+        &self,
+        identity: &Identity,
+        delay: Duration,
+        early: bool,
+    ) -> bool {
+        if !early {
+            tokio::time::sleep(delay).await;
+            return false;
+        }
+        let failure =
+            self.server
+                .recovery
+                .failed(&self.server.client, identity, &self.lifecycle.abort);
+        failure.wait(delay).await
     }
 }
 

@@ -85,9 +85,8 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                 if !e.is_transient() {
                     renew = sub.take().or(renew);
                 }
-                let wait = trouble.after("message subscription", &package.id, &e);
                 tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
+                    _ = trouble.wait(&cx, "message subscription", &package, &e) => {}
                     _ = cx.lifecycle.drain.cancelled() => return,
                 }
             }

@@ -6,13 +6,15 @@
 //!   bounded work; `sagas`: the sagas its device must answer;
 //! - `uplink`: the worker executing the queue against Constellation;
 //! - `messages`, `stateobjects`: the long polls, routed to the package's topics
-//!   (`trouble`: their failure handling);
+//!   (`trouble`: their failure handling; `recovery`: the probe that releases every
+//!   package waiting for the server when it answers again);
 //! - `context`: what every package shares, in named parts; `report`: refusals on
 //!   `error` topics.
 
 mod context;
 mod messages;
 mod queue;
+mod recovery;
 mod report;
 mod sagas;
 mod state;

@@ -58,6 +58,8 @@ pub struct PackageQueue {
     next_key: u64,
     dropped: u64,
     high_water: usize,
+    /// The StateObject whose value the worker is sending now, if it is one.
+    in_flight: Option<String>,
 }
 
 /// How a job entered the queue.
@@ -94,6 +96,7 @@ impl PackageQueue {
             next_key: 0,
             dropped: 0,
             high_water: 0,
+            in_flight: None,
         }
     }
 
@@ -142,6 +145,17 @@ impl PackageQueue {
         self.pending_seq(intent).is_some()
     }
 
+    /// Whether `intent` is a new value of the StateObject being sent now: it follows
+    /// that one, adding at most one value per StateObject to the pending work.
+    pub fn follows_in_flight(&self, intent: &Intent) -> bool {
+        matches!((intent, &self.in_flight), (Intent::PushStateObject(so), Some(name)) if *name == so.name)
+    }
+
+    /// The job taken last is finished with (done or refused for good).
+    pub fn finished(&mut self) {
+        self.in_flight = None;
+    }
+
     /// The sequence number of the queued job `intent` would replace.
     fn pending_seq(&self, intent: &Intent) -> Option<u64> {
         match intent {
@@ -164,6 +178,10 @@ impl PackageQueue {
     /// Takes the next job to execute.
     pub fn pop(&mut self) -> Option<Entry> {
         let entry = self.jobs.pop_front()?;
+        self.in_flight = match &entry.job.intent {
+            Intent::PushStateObject(so) => Some(so.name.clone()),
+            _ => None,
+        };
         if self.pending_seq(&entry.job.intent) == Some(self.front_seq) {
             match &entry.job.intent {
                 Intent::PushStateObject(so) => {
@@ -181,6 +199,7 @@ impl PackageQueue {
     /// StateObject push that a newer value has overtaken meanwhile: then it is given
     /// back, to be forgotten.
     pub fn retry(&mut self, entry: Entry) -> Option<Entry> {
+        self.in_flight = None;
         if conflated(&entry.job.intent) {
             if self.pending_seq(&entry.job.intent).is_some() {
                 return Some(entry);

@@ -135,12 +135,13 @@ impl Package {
 
     /// Queues a job for the worker, kept in the journal. A job that would add to the
     /// pending work is refused when the package's queue or the journal is full; one
-    /// that replaces a pending value is always taken.
+    /// that replaces a pending value, or follows the value being sent, is always taken
+    /// (StateObjects conflate whatever the storage holds).
     pub fn enqueue(&self, job: Job) -> Result<Pushed, Refused> {
         // Serializing plain data (strings, numbers, JSON values) cannot fail.
         let record = serde_json::to_vec(&job).unwrap_or_default();
         let mut queue = lock(&self.queue);
-        if !queue.conflates(&job.intent) {
+        if !queue.conflates(&job.intent) && !queue.follows_in_flight(&job.intent) {
             self.journal.room(record.len()).map_err(Refused::NoRoom)?;
         }
         let pushed = queue.push(job, record.len(), true).map_err(Refused::Full)?;
@@ -180,6 +181,7 @@ impl Package {
     /// The job of journal key `key` (and `bytes`) is finished with: done, or refused for
     /// good (and reported).
     pub(super) fn done(&self, key: Option<u64>, bytes: usize) {
+        lock(&self.queue).finished();
         if let Some(key) = key {
             self.journal.delete(&self.journal_id, key, bytes);
         }

@@ -118,12 +118,9 @@ async fn follow(cx: &Context, package: &Package, filters: &[SoFilter], trouble: 
                     Ok(sub) => id = Some(sub),
                     Err(e) => {
                         id = None;
-                        tokio::time::sleep(trouble.after(
-                            "StateObject subscription",
-                            &package.id,
-                            &e,
-                        ))
-                        .await;
+                        trouble
+                            .wait(cx, "StateObject subscription", package, &e)
+                            .await;
                     }
                 }
             }
@@ -131,7 +128,8 @@ async fn follow(cx: &Context, package: &Package, filters: &[SoFilter], trouble: 
                 if !e.is_transient() {
                     id = None;
                 }
-                tokio::time::sleep(trouble.after("StateObject subscription", &package.id, &e))
+                trouble
+                    .wait(cx, "StateObject subscription", package, &e)
                     .await;
             }
         }

@@ -1,16 +1,20 @@
-//! A poller's failure handling: backoff, a longer hold for a refused credential, each
-//! kind of trouble logged once until things work again.
+//! A poller's failure handling: backoff (ended early when the shared probe sees the
+//! server back), a longer hold for a refused credential, each kind of trouble logged
+//! once until things work again.
 
 use super::context::Context;
+use super::state::Package;
 use crate::constellation::{Backoff, Error};
 use std::time::Duration;
 
-/// A poller's failure handling: how long to wait after `error`, logging each kind of
+/// A poller's failure handling: how long to wait after an error, logging each kind of
 /// trouble once until things work again.
 pub(super) struct Trouble {
     backoff: Backoff,
     auth_hold: Duration,
     logged: bool,
+    /// Whether the next wait may end when the server is seen back (see `uplink`).
+    early: bool,
 }
 
 impl Trouble {
@@ -19,29 +23,36 @@ impl Trouble {
             backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(30)),
             auth_hold: Duration::from_secs(cx.config.constellation.auth_retry_s),
             logged: false,
+            early: true,
         }
     }
 
-    /// The wait before trying again after `error`.
-    pub(super) fn after(
+    /// Waits before trying again after `error` of `what`.
+    pub(super) async fn wait(
         &mut self,
+        cx: &Context,
         what: &str,
-        package: &impl std::fmt::Display,
+        package: &Package,
         error: &Error,
-    ) -> Duration {
+    ) {
         if !self.logged {
-            tracing::warn!(%package, %error, "{what} failing; retrying with backoff");
+            tracing::warn!(package = %package.id, %error, "{what} failing; retrying with backoff");
             self.logged = true;
         }
         if error.is_auth() {
-            self.auth_hold
+            tokio::time::sleep(self.auth_hold).await;
         } else {
-            self.backoff.next_delay()
+            let delay = self.backoff.next_delay();
+            let released = cx
+                .wait_for_server(&package.identity, delay, self.early && error.is_transient())
+                .await;
+            self.early = !released;
         }
     }
 
     pub(super) fn ok(&mut self) {
         self.backoff.reset();
         self.logged = false;
+        self.early = true;
     }
 }

@@ -30,6 +30,10 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
     let mut refused_until: Option<Instant> = None;
     let mut hold = auth_hold;
     let mut failing = false;
+    // Whether a wait after a failure may end when the shared probe sees the server
+    // back: not again right after such an early retry failed (the server answers the
+    // probe but not this package: its own backoff then applies).
+    let mut early = true;
     // The first tick is immediate: settings are published at package start.
     let refresh_s = cx.config.constellation.settings_refresh_s;
     let mut settings_refresh = tokio::time::interval(if refresh_s == 0 {
@@ -81,6 +85,7 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                     failing = false;
                 }
                 backoff.reset();
+                early = true;
                 hold = auth_hold;
                 refused_until = None;
             }
@@ -91,7 +96,7 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                 }
                 package.retry(Entry { job, key, bytes });
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                    released = cx.wait_for_server(&package.identity, backoff.next_delay(), early) => early = !released,
                     _ = cx.lifecycle.abort.cancelled() => return,
                 }
             }

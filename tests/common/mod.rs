@@ -156,3 +156,14 @@ pub fn message(kind: ScopeType, args: &[&str], key: &str) -> OutgoingMessage {
         data: Value::Null,
     }
 }
+
+/// The adapter's `/metrics` text, from its HTTP listener at `addr`.
+pub async fn metrics_text(addr: std::net::SocketAddr) -> String {
+    constellation_mqtt::tls::install_crypto_provider();
+    reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}

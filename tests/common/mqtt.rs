@@ -401,6 +401,11 @@ impl Device {
         std::iter::from_fn(|| rx.try_recv().ok()).collect()
     }
 
+    /// The next publish received, waiting for it (`None`: the connection is gone).
+    pub async fn recv(&self) -> Option<Received> {
+        self.rx.lock().await.recv().await
+    }
+
     /// The publishes on `error` topics received so far, without waiting.
     pub async fn errors(&self) -> Vec<Received> {
         let mut all = self.drain().await;
