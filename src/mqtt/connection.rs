@@ -1,12 +1,12 @@
 //! The adapter's MQTT connection (rumqttc, MQTT 5), to the embedded broker over loopback
-//! or to an external broker: a persistent session, resubscription when the broker kept
-//! none, capped exponential backoff between reconnections, and the adapter's status.
+//! or to an external broker: a persistent session, every filter subscribed again at each
+//! connection (retained topics replayed only where the session lacks the filter), capped exponential backoff between reconnections, and the adapter's status.
 
 use super::{Publisher, Subscriptions};
 use crate::constellation::Backoff;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
-use rumqttc::v5::mqttbytes::v5::{LastWill, Packet, Publish};
+use rumqttc::v5::mqttbytes::v5::{LastWill, Packet, Publish, SubscribeReasonCode};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use std::sync::Arc;
@@ -29,8 +29,8 @@ pub struct ConnectOptions {
     pub keep_alive: Duration,
     /// The largest packet either way.
     pub max_packet_size: u32,
-    /// Filters subscribed at every connection without a kept session (with those
-    /// added later through [`Publisher::subscribe`]).
+    /// Filters subscribed at every connection (with those added later through
+    /// [`Publisher::subscribe`]).
     pub subscriptions: Vec<String>,
     pub qos: QoS,
     /// Retained `online` while connected, `offline` as last will and at shutdown.
@@ -135,16 +135,33 @@ async fn drive(
                     session_present = ack.session_present,
                     "MQTT connected"
                 );
-                if !ack.session_present || first_connection {
-                    first_connection = false;
-                    if let Err(e) = client.try_subscribe_many(subscriptions.entries()) {
-                        tracing::error!(error = %e, "MQTT: cannot subscribe");
-                    }
+                // Every filter again, even into a kept session: one the broker refused
+                // or never answered (a SUBSCRIBE lost with the connection) is retried.
+                // Into a kept session, retained topics come only for filters it lacks.
+                let replay = !ack.session_present || first_connection;
+                first_connection = false;
+                if let Err(e) = client.try_subscribe_many(subscriptions.entries(replay)) {
+                    tracing::error!(error = %e, "MQTT: cannot subscribe");
                 }
                 if let Err(e) =
                     client.try_publish(&options.status_topic, QoS::AtLeastOnce, true, "online")
                 {
                     tracing::warn!(error = %e, "MQTT: cannot publish the adapter's status");
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                let refused: Vec<_> = ack
+                    .return_codes
+                    .iter()
+                    .filter(|code| !matches!(code, SubscribeReasonCode::Success(_)))
+                    .collect();
+                if !refused.is_empty() {
+                    tracing::error!(
+                        reasons = ?refused,
+                        "MQTT: the broker refused {} of {} filters (its ACL?); retried at the next connection",
+                        refused.len(),
+                        ack.return_codes.len()
+                    );
                 }
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {

@@ -4,7 +4,7 @@ pub mod connection;
 pub mod embedded;
 
 use bytes::Bytes;
-use rumqttc::v5::mqttbytes::v5::{Filter, PublishProperties};
+use rumqttc::v5::mqttbytes::v5::{Filter, PublishProperties, RetainForwardRule};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::AsyncClient;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,8 +54,8 @@ pub struct Publisher {
     subscriptions: Subscriptions,
 }
 
-/// Every filter the adapter subscribes, shared with the connection so that a
-/// reconnection without a kept session subscribes them all again.
+/// Every filter the adapter subscribes, shared with the connection so that each
+/// reconnection subscribes them all again.
 #[derive(Clone)]
 pub(crate) struct Subscriptions {
     filters: Arc<Mutex<Vec<String>>>,
@@ -71,12 +71,21 @@ impl Subscriptions {
     }
 
     /// The filters as SUBSCRIBE entries (no local: the adapter's own publishes do not
-    /// come back to it).
-    pub(crate) fn entries(&self) -> Vec<Filter> {
+    /// come back to it), with the retained topics they match sent again (`replay`) or
+    /// only where the subscription is new.
+    pub(crate) fn entries(&self, replay: bool) -> Vec<Filter> {
+        let rule = || {
+            if replay {
+                RetainForwardRule::OnEverySubscribe
+            } else {
+                RetainForwardRule::OnNewSubscribe
+            }
+        };
         self.lock()
             .iter()
             .map(|f| Filter {
                 nolocal: true,
+                retain_forward_rule: rule(),
                 ..Filter::new(f, self.qos)
             })
             .collect()
