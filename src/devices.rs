@@ -59,15 +59,18 @@ impl Devices {
             out.intents = self.commands.answers(topic, payload);
         }
         let mut mapped = self.mapper.map(topic, payload);
-        let learned = {
+        // Learned devices' templates are the devices' own: rendered after the lock.
+        let (handlers, learned) = {
             let mut discovery = lock(&self.discovery);
-            if !retained {
-                out.intents.extend(discovery.answers(topic, payload));
-            }
             let learned = discovery.learn(topic, payload);
-            mapped.extend(discovery.map(topic, payload));
-            learned
+            (discovery.handlers(topic), learned)
         };
+        for h in &handlers {
+            if !retained {
+                out.intents.extend(h.commands.answers(topic, payload));
+            }
+            mapped.extend(h.mapper.map(topic, payload));
+        }
         if let Some(learned) = learned {
             out.subscribe = learned.subscribe;
             for package in learned.changed {
@@ -92,8 +95,9 @@ impl Devices {
         package: &PackageId,
         message: &ReceivedMessage,
     ) -> Option<Result<Invocation, String>> {
-        lock(&self.discovery)
-            .invoke(package, message)
+        let learned = lock(&self.discovery).commands_taking(package, &message.key);
+        learned
+            .and_then(|c| c.invoke(package, message))
             .or_else(|| self.commands.invoke(package, message))
     }
 

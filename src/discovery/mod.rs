@@ -18,11 +18,11 @@ mod zigbee2mqtt;
 
 pub use source::{Change, DeviceSpec, SoType, Source};
 
-use crate::constellation::model::ReceivedMessage;
-use crate::mapping::{Commands, DiscoverySource, Invocation, MapError, Mapper};
+use crate::mapping::{Commands, DiscoverySource, MapError, Mapper};
 use crate::native::{Intent, PackageId};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// What learning from a publish changed.
 #[derive(Debug, Default)]
@@ -37,10 +37,17 @@ pub struct Learned {
 
 struct Device {
     package: PackageId,
-    mapper: Mapper,
-    commands: Commands,
+    mapper: Arc<Mapper>,
+    commands: Arc<Commands>,
     types: Vec<SoType>,
     topics: Vec<String>,
+}
+
+/// What a learned device makes of the publishes on one of its topics: taken out of the
+/// [`Discovery`] so that its device-supplied templates are rendered without holding it.
+pub struct Handler {
+    pub mapper: Arc<Mapper>,
+    pub commands: Arc<Commands>,
 }
 
 /// The learned devices.
@@ -160,7 +167,7 @@ impl Discovery {
             }
         };
         if let Some(old) = old {
-            commands.adopt(old.commands);
+            commands.adopt(&old.commands);
         }
         let mut topics: Vec<String> = crate::mapping::filters(&spec.rules, &spec.commands);
         topics.sort();
@@ -182,8 +189,8 @@ impl Discovery {
             key,
             Device {
                 package: spec.package,
-                mapper,
-                commands,
+                mapper: Arc::new(mapper),
+                commands: Arc::new(commands),
                 types: spec.types,
                 topics,
             },
@@ -213,17 +220,13 @@ impl Discovery {
             .filter_map(|k| self.devices.get(k))
     }
 
-    /// What `topic` with `payload` means to the learned devices.
-    pub fn map(&self, topic: &str, payload: &[u8]) -> Vec<Result<(PackageId, Intent), MapError>> {
+    /// The handlers of the learned devices with a rule or a command answer on `topic`.
+    pub fn handlers(&self, topic: &str) -> Vec<Handler> {
         self.on_topic(topic)
-            .flat_map(|d| d.mapper.map(topic, payload))
-            .collect()
-    }
-
-    /// The sagas this publish answers.
-    pub fn answers(&self, topic: &str, payload: &[u8]) -> Vec<(PackageId, Intent)> {
-        self.on_topic(topic)
-            .flat_map(|d| d.commands.answers(topic, payload))
+            .map(|d| Handler {
+                mapper: d.mapper.clone(),
+                commands: d.commands.clone(),
+            })
             .collect()
     }
 
@@ -231,15 +234,12 @@ impl Discovery {
         self.devices.values().filter(move |d| d.package == *package)
     }
 
-    /// The publish a learned command makes of `message`, if one takes its key.
-    pub fn invoke(
-        &self,
-        package: &PackageId,
-        message: &ReceivedMessage,
-    ) -> Option<Result<Invocation, String>> {
+    /// The learned commands of `package` that take message `key`, if any: invoked by the
+    /// caller, without holding the discovery.
+    pub fn commands_taking(&self, package: &PackageId, key: &str) -> Option<Arc<Commands>> {
         self.of(package)
-            .find(|d| d.commands.takes(package, &message.key))
-            .and_then(|d| d.commands.invoke(package, message))
+            .find(|d| d.commands.takes(package, key))
+            .map(|d| d.commands.clone())
     }
 
     /// The error answer of a saga still unanswered at its time-out.

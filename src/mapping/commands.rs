@@ -149,8 +149,8 @@ impl Commands {
     }
 
     /// Takes over the sagas `old` still waits for (its commands were recompiled).
-    pub fn adopt(&self, old: Commands) {
-        let waiting = old.pending.into_inner().unwrap_or_else(|p| p.into_inner());
+    pub fn adopt(&self, old: &Commands) {
+        let waiting = std::mem::take(&mut *old.lock());
         self.lock().extend(waiting);
     }
 
