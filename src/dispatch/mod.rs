@@ -24,7 +24,7 @@ use crate::native::{
     Topic,
 };
 use crate::package::{
-    self, report, report_counted, Context, Job, Lifecycle, Origin, Package, PackageState, Pushed,
+    self, report, Context, Job, Lifecycle, LogLimit, Origin, Package, PackageState, Pushed,
     Refused, Server,
 };
 use rumqttc::v5::mqttbytes::v5::Publish;
@@ -44,6 +44,9 @@ pub struct Dispatcher {
     replays: Arc<Mutex<replay::Replays>>,
     packages: Arc<Mutex<HashMap<PackageId, Arc<Package>>>>,
     tasks: Arc<Mutex<JoinSet<()>>>,
+    /// Refusal lines in the log for publishes no live package answers for (bad topics,
+    /// packages refused or not yet started).
+    log_limit: Arc<LogLimit>,
 }
 
 impl Dispatcher {
@@ -75,6 +78,7 @@ impl Dispatcher {
             cx: Arc::new(cx),
             packages: Arc::default(),
             tasks: Arc::default(),
+            log_limit: Arc::default(),
         }
     }
 
@@ -126,14 +130,26 @@ impl Dispatcher {
             } => {
                 metrics.received("invalid");
                 metrics.refused(Refusal::InvalidTopic);
-                return report(&self.cx.publisher, &error_topic, &origin(), &reason);
+                return report(
+                    &self.cx.publisher,
+                    &self.log_limit,
+                    &error_topic,
+                    &origin(),
+                    &reason,
+                );
             }
         };
         metrics.received(kind.label());
         let package_errors = || error_topic(prefix, &package.sentinel, &package.package);
         if let Some(reason) = self.oversized(&publish.payload) {
             metrics.refused(Refusal::Oversized);
-            return report(&self.cx.publisher, &package_errors(), &origin(), &reason);
+            return report(
+                &self.cx.publisher,
+                &self.log_limit,
+                &package_errors(),
+                &origin(),
+                &reason,
+            );
         }
         let no_properties = Vec::new();
         let user_properties = publish
@@ -144,7 +160,13 @@ impl Dispatcher {
             Ok(intent) => intent,
             Err(reason) => {
                 metrics.refused(Refusal::InvalidPayload);
-                return report(&self.cx.publisher, &package_errors(), &origin(), &reason);
+                return report(
+                    &self.cx.publisher,
+                    &self.log_limit,
+                    &package_errors(),
+                    &origin(),
+                    &reason,
+                );
             }
         };
         if kind == Kind::StateObjectFull {
@@ -160,7 +182,13 @@ impl Dispatcher {
         if let Some(reason) = self.oversized(payload) {
             self.cx.metrics.refused(Refusal::Oversized);
             let error_topic = adapter_error_topic(&self.cx.config.prefix);
-            return report(&self.cx.publisher, &error_topic, &origin(), &reason);
+            return report(
+                &self.cx.publisher,
+                &self.log_limit,
+                &error_topic,
+                &origin(),
+                &reason,
+            );
         }
         if lock(&self.replays).repeated(topic, payload, retained) {
             return;
@@ -195,7 +223,13 @@ impl Dispatcher {
             Some(p) => error_topic(prefix, &p.sentinel, &p.package),
             None => adapter_error_topic(prefix),
         };
-        report(&self.cx.publisher, &error_topic, origin, &e.reason);
+        report(
+            &self.cx.publisher,
+            &self.log_limit,
+            &error_topic,
+            origin,
+            &e.reason,
+        );
     }
 
     /// Hands `intent` to its package, a StateObject completed from the configuration's
@@ -223,26 +257,24 @@ impl Dispatcher {
             Err(refused) => refused,
         };
         let metrics = &self.cx.metrics;
-        let (reason, count) = match refused {
+        let reason = match refused {
             Refused::Full(full) => {
                 metrics.refused(Refusal::QueueFull);
                 metrics.dropped();
-                let reason = format!(
+                format!(
                     "{package}: queue full ({} jobs, {} bytes pending): publish dropped ({} dropped so far)",
                     full.jobs, full.bytes, full.dropped
-                );
-                (reason, full.dropped)
+                )
             }
             Refused::NoRoom(no_room) => {
                 let count = metrics.refused(Refusal::StorageFull);
-                let reason = format!(
+                format!(
                     "{package}: storage full ({} of {} bytes pending, storage.max_bytes): publish dropped ({count} refused so far)",
                     no_room.pending, no_room.max
-                );
-                (reason, count)
+                )
             }
         };
-        p.fail_counted(&self.cx.publisher, &origin, &reason, count);
+        p.fail(&self.cx.publisher, &origin, &reason);
     }
 
     /// The package `id`, started now if it is new and admitted.
@@ -260,7 +292,13 @@ impl Dispatcher {
             );
             let error_topic = error_topic(&config.prefix, &id.sentinel, &id.package);
             // A flood of names gives a few log lines, each with the count.
-            report_counted(&self.cx.publisher, &error_topic, origin, &reason, refused);
+            report(
+                &self.cx.publisher,
+                &self.log_limit,
+                &error_topic,
+                origin,
+                &reason,
+            );
             return None;
         }
         let key = match self.admission.admit(config, id) {
@@ -268,7 +306,13 @@ impl Dispatcher {
             Err(reason) => {
                 self.cx.metrics.refused(Refusal::NotAdmitted);
                 let error_topic = error_topic(&config.prefix, &id.sentinel, &id.package);
-                report(&self.cx.publisher, &error_topic, origin, &reason);
+                report(
+                    &self.cx.publisher,
+                    &self.log_limit,
+                    &error_topic,
+                    origin,
+                    &reason,
+                );
                 return None;
             }
         };

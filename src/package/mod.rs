@@ -24,7 +24,7 @@ mod uplink;
 
 pub use context::{Context, Lifecycle, Server};
 pub use queue::{Full, Job, Origin, PackageQueue, Pushed};
-pub use report::{report, report_counted, report_quietly};
+pub use report::{report, LogLimit};
 pub use state::{Package, PackageState, Refused};
 
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! memory, the groups and StateObject filters its pollers follow, its recorded status.
 
 use super::queue::{Entry, Full, Job, Origin, PackageQueue, Pushed};
-use super::report::{report, report_counted, report_quietly};
+use super::report::{report, LogLimit};
 use super::sagas::SagaMemory;
 use crate::config::{CallbackPayload, Config, SoPayload};
 use crate::constellation::model::{SoFilter, StateObject};
@@ -27,6 +27,8 @@ pub struct Package {
     /// `<prefix>/<sentinel>/<package>`.
     pub(super) base_topic: String,
     pub(super) error_topic: String,
+    /// Its refusal lines in the log.
+    log_limit: LogLimit,
     callback_payload: CallbackPayload,
     so_payload: SoPayload,
     pub(super) queue: Mutex<PackageQueue>,
@@ -94,6 +96,7 @@ impl Package {
         Self {
             identity,
             error_topic: error_topic(&config.prefix, &id.sentinel, &id.package),
+            log_limit: LogLimit::default(),
             base_topic,
             callback_payload: declared.map(|p| p.callback_payload).unwrap_or_default(),
             so_payload: declared.map(|p| p.so_payload).unwrap_or_default(),
@@ -209,19 +212,13 @@ impl Package {
     /// keeps it as its latest error.
     pub fn fail(&self, publisher: &Publisher, origin: &Origin, reason: &str) {
         self.failed(reason);
-        report(publisher, &self.error_topic, origin, reason);
-    }
-
-    /// Like [`Package::fail`], logged as [`report_quietly`] does.
-    pub fn fail_quietly(&self, publisher: &Publisher, origin: &Origin, reason: &str) {
-        self.failed(reason);
-        report_quietly(publisher, &self.error_topic, origin, reason);
-    }
-
-    /// Like [`Package::fail`] for the `count`-th failure of a kind ([`report_counted`]).
-    pub fn fail_counted(&self, publisher: &Publisher, origin: &Origin, reason: &str, count: u64) {
-        self.failed(reason);
-        report_counted(publisher, &self.error_topic, origin, reason, count);
+        report(
+            publisher,
+            &self.log_limit,
+            &self.error_topic,
+            origin,
+            reason,
+        );
     }
 
     fn failed(&self, reason: &str) {

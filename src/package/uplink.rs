@@ -3,7 +3,6 @@
 
 use super::context::Context;
 use super::queue::{Entry, Job, Origin};
-use super::report::report_quietly;
 use super::state::Package;
 use crate::constellation::model::{
     LogLevel, OutgoingMessage, Scope, ScopeType, SoFilter, StateObjectPush, RESPONSE_KEY,
@@ -65,7 +64,7 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                 "Constellation refused the credential of {}; not retried for {left} s",
                 package.id
             );
-            report_quietly(&cx.publisher, &package.error_topic, &job.origin, &msg);
+            package.fail(&cx.publisher, &job.origin, &msg);
             finished();
             continue;
         }
@@ -104,7 +103,7 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
             Outcome::Refused(job, error) => {
                 lock(&package.state).refusals += 1;
                 tracing::warn!(package = %package.id, %error, hold_s = hold.as_secs(), "credential refused");
-                package.fail_quietly(&cx.publisher, &job.origin, &error.to_string());
+                package.fail(&cx.publisher, &job.origin, &error.to_string());
                 refused_until = Some(Instant::now() + hold);
                 hold = (hold * 2).min(auth_hold * 10);
             }
