@@ -193,7 +193,13 @@ impl Adapter {
         let embedded = broker.is_some();
         let task = tokio::spawn({
             let dispatcher = dispatcher.clone();
+            let idle_s = c.package_idle_s.max(1);
             async move {
+                // Idle packages are looked for a few times per `package_idle_s`, on this
+                // task: none is released while a publish for it is being handed over.
+                let mut sweep =
+                    tokio::time::interval(Duration::from_secs((idle_s / 4).clamp(1, 60)));
+                sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
@@ -201,6 +207,7 @@ impl Adapter {
                             Some(p) => dispatcher.handle(p),
                             None => break,
                         },
+                        _ = sweep.tick() => dispatcher.release_idle(),
                     }
                 }
                 tracing::info!("shutting down: delivering queued work");

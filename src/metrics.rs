@@ -108,6 +108,7 @@ pub struct Metrics {
     sagas_pending: Gauge,
     pending_bytes: Gauge,
     restored: Counter,
+    released: Counter,
     started: Instant,
     /// Milliseconds since `started` of the latest answer from Constellation, plus one
     /// (0: never).
@@ -140,6 +141,7 @@ impl Metrics {
             sagas_pending: Gauge::default(),
             pending_bytes: Gauge::default(),
             restored: Counter::default(),
+            released: Counter::default(),
             started: Instant::now(),
             last_answer_ms: AtomicU64::new(0),
         };
@@ -199,6 +201,11 @@ impl Metrics {
             "jobs_restored",
             "Jobs found in the journal at start and delivered again",
             m.restored.clone(),
+        );
+        r.register(
+            "packages_released",
+            "Packages released for being idle (constellation.package_idle_s)",
+            m.released.clone(),
         );
         r.register(
             "queue_depth",
@@ -275,6 +282,11 @@ impl Metrics {
     /// Counts a job found in the journal at start.
     pub fn restored(&self) {
         self.restored.inc();
+    }
+
+    /// Counts packages released for being idle.
+    pub fn released(&self, n: usize) {
+        self.released.inc_by(n as u64);
     }
 
     /// The registry's text, the figures of `snapshot` set first.

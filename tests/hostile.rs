@@ -40,7 +40,7 @@ async fn the_embedded_broker_survives_hostile_clients_on_both_listeners() {
     warm.publish("constellation/Hostile/WarmUp/stateobject/X", "1")
         .await;
     h.state_object_arrives("Hostile", "WarmUp", "X").await;
-    let before = rss_kib();
+    let before = common::rss_kib();
 
     let done = burst(&targets, 16, BURST).await;
     assert!(done.connections > 1_000, "the burst ran: {done:?}");
@@ -65,7 +65,7 @@ async fn the_embedded_broker_survives_hostile_clients_on_both_listeners() {
     for name in ["V4", "V5"] {
         h.state_object_arrives("Hostile", "After", name).await;
     }
-    let after = rss_kib();
+    let after = common::rss_kib();
     let _ = std::panic::take_hook();
     assert_eq!(panics.load(Ordering::Relaxed), 0, "no panic in the broker");
     eprintln!(
@@ -144,17 +144,4 @@ async fn at_max_connections_new_clients_are_refused_and_the_adapter_keeps_its_sl
     late.publish("constellation/Limits/Late/stateobject/X", "1")
         .await;
     h.state_object_arrives("Limits", "Late", "X").await;
-}
-
-/// This process's resident memory, in KiB (Linux).
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
 }

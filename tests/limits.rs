@@ -35,6 +35,34 @@ async fn a_flood_of_package_names_past_max_packages_is_refused_and_counted() {
         text.contains("constellation_mqtt_refused_total{reason=\"too_many_packages\"} 96"),
         "{text}"
     );
+    // Many more names cost nothing lasting: each is refused, none is kept. A live
+    // package costs tens of KiB (20 000 of them: hundreds of MB); what grows here is the
+    // embedded broker's logs of the flood and its refusals (4 MB segments, at most 4 per
+    // filter: about 30 MB measured).
+    let flood = h.device("flood-more").await;
+    d.client
+        .unsubscribe("constellation/Flood/+/error")
+        .await
+        .unwrap();
+    d.subscribe("constellation/Flood/Last/error").await;
+    let before = common::rss_kib();
+    for i in 100..20_100 {
+        flood
+            .publish(&format!("constellation/Flood/P{i}/stateobject/X"), "1")
+            .await;
+    }
+    flood
+        .publish("constellation/Flood/Last/stateobject/X", "1")
+        .await;
+    let refusal = d.expect("constellation/Flood/Last/error", |_| true).await;
+    assert!(
+        refusal.payload.contains("20097 refused so far"),
+        "{}",
+        refusal.payload
+    );
+    let grown = common::rss_kib().saturating_sub(before);
+    eprintln!("20 000 refused package names: resident memory grew by {grown} KiB");
+    assert!(grown < 64 * 1024, "memory grew by {grown} KiB");
     // The live packages are unaffected.
     d.publish("constellation/Keep/Existing/stateobject/X", "1")
         .await;
@@ -49,4 +77,62 @@ async fn a_flood_of_package_names_past_max_packages_is_refused_and_counted() {
         },
     )
     .await;
+}
+
+#[tokio::test]
+async fn an_idle_package_is_released_and_rejoins_on_its_next_publish() {
+    let h = Harness::embedded(World::open("demo"), |c| {
+        c.constellation.package_idle_s = 1;
+        c.packages.push(constellation_mqtt::config::PackageConfig {
+            sentinel: "Kept".into(),
+            package: "Configured".into(),
+            access_key: None,
+            callback_payload: Default::default(),
+            so_payload: Default::default(),
+            subscribe: Vec::new(),
+            groups: Vec::new(),
+            stateobjects: Default::default(),
+        });
+    })
+    .await;
+    let d = h.device("sleepy").await;
+    // In groups of its device's choosing: released, it would leave them.
+    d.publish("constellation/Kept/Grouped/groups", r#"["Hall"]"#)
+        .await;
+    d.publish("constellation/Idle/One/stateobject/X", "1").await;
+    h.state_object_arrives("Idle", "One", "X").await;
+    let adapter = h.adapter.as_ref().unwrap();
+    let live = |name: &str| {
+        adapter
+            .dispatcher
+            .packages()
+            .iter()
+            .any(|(id, _)| id.to_string() == name)
+    };
+    common::wait_for(
+        "the idle package to be released",
+        std::time::Duration::from_secs(15),
+        || async { (!live("Idle/One")).then_some(()) },
+    )
+    .await;
+    // Idle longer, but holding what a release would lose.
+    assert!(live("Kept/Configured") && live("Kept/Grouped"));
+    let text = common::metrics_text(adapter.http.unwrap()).await;
+    assert!(
+        text.contains("constellation_mqtt_packages_released_total 1"),
+        "{text}"
+    );
+    d.publish("constellation/Idle/One/stateobject/X", "2").await;
+    let handle = h.sim.handle();
+    common::wait_for(
+        "the rejoined package's update",
+        std::time::Duration::from_secs(15),
+        || async {
+            handle
+                .state_object("Idle", "One", "X")
+                .filter(|so| so.value == serde_json::json!(2))
+        },
+    )
+    .await;
+    assert!(live("Idle/One"));
 }

@@ -198,6 +198,11 @@ pub struct ConstellationConfig {
     /// The most live virtual packages; a publish for one more is refused on its `error`
     /// topic (and counted) until one goes.
     pub max_packages: usize,
+    /// A package idle this long (no publish, no job or saga pending, no StateObject
+    /// link or group of its device, no message ever received, not in `[[packages]]`)
+    /// is released: its tasks and long polls end, and its next publish starts it
+    /// again. 0: never.
+    pub package_idle_s: u64,
     /// How long the sender of a saga delivered to a device is remembered for its answer.
     pub saga_timeout_ms: u64,
     /// Sagas remembered per package; the oldest is forgotten beyond.
@@ -221,6 +226,7 @@ impl Default for ConstellationConfig {
             online_stateobject: "Online".into(),
             max_long_polls: 10_000,
             max_packages: 10_000,
+            package_idle_s: 3_600,
             saga_timeout_ms: 300_000,
             max_sagas_per_package: 1_000,
         }

@@ -286,6 +286,9 @@ impl Dispatcher {
         let config = &self.cx.config;
         let max = config.constellation.max_packages;
         if packages.len() >= max {
+            self.release_idle_in(&mut packages);
+        }
+        if packages.len() >= max {
             let refused = self.cx.metrics.refused(Refusal::TooManyPackages);
             let reason = format!(
                 "{id}: refused, {max} packages are live already (constellation.max_packages; {refused} refused so far)"
@@ -346,6 +349,36 @@ impl Dispatcher {
                 payload: String::new(),
             };
             self.package_for(&id, &origin);
+        }
+    }
+
+    /// Releases the packages idle for `constellation.package_idle_s` (see
+    /// [`Package::releasable`]): their next publish starts them again.
+    pub fn release_idle(&self) {
+        self.release_idle_in(&mut lock(&self.packages));
+    }
+
+    fn release_idle_in(&self, packages: &mut HashMap<PackageId, Arc<Package>>) {
+        let idle_s = self.cx.config.constellation.package_idle_s;
+        if idle_s == 0 {
+            return;
+        }
+        let idle = Duration::from_secs(idle_s);
+        let before = packages.len();
+        packages.retain(|id, p| {
+            let release = p.releasable(idle);
+            if release {
+                p.release();
+                tracing::info!(package = %id, idle_s, "package released: idle");
+            }
+            !release
+        });
+        let released = before - packages.len();
+        if released > 0 {
+            self.cx.metrics.released(released);
+            // Their tasks end now: what the set keeps of them goes.
+            let mut tasks = lock(&self.tasks);
+            while tasks.try_join_next().is_some() {}
         }
     }
 

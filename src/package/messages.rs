@@ -140,6 +140,7 @@ async fn join(
 /// (its saga remembered for the device's answer; with MQTT 5, the response topic and
 /// correlation data set).
 fn deliver(cx: &Arc<Context>, package: &Arc<Package>, message: ReceivedMessage) {
+    package.messaged();
     let base = &package.base_topic;
     let saga = message.scope.saga_id.clone().filter(|s| !s.is_empty());
     if message.key != RESPONSE_KEY {

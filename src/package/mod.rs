@@ -27,13 +27,35 @@ pub use queue::{Full, Job, Origin, PackageQueue, Pushed};
 pub use report::{report, LogLimit};
 pub use state::{Package, PackageState, Refused};
 
+use std::future::Future;
 use std::sync::Arc;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 /// Starts the tasks of `package` in `tasks`: its uplink worker and its two pollers. They
-/// end when the context's lifecycle says so (see [`Lifecycle`]).
+/// end when the context's lifecycle says so (see [`Lifecycle`]), or when the package is
+/// released.
 pub fn start(cx: &Arc<Context>, package: &Arc<Package>, tasks: &mut JoinSet<()>) {
-    tasks.spawn(uplink::run(cx.clone(), package.clone()));
-    tasks.spawn(messages::run(cx.clone(), package.clone()));
-    tasks.spawn(stateobjects::run(cx.clone(), package.clone()));
+    let released = &package.released;
+    tasks.spawn(until(
+        released.clone(),
+        uplink::run(cx.clone(), package.clone()),
+    ));
+    tasks.spawn(until(
+        released.clone(),
+        messages::run(cx.clone(), package.clone()),
+    ));
+    tasks.spawn(until(
+        released.clone(),
+        stateobjects::run(cx.clone(), package.clone()),
+    ));
+}
+
+/// Runs `task` until it ends or the package is released (only when its worker holds no
+/// job: see [`Package::releasable`]).
+async fn until(released: CancellationToken, task: impl Future<Output = ()>) {
+    tokio::select! {
+        () = task => {}
+        () = released.cancelled() => {}
+    }
 }

@@ -60,6 +60,8 @@ pub struct PackageQueue {
     high_water: usize,
     /// The StateObject whose value the worker is sending now, if it is one.
     in_flight: Option<String>,
+    /// Whether the worker holds a job taken from the queue.
+    taken: bool,
 }
 
 /// How a job entered the queue.
@@ -97,6 +99,7 @@ impl PackageQueue {
             dropped: 0,
             high_water: 0,
             in_flight: None,
+            taken: false,
         }
     }
 
@@ -154,6 +157,12 @@ impl PackageQueue {
     /// The job taken last is finished with (done or refused for good).
     pub fn finished(&mut self) {
         self.in_flight = None;
+        self.taken = false;
+    }
+
+    /// Whether nothing is waiting or being done.
+    pub fn idle(&self) -> bool {
+        self.jobs.is_empty() && !self.taken
     }
 
     /// The sequence number of the queued job `intent` would replace.
@@ -178,6 +187,7 @@ impl PackageQueue {
     /// Takes the next job to execute.
     pub fn pop(&mut self) -> Option<Entry> {
         let entry = self.jobs.pop_front()?;
+        self.taken = true;
         self.in_flight = match &entry.job.intent {
             Intent::PushStateObject(so) => Some(so.name.clone()),
             _ => None,
@@ -200,6 +210,7 @@ impl PackageQueue {
     /// back, to be forgotten.
     pub fn retry(&mut self, entry: Entry) -> Option<Entry> {
         self.in_flight = None;
+        self.taken = false;
         if conflated(&entry.job.intent) {
             if self.pending_seq(&entry.job.intent).is_some() {
                 return Some(entry);

@@ -13,9 +13,11 @@ use crate::mqtt::Publisher;
 use crate::native::{error_topic, PackageId};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
 
 /// One virtual package, as its uplink worker, its pollers and the dispatcher share it.
 pub struct Package {
@@ -46,6 +48,14 @@ pub struct Package {
     /// StateObject each holds (its value left out): cleared when it is no longer
     /// followed or is purged.
     pub(super) linked: Mutex<BTreeMap<String, StateObject>>,
+    /// Whether `[[packages]]` declares it: such a package is never released.
+    configured: bool,
+    /// When a device last published for it.
+    active_at: Mutex<Instant>,
+    /// Whether a message ever came for it: it may be waiting for more.
+    messaged: AtomicBool,
+    /// Cancelled when it is released: its tasks end.
+    pub(super) released: CancellationToken,
 }
 
 /// Why a job was not queued.
@@ -112,6 +122,10 @@ impl Package {
             declared_filters,
             wake: Notify::new(),
             linked: Mutex::default(),
+            configured: declared.is_some(),
+            active_at: Mutex::new(Instant::now()),
+            messaged: AtomicBool::new(false),
+            released: CancellationToken::new(),
             journal_id: Arc::new(id.clone()),
             journal,
             id,
@@ -206,6 +220,30 @@ impl Package {
     /// Notes that a device published for this package.
     pub fn published(&self) {
         lock(&self.state).last_publish = Some(std::time::SystemTime::now());
+        *lock(&self.active_at) = Instant::now();
+    }
+
+    /// Notes that a message came for this package.
+    pub(super) fn messaged(&self) {
+        self.messaged.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether it can be released: idle for `idle` at least, and nothing it holds
+    /// would be lost (see `constellation.package_idle_s`).
+    pub fn releasable(&self, idle: Duration) -> bool {
+        !self.configured
+            && !self.messaged.load(Ordering::Relaxed)
+            && lock(&self.active_at).elapsed() >= idle
+            && self.filters.borrow().is_empty()
+            && self.groups.borrow().is_empty()
+            && lock(&self.linked).is_empty()
+            && lock(&self.queue).idle()
+            && lock(&self.sagas).pending() == 0
+    }
+
+    /// Ends its tasks (see [`Package::releasable`]).
+    pub fn release(&self) {
+        self.released.cancel();
     }
 
     /// Reports a failure of this package on its `error` topic (see [`report`]) and

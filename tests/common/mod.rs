@@ -167,3 +167,16 @@ pub async fn metrics_text(addr: std::net::SocketAddr) -> String {
         .await
         .unwrap()
 }
+
+/// This process's resident memory, in KiB (Linux).
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
