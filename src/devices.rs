@@ -28,6 +28,8 @@ pub struct Projection {
     pub errors: Vec<MapError>,
     /// Topics the adapter must subscribe to now (devices just learned).
     pub subscribe: Vec<String>,
+    /// Topics no learned device uses any more (devices gone).
+    pub unsubscribe: Vec<String>,
 }
 
 impl Devices {
@@ -73,6 +75,7 @@ impl Devices {
         }
         if let Some(learned) = learned {
             out.subscribe = learned.subscribe;
+            out.unsubscribe = learned.unsubscribe;
             for package in learned.changed {
                 let descriptor = self.current_descriptor(&package);
                 out.intents.push((package, Intent::Declare(descriptor)));

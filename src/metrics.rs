@@ -87,6 +87,8 @@ pub struct Snapshot {
     pub sagas_pending: i64,
     /// Bytes of work pending in the journal.
     pub pending_bytes: i64,
+    /// MQTT filters the adapter is subscribed to.
+    pub mqtt_filters: i64,
 }
 
 /// Every figure of one adapter.
@@ -105,6 +107,7 @@ pub struct Metrics {
     queued: Gauge,
     queued_worst: Gauge,
     long_polls: Gauge,
+    mqtt_filters: Gauge,
     sagas_pending: Gauge,
     pending_bytes: Gauge,
     restored: Counter,
@@ -138,6 +141,7 @@ impl Metrics {
             queued: Gauge::default(),
             queued_worst: Gauge::default(),
             long_polls: Gauge::default(),
+            mqtt_filters: Gauge::default(),
             sagas_pending: Gauge::default(),
             pending_bytes: Gauge::default(),
             restored: Counter::default(),
@@ -223,6 +227,11 @@ impl Metrics {
             m.long_polls.clone(),
         );
         r.register(
+            "mqtt_filters",
+            "MQTT filters subscribed (configured, discovery, and learned devices' topics)",
+            m.mqtt_filters.clone(),
+        );
+        r.register(
             "sagas_pending",
             "Sagas delivered to devices and not yet answered",
             m.sagas_pending.clone(),
@@ -295,6 +304,7 @@ impl Metrics {
         self.queued.set(snapshot.queued);
         self.queued_worst.set(snapshot.queued_worst);
         self.long_polls.set(snapshot.long_polls);
+        self.mqtt_filters.set(snapshot.mqtt_filters);
         self.sagas_pending.set(snapshot.sagas_pending);
         self.pending_bytes.set(snapshot.pending_bytes);
         let mut text = String::new();

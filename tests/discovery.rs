@@ -728,3 +728,39 @@ async fn a_runaway_template_in_a_discovery_config_is_an_error_and_the_uplink_kee
         .state_object("HomeAssistant", "Looper", "Loop")
         .is_none());
 }
+
+#[tokio::test]
+async fn a_device_gone_takes_its_subscriptions_with_it() {
+    let h = with_preset("homeassistant").await;
+    let http = h.adapter.as_ref().unwrap().http.unwrap();
+    let filters = || async {
+        let text = metrics_text(http).await;
+        text.lines()
+            .find_map(|l| l.strip_prefix("constellation_mqtt_mqtt_filters "))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap()
+    };
+    let before = filters().await;
+    let d = h.device("garden").await;
+    let config = "homeassistant/sensor/garden/temperature/config";
+    d.publish_retained(
+        config,
+        r#"{"name":"Temperature","stat_t":"garden/temperature","uniq_id":"garden01","dev":{"ids":["garden01"],"name":"Garden"}}"#,
+    )
+    .await;
+    wait_for("the state topic subscribed", T, || async {
+        (filters().await == before + 1).then_some(())
+    })
+    .await;
+    d.publish("garden/temperature", "12.5").await;
+    so(&h, ("HomeAssistant", "Garden"), "Temperature", |v| {
+        *v == json!(12.5)
+    })
+    .await;
+    // Removed the Home Assistant way: an empty retained config.
+    d.publish_retained(config, "").await;
+    wait_for("the state topic unsubscribed", T, || async {
+        (filters().await == before).then_some(())
+    })
+    .await;
+}

@@ -31,6 +31,8 @@ pub struct Learned {
     pub changed: Vec<PackageId>,
     /// Topics the new devices publish on.
     pub subscribe: Vec<String>,
+    /// Topics of devices gone that no learned device uses any more.
+    pub unsubscribe: Vec<String>,
     /// Discovery payloads that could not be read, specs that did not compile.
     pub errors: Vec<MapError>,
 }
@@ -141,6 +143,11 @@ impl Discovery {
         if let Some(out) = &mut learned {
             out.changed.sort();
             out.changed.dedup();
+            out.unsubscribe.sort();
+            out.unsubscribe.dedup();
+            let devices = &self.devices;
+            out.unsubscribe
+                .retain(|t| !devices.values().any(|d| d.topics.contains(t)));
         }
         learned
     }
@@ -149,6 +156,7 @@ impl Discovery {
         let old = self.remove(&key);
         if let Some(old) = &old {
             out.changed.push(old.package.clone());
+            out.unsubscribe.extend(old.topics.iter().cloned());
         }
         let Some(spec) = spec else { return };
         out.changed.push(spec.package.clone());

@@ -194,6 +194,9 @@ impl Dispatcher {
             return;
         }
         let projection = self.cx.devices.project(topic, payload, retained);
+        for filter in &projection.unsubscribe {
+            self.cx.publisher.unsubscribe(filter);
+        }
         for filter in &projection.subscribe {
             self.cx.publisher.subscribe(filter);
         }
@@ -399,6 +402,7 @@ impl Dispatcher {
             packages: packages.len() as i64,
             long_polls: self.cx.server.long_polls() as i64,
             pending_bytes: self.cx.journal.pending_bytes() as i64,
+            mqtt_filters: self.cx.publisher.filters() as i64,
             ..Snapshot::default()
         };
         for p in packages {

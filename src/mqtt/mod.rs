@@ -58,13 +58,17 @@ pub struct Publisher {
 /// reconnection subscribes them all again.
 #[derive(Clone)]
 pub(crate) struct Subscriptions {
+    /// The filters given at the start, then those added.
     filters: Arc<Mutex<Vec<String>>>,
+    /// How many were given at the start: those are never unsubscribed.
+    fixed: usize,
     qos: QoS,
 }
 
 impl Subscriptions {
     pub(crate) fn new(filters: Vec<String>, qos: QoS) -> Self {
         Self {
+            fixed: filters.len(),
             filters: Arc::new(Mutex::new(filters)),
             qos,
         }
@@ -131,6 +135,26 @@ impl Publisher {
         if let Err(e) = self.client.try_subscribe_many([entry]) {
             tracing::error!(filter, error = %e, "MQTT: cannot subscribe (retried at the next connection)");
         }
+    }
+
+    /// Unsubscribes `filter` if [`Publisher::subscribe`] subscribed it (never one of
+    /// those given at the start).
+    pub fn unsubscribe(&self, filter: &str) {
+        let fixed = self.subscriptions.fixed;
+        let mut filters = self.subscriptions.lock();
+        let Some(i) = filters.iter().skip(fixed).position(|f| f == filter) else {
+            return;
+        };
+        filters.remove(fixed + i);
+        drop(filters);
+        if let Err(e) = self.client.try_unsubscribe(filter) {
+            tracing::warn!(filter, error = %e, "MQTT: cannot unsubscribe (gone at the next connection without a session)");
+        }
+    }
+
+    /// How many filters the adapter subscribes.
+    pub fn filters(&self) -> usize {
+        self.subscriptions.lock().len()
     }
 
     /// Publishes at the adapter's QoS (`mqtt.qos`, that of its subscriptions too).
