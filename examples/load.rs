@@ -53,6 +53,7 @@ async fn main() {
             "downlink" => downlink(1000, 1000, Duration::from_secs(10)).await,
             "idle" => idle(10_000, Duration::from_secs(30)).await,
             "idle1k" => idle(1_000, Duration::from_secs(5)).await,
+            "journal" => journal_bytes(100, 20_000).await,
             "empty" => {
                 let setup = setup(0, "").await;
                 tokio::time::sleep(Duration::from_secs(2)).await;
@@ -391,6 +392,44 @@ async fn flood(devices: usize, run: Duration) {
         published.load(Ordering::Relaxed) as f64 / elapsed,
         applied as f64 / elapsed,
         (cpu1 - cpu0) / elapsed * 100.0
+    );
+}
+
+/// Disk bytes per queued job: `jobs` logs over `packages` packages published while the
+/// server answers 503, so that all of them stay in the journal (`durability = "disk"`).
+async fn journal_bytes(packages: usize, jobs: usize) {
+    let setup = setup(0, "[storage]\ndurability = \"disk\"\n").await;
+    setup.sim.handle().set_faults(constellation_mqtt::sim::Faults {
+        delay_ms: 0,
+        status: Some(503),
+    });
+    let file = setup._dir.path().join("data/journal.redb");
+    let size = || std::fs::metadata(&file).map_or(0, |m| m.len());
+    // Settled: unchanged for a second.
+    let settle = || async {
+        let mut last = size();
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = size();
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+    };
+    let before = settle().await;
+    let d = Device::connect("journal", setup.port).await;
+    for i in 0..jobs {
+        let topic = format!("constellation/Bench/J{}/log", i % packages);
+        let _ = d
+            .client
+            .publish(&topic, QoS::AtLeastOnce, false, format!("event {i}: door opened"))
+            .await;
+    }
+    let after = settle().await;
+    println!(
+        "journal: {jobs} pending logs over {packages} packages: journal.redb {before} → {after} bytes, {:.0} bytes per job",
+        (after - before) as f64 / jobs as f64
     );
 }
 

@@ -158,7 +158,7 @@ impl Default for StorageConfig {
             dir: None,
             durability: Durability::Disk,
             max_bytes: 256 * 1024 * 1024,
-            commit_ms: 5,
+            commit_ms: 2,
         }
     }
 }

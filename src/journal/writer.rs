@@ -54,8 +54,10 @@ impl Writer {
                 }
             }
             self.gather(&mut batch);
-            batch = self.commit(batch).await;
+            // The interval counts from a commit's start: a commit as long as it is
+            // is followed by the next one at once.
             last_commit = Instant::now();
+            batch = self.commit(batch).await;
             acknowledge(&acks, &mut batch).await;
         }
         self.gather(&mut batch);
