@@ -233,6 +233,23 @@ async fn declarations_in_force(handle: &SimHandle) {
     .await;
 }
 
+/// Packages whose device said `online`, retained, before the restart.
+const MANY: usize = 250;
+
+/// Every one of the [`MANY`] packages is online at `handle`'s server.
+async fn all_online(handle: &SimHandle) {
+    wait_for("every package online", Duration::from_secs(60), || async {
+        (0..MANY)
+            .all(|i| {
+                handle
+                    .state_object("Many", &format!("P{i}"), "Online")
+                    .is_some_and(|so| so.value == json!(true))
+            })
+            .then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_restarted_adapter_keeps_the_embedded_brokers_retained_topics() {
     let first_server = start(World::open("demo")).await;
@@ -242,6 +259,12 @@ async fn a_restarted_adapter_keeps_the_embedded_brokers_retained_topics() {
     let mut adapter = run(&config, &dir.path().join("first.log"));
     let device = Device::connect("thermo", v4).await;
     device.wait_adapter_online("constellation").await;
+    // More retained topics than the broker's in-flight window (100) holds.
+    for i in 0..MANY {
+        device
+            .publish_retained(&format!("constellation/Many/P{i}/status"), "online")
+            .await;
+    }
     for (topic, payload) in [
         (
             "constellation/Durable/Thermo/groups",
@@ -261,6 +284,7 @@ async fn a_restarted_adapter_keeps_the_embedded_brokers_retained_topics() {
         device.publish_retained(topic, payload).await;
     }
     declarations_in_force(&first_server.handle()).await;
+    all_online(&first_server.handle()).await;
     kill(&mut adapter);
     drop(device);
 
@@ -271,6 +295,7 @@ async fn a_restarted_adapter_keeps_the_embedded_brokers_retained_topics() {
     let mut adapter = run(&config, &dir.path().join("second.log"));
     let handle = server.handle();
     declarations_in_force(&handle).await;
+    all_online(&handle).await;
     // The learned Zigbee2MQTT device still maps its state.
     let bulb = Device::connect("bulb", v4).await;
     bulb.wait_adapter_online("constellation").await;

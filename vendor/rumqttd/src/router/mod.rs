@@ -195,6 +195,10 @@ pub struct DataRequest {
     /// Maximum count of payload buffer per replica
     max_count: usize,
     pub(crate) forward_retained: bool,
+    /// Retained publishes read for this subscription and not forwarded yet (more than
+    /// the in-flight window held): forwarded before the log's data.
+    #[serde(skip)]
+    pub(crate) pending_retained: std::collections::VecDeque<(Publish, Option<PublishProperties>)>,
     pub(crate) group: Option<String>,
 }
 

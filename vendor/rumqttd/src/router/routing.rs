@@ -974,6 +974,7 @@ impl Router {
                 max_count: 100,
                 // set true for new subscriptions
                 forward_retained,
+                pending_retained: Default::default(),
                 group,
             };
 
@@ -1462,27 +1463,36 @@ fn forward_device_data(
     let mut publishes = Vec::new();
 
     if request.forward_retained {
-        // NOTE: ideally we want to limit the number of read messages
-        // and skip the messages previously read while reading next time.
-        // but for now, we just try to read all messages and drop the excess ones
-        let mut retained_publishes = datalog.read_retained_messages(&request.filter);
-        retained_publishes.truncate(inflight_slots as usize);
-
-        publishes.extend(retained_publishes.into_iter().map(|p| (p, None)));
-        inflight_slots -= publishes.len() as u64;
-
+        // Read once; what the in-flight window cannot take now is kept in the request
+        // and forwarded by the next reads (upstream dropped the excess).
+        request.pending_retained = datalog.read_retained_messages(&request.filter).into();
         // we only want to forward retained messages once
         request.forward_retained = false;
     }
+    if !request.pending_retained.is_empty() {
+        let n = request.pending_retained.len().min(inflight_slots as usize);
+        publishes.extend(request.pending_retained.drain(..n).map(|p| (p, None)));
+        inflight_slots -= n as u64;
+    }
 
-    let (next, publishes_from_datalog) =
+    let (next, publishes_from_datalog) = if !request.pending_retained.is_empty() {
+        // The window is full of retained publishes: the log waits for the next read.
+        (
+            Position::Next {
+                start: request.cursor,
+                end: request.cursor,
+            },
+            Vec::new(),
+        )
+    } else {
         match datalog.native_readv(request.filter_idx, request.cursor, inflight_slots) {
             Ok(v) => v,
             Err(e) => {
                 error!(error = ?e, "Failed to read from commitlog {}", e);
                 return ConsumeStatus::FilterCaughtup;
             }
-        };
+        }
+    };
 
     publishes.extend(
         publishes_from_datalog
