@@ -76,7 +76,7 @@ struct Setup {
     sim: Simulator,
     adapter: Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// The simulator, then the adapter with its embedded broker, `packages` declared.
@@ -125,7 +125,7 @@ async fn setup(packages: usize, extra: &str) -> Setup {
         sim,
         adapter,
         port: v4,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -399,11 +399,14 @@ async fn flood(devices: usize, run: Duration) {
 /// server answers 503, so that all of them stay in the journal (`durability = "disk"`).
 async fn journal_bytes(packages: usize, jobs: usize) {
     let setup = setup(0, "[storage]\ndurability = \"disk\"\n").await;
-    setup.sim.handle().set_faults(constellation_mqtt::sim::Faults {
-        delay_ms: 0,
-        status: Some(503),
-    });
-    let file = setup._dir.path().join("data/journal.redb");
+    setup
+        .sim
+        .handle()
+        .set_faults(constellation_mqtt::sim::Faults {
+            delay_ms: 0,
+            status: Some(503),
+        });
+    let file = setup.dir.path().join("data/journal.redb");
     let size = || std::fs::metadata(&file).map_or(0, |m| m.len());
     // Settled: unchanged for a second.
     let settle = || async {
@@ -423,7 +426,12 @@ async fn journal_bytes(packages: usize, jobs: usize) {
         let topic = format!("constellation/Bench/J{}/log", i % packages);
         let _ = d
             .client
-            .publish(&topic, QoS::AtLeastOnce, false, format!("event {i}: door opened"))
+            .publish(
+                &topic,
+                QoS::AtLeastOnce,
+                false,
+                format!("event {i}: door opened"),
+            )
             .await;
     }
     let after = settle().await;
