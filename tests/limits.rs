@@ -66,17 +66,7 @@ async fn a_flood_of_package_names_past_max_packages_is_refused_and_counted() {
     // The live packages are unaffected.
     d.publish("constellation/Keep/Existing/stateobject/X", "1")
         .await;
-    let handle = h.sim.handle();
-    common::wait_for(
-        "the existing package's update",
-        std::time::Duration::from_secs(15),
-        || async {
-            handle
-                .state_object("Keep", "Existing", "X")
-                .filter(|so| so.value == serde_json::json!(1))
-        },
-    )
-    .await;
+    value_arrives(&h, "Keep", "Existing", 1).await;
 }
 
 #[tokio::test]
@@ -86,12 +76,7 @@ async fn an_idle_package_is_released_and_rejoins_on_its_next_publish() {
         c.packages.push(constellation_mqtt::config::PackageConfig {
             sentinel: "Kept".into(),
             package: "Configured".into(),
-            access_key: None,
-            callback_payload: Default::default(),
-            so_payload: Default::default(),
-            subscribe: Vec::new(),
-            groups: Vec::new(),
-            stateobjects: Default::default(),
+            ..Default::default()
         });
     })
     .await;
@@ -123,16 +108,17 @@ async fn an_idle_package_is_released_and_rejoins_on_its_next_publish() {
         "{text}"
     );
     d.publish("constellation/Idle/One/stateobject/X", "2").await;
-    let handle = h.sim.handle();
-    common::wait_for(
-        "the rejoined package's update",
-        std::time::Duration::from_secs(15),
-        || async {
-            handle
-                .state_object("Idle", "One", "X")
-                .filter(|so| so.value == serde_json::json!(2))
-        },
-    )
-    .await;
+    value_arrives(&h, "Idle", "One", 2).await;
     assert!(live("Idle/One"));
+}
+
+/// Waits until StateObject `X` of `sentinel/package` holds `value`.
+async fn value_arrives(h: &Harness, sentinel: &str, package: &str, value: i64) {
+    let handle = h.sim.handle();
+    common::wait_for("the update", std::time::Duration::from_secs(15), || async {
+        handle
+            .state_object(sentinel, package, "X")
+            .filter(|so| so.value == serde_json::json!(value))
+    })
+    .await;
 }

@@ -129,27 +129,13 @@ impl Dispatcher {
                 reason,
             } => {
                 metrics.received("invalid");
-                metrics.refused(Refusal::InvalidTopic);
-                return report(
-                    &self.cx.publisher,
-                    &self.log_limit,
-                    &error_topic,
-                    &origin(),
-                    &reason,
-                );
+                return self.refuse(Refusal::InvalidTopic, &error_topic, &origin(), &reason);
             }
         };
         metrics.received(kind.label());
         let package_errors = || error_topic(prefix, &package.sentinel, &package.package);
         if let Some(reason) = self.oversized(&publish.payload) {
-            metrics.refused(Refusal::Oversized);
-            return report(
-                &self.cx.publisher,
-                &self.log_limit,
-                &package_errors(),
-                &origin(),
-                &reason,
-            );
+            return self.refuse(Refusal::Oversized, &package_errors(), &origin(), &reason);
         }
         let no_properties = Vec::new();
         let user_properties = publish
@@ -159,10 +145,8 @@ impl Dispatcher {
         let intent = match decode(&kind, &package.package, &publish.payload, user_properties) {
             Ok(intent) => intent,
             Err(reason) => {
-                metrics.refused(Refusal::InvalidPayload);
-                return report(
-                    &self.cx.publisher,
-                    &self.log_limit,
+                return self.refuse(
+                    Refusal::InvalidPayload,
                     &package_errors(),
                     &origin(),
                     &reason,
@@ -180,15 +164,8 @@ impl Dispatcher {
     /// last known state: already seen, it is ignored.
     fn project(&self, topic: &str, payload: &[u8], retained: bool, origin: impl Fn() -> Origin) {
         if let Some(reason) = self.oversized(payload) {
-            self.cx.metrics.refused(Refusal::Oversized);
             let error_topic = adapter_error_topic(&self.cx.config.prefix);
-            return report(
-                &self.cx.publisher,
-                &self.log_limit,
-                &error_topic,
-                &origin(),
-                &reason,
-            );
+            return self.refuse(Refusal::Oversized, &error_topic, &origin(), &reason);
         }
         if lock(&self.replays).repeated(topic, payload, retained) {
             return;
@@ -219,20 +196,26 @@ impl Dispatcher {
         })
     }
 
+    /// Counts a refusal of `kind` and reports it on `error_topic`, the log line shared by
+    /// every publish no live package answers for.
+    fn refuse(&self, kind: Refusal, error_topic: &str, origin: &Origin, reason: &str) {
+        self.cx.metrics.refused(kind);
+        report(
+            &self.cx.publisher,
+            &self.log_limit,
+            error_topic,
+            origin,
+            reason,
+        );
+    }
+
     fn report_map_error(&self, e: &MapError, origin: &Origin) {
-        self.cx.metrics.refused(Refusal::Mapping);
         let prefix = &self.cx.config.prefix;
         let error_topic = match &e.package {
             Some(p) => error_topic(prefix, &p.sentinel, &p.package),
             None => adapter_error_topic(prefix),
         };
-        report(
-            &self.cx.publisher,
-            &self.log_limit,
-            &error_topic,
-            origin,
-            &e.reason,
-        );
+        self.refuse(Refusal::Mapping, &error_topic, origin, &e.reason);
     }
 
     /// Hands `intent` to its package, a StateObject completed from the configuration's
@@ -310,15 +293,8 @@ impl Dispatcher {
         let key = match self.admission.admit(config, id) {
             Ok(key) => key,
             Err(reason) => {
-                self.cx.metrics.refused(Refusal::NotAdmitted);
                 let error_topic = error_topic(&config.prefix, &id.sentinel, &id.package);
-                report(
-                    &self.cx.publisher,
-                    &self.log_limit,
-                    &error_topic,
-                    origin,
-                    &reason,
-                );
+                self.refuse(Refusal::NotAdmitted, &error_topic, origin, &reason);
                 return None;
             }
         };
