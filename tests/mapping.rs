@@ -592,3 +592,67 @@ async fn tasmota_result_changes_update_state_objects_at_once_and_still_answer_sa
     so(&h, "bulb", "Dimmer", |v| *v == json!(42)).await;
     assert!(handle.state_object("Tasmota", "bulb", "Timezone").is_none());
 }
+
+/// Templates pasted from Home Assistant (its filters and functions, Python methods)
+/// work in rules and commands alike; one that needs Home Assistant's state machine is
+/// reported on the package's `error` topic, not silently ignored.
+#[tokio::test]
+async fn home_assistant_templates_work_in_rules_and_commands() {
+    let h = Harness::embedded(World::open("demo"), |c| {
+        let mut sos = std::collections::BTreeMap::new();
+        sos.insert(
+            "Temperature".to_string(),
+            MappedStateObject {
+                value: Some("{{ value.split(',')[1] | float(0) | round(1) }}".into()),
+                ..MappedStateObject::default()
+            },
+        );
+        sos.insert(
+            "Seen".to_string(),
+            MappedStateObject {
+                value: Some("{{ as_datetime(value.split(',')[0]).hour }}".into()),
+                ..MappedStateObject::default()
+            },
+        );
+        c.map = vec![
+            MapRule {
+                stateobjects: sos,
+                ..rule("csv/{device}")
+            },
+            MapRule {
+                stateobject: Some("Away".into()),
+                value: Some("{{ is_state('person.me', 'away') }}".into()),
+                ..rule("presence/{device}")
+            },
+        ];
+        c.command = vec![constellation_mqtt::config::CommandRule {
+            payload: "{{ iif(data | bool, 'ON', 'OFF') }}".into(),
+            response: None,
+            ..power_command(500)
+        }];
+    })
+    .await;
+    let d = h.device("ha_templates").await;
+    d.publish("csv/probe", "2024-05-01T07:30:00+00:00,21.46,x")
+        .await;
+    so(&h, "probe", "Temperature", |v| *v == json!(21.5)).await;
+    so(&h, "probe", "Seen", |v| *v == json!(7)).await;
+
+    d.subscribe("constellation/Tasmota/probe/error").await;
+    d.publish("presence/probe", "home").await;
+    let e = d
+        .expect("constellation/Tasmota/probe/error", |_| true)
+        .await;
+    assert!(
+        e.payload
+            .contains("is_state() not supported outside Home Assistant"),
+        "{}",
+        e.payload
+    );
+
+    d.subscribe("cmnd/probe/#").await;
+    polled(&h, "Tasmota/probe").await;
+    call(&h, "Tasmota/probe", "Power", json!("on"), None);
+    let cmd = d.expect("cmnd/probe/POWER", |_| true).await;
+    assert_eq!(cmd.payload, "ON");
+}

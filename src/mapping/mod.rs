@@ -7,6 +7,7 @@
 //! [`Intent`](crate::native::Intent)s the native scheme produces.
 
 mod commands;
+mod ha;
 pub mod pattern;
 pub mod presets;
 mod rules;

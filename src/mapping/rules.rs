@@ -2,7 +2,7 @@
 //! templates, applied to each publish of another layout.
 
 use super::pattern::Pattern;
-use super::template::{compile, environment, out_of_fuel, FUEL};
+use super::template::{compile, environment, reportable};
 use super::values::{coerce, flatten, lookup, rendered, truthy};
 use crate::config::{Availability, MapRule};
 use crate::constellation::model::StateObjectPush;
@@ -222,10 +222,8 @@ impl Mapper {
             let rendered = self.env.get_template(name).and_then(|t| t.render(&context));
             rendered
                 .inspect_err(|e| {
-                    if out_of_fuel(e) {
-                        runaway.borrow_mut().push(format!(
-                            "template {name} stopped: it ran out of fuel (more than {FUEL} steps)"
-                        ));
+                    if let Some(reason) = reportable(name, e) {
+                        runaway.borrow_mut().push(reason);
                     } else {
                         tracing::debug!(%topic, template = name, error = %e, "no update from this payload");
                     }

@@ -8,20 +8,27 @@ use minijinja::{Environment, UndefinedBehavior};
 /// device's discovery config) stops within milliseconds.
 pub(crate) const FUEL: u64 = 100_000;
 
-/// A template environment where touching something absent is an error (so that a
-/// payload without a template's key gives no update), and every rendering is bounded
-/// by [`FUEL`].
+/// Home Assistant's template environment ([`super::ha`]) where touching something
+/// absent is an error (so that a payload without a template's key gives no update), and
+/// every rendering is bounded by [`FUEL`].
 pub(super) fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_fuel(Some(FUEL));
+    super::ha::install(&mut env);
     env
 }
 
-/// Whether a rendering failed because it ran out of fuel: an error to report, where a
-/// template touching something absent is only "no update".
-pub(super) fn out_of_fuel(e: &minijinja::Error) -> bool {
-    e.kind() == minijinja::ErrorKind::OutOfFuel
+/// Why a rendering failure must be reported (it ran out of fuel, or uses something the
+/// adapter does not have), where a template touching something absent, or a value that
+/// does not convert, is only "no update".
+pub(super) fn reportable(name: &str, e: &minijinja::Error) -> Option<String> {
+    if e.kind() == minijinja::ErrorKind::OutOfFuel {
+        return Some(format!(
+            "template {name} stopped: it ran out of fuel (more than {FUEL} steps)"
+        ));
+    }
+    super::ha::unsupported(e).then(|| format!("template {name}: {e}"))
 }
 
 /// Adds template `key` to `env`; its name is the key it came from.
