@@ -222,3 +222,73 @@ async fn mqtt5_properties_do_not_crash_mqtt311_subscribers() {
     )
     .await;
 }
+
+/// Clients coming and going as clients do (a clean disconnect, `mosquitto_pub` over
+/// MQTT 3.1.1 and 5, a connection reset, a TCP probe that never speaks MQTT) are not
+/// problems: the adapter's log has no ERROR or WARN line for them.
+#[tokio::test]
+async fn ordinary_clients_coming_and_going_log_no_error_or_warning() {
+    let sim = start(World::open("demo")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (v4, v5) = (free_port(), free_port());
+    std::fs::write(
+        dir.path().join("rumqttd.toml"),
+        broker_toml(v4, v5, 256 * 1024),
+    )
+    .unwrap();
+    let config = binary::write_config(
+        dir.path(),
+        sim.url().as_str(),
+        "[mqtt]\nbroker_config = \"rumqttd.toml\"\n\n[storage]\ndurability = \"memory\"\n",
+    );
+    let log = dir.path().join("adapter.log");
+    let mut adapter = binary::run(&config, &log);
+    let d = Device::connect("comes-and-goes", v4).await;
+    d.wait_adapter_online("constellation").await;
+    d.publish("constellation/Quiet/Dev/log", "first").await;
+    d.client.disconnect().await.unwrap();
+    for (port, version, line) in [(v4, "311", "second"), (v5, "5", "third")] {
+        let status = std::process::Command::new("mosquitto_pub")
+            .args(["-p", &port.to_string(), "-V", version, "-q", "1"])
+            .args(["-t", "constellation/Quiet/Dev/log", "-m", line])
+            .status()
+            .expect("mosquitto_pub (scripts/test.sh installs it)");
+        assert!(status.success());
+    }
+    // A subscriber killed mid-session, a TCP probe.
+    let mut sub = std::process::Command::new("mosquitto_sub")
+        .args(["-p", &v4.to_string(), "-t", "constellation/#"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(
+        tokio::net::TcpStream::connect(("127.0.0.1", v4))
+            .await
+            .unwrap(),
+    );
+    let late = Device::connect("late", v4).await;
+    late.publish("constellation/Quiet/Dev/log", "last").await;
+    let handle = sim.handle();
+    let who = constellation_mqtt::sim::Participant::parse("Quiet/Dev").unwrap();
+    wait_for("the last log", Duration::from_secs(15), || async {
+        handle
+            .logs(Some(&who))
+            .iter()
+            .any(|l| l.message == "last")
+            .then_some(())
+    })
+    .await;
+    let _ = sub.kill();
+    let _ = sub.wait();
+    drop(late);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &adapter.id().to_string()])
+        .status();
+    let _ = adapter.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let loud: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" ERROR ") || l.contains(" WARN "))
+        .collect();
+    assert!(loud.is_empty(), "{loud:#?}");
+}

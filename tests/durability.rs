@@ -6,38 +6,20 @@
 
 mod common;
 
+use common::binary::{kill, run, write_config};
 use common::mqtt::{free_port, Device, Mosquitto};
 use common::{start, wait_for};
 use constellation_mqtt::sim::{Faults, Participant, SimHandle, World};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_constellation-mqtt");
 const LOGS: usize = 120;
 const MESSAGES: usize = 40;
 const UPDATES: usize = 100;
 const STATUS: &str = "constellation/_adapter/status";
-
-/// The adapter as a process: `run --config <path>`, its log in `log`.
-fn run(config: &Path, log: &Path) -> Child {
-    Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
-}
-
-fn kill(child: &mut Child) {
-    // `Child::kill` is SIGKILL on Unix: no flush, no goodbye.
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
 
 /// Everything that reached the message sink's inbox, kept by a background poller.
 fn collect_inbox(handle: SimHandle, who: Participant) -> Arc<Mutex<Vec<Value>>> {
@@ -116,17 +98,6 @@ async fn everything_arrives(handle: &SimHandle, inbox: &Arc<Mutex<Vec<Value>>>) 
         messages.len(),
     );
     duplicates
-}
-
-/// Writes `topics.toml` in `dir` for the server at `sim_url`, with the sections `rest`
-/// added (a loopback HTTP listener, the journal on disk beside the file).
-fn write_config(dir: &Path, sim_url: &str, rest: &str) -> PathBuf {
-    let path = dir.join("topics.toml");
-    let text = format!(
-        "[constellation]\nurl = \"{sim_url}\"\naccess_key = \"demo\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n{rest}"
-    );
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 fn external_config(dir: &Path, sim_url: &str, port: u16) -> PathBuf {

@@ -2,6 +2,7 @@
 //! and waiting on a condition with a deadline (never a fixed sleep).
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod console;
 pub mod hostile;
 pub mod mqtt;

@@ -413,7 +413,8 @@ impl Router {
         let client_id = match &self.obufs.get(id) {
             Some(v) => v.client_id.clone(),
             None => {
-                error!("no-connection id {} is already gone", id);
+                // Patched: a client that sends DISCONNECT and closes is disconnected twice.
+                debug!("no-connection id {} is already gone", id);
                 return;
             }
         };
@@ -433,7 +434,8 @@ impl Router {
             let outgoing = match self.obufs.get_mut(id) {
                 Some(v) => v,
                 None => {
-                    error!("no-connection id {} is already gone", id);
+                    // Patched: a client that sends DISCONNECT and closes is disconnected twice.
+                    debug!("no-connection id {} is already gone", id);
                     return;
                 }
             };
@@ -536,7 +538,8 @@ impl Router {
         let incoming = match self.ibufs.get_mut(id) {
             Some(v) => v,
             None => {
-                error!("no-connection id {} is already gone", id);
+                // Patched: a client that sends DISCONNECT and closes is disconnected twice.
+                debug!("no-connection id {} is already gone", id);
                 return;
             }
         };

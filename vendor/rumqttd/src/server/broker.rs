@@ -14,7 +14,7 @@ use flume::{RecvError, SendError, Sender};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use tracing::{error, field, info, warn, Instrument};
+use tracing::{debug, error, field, info, warn, Instrument};
 use uuid::Uuid;
 
 #[cfg(feature = "websocket")]
@@ -532,6 +532,14 @@ async fn remote<P: Protocol>(
 
     let connect_packet = match mqtt_connect(config, &mut network).await {
         Ok(p) => p,
+        // Patched: a connection closed before its CONNECT (a TCP health check, a client
+        // giving up) is no error.
+        Err(remote::Error::Network(network::Error::Io(err)) | remote::Error::Io(err))
+            if peer_left(&err) =>
+        {
+            info!(error=?err, "closed before CONNECT");
+            return;
+        }
         Err(e) => {
             error!(error=?e, "Error while handling MQTT connect packet");
             return;
@@ -604,13 +612,16 @@ async fn remote<P: Protocol>(
         Ok(_) => error!("connection-stop"),
         // No need to send a disconnect message when disconnection
         // originated internally in the router.
+        // Patched: the router ends the link of every client that disconnects; where it
+        // ends one for a fault, it says so itself.
         Err(remote::Error::Link(e)) => {
-            error!(error=?e, "router-drop");
+            debug!(error=?e, "router-drop");
             send_disconnect = false;
         }
-        // Connection was closed by peer
+        // Connection was closed by peer (patched: resets and truncations too, which is
+        // how most clients leave)
         Err(remote::Error::Network(network::Error::Io(err)) | remote::Error::Io(err))
-            if err.kind() == io::ErrorKind::ConnectionAborted =>
+            if peer_left(&err) =>
         {
             info!(error=?err, "disconnected");
         }
@@ -654,4 +665,15 @@ async fn remote<P: Protocol>(
         // but might affect logs?
         router_tx.send((connection_id, message)).ok();
     }
+}
+
+/// Patched: whether `err` is how a client leaves (closed, reset, cut short).
+fn peer_left(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::BrokenPipe
+    )
 }
