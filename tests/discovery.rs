@@ -764,3 +764,48 @@ async fn a_device_gone_takes_its_subscriptions_with_it() {
     })
     .await;
 }
+
+/// Home Assistant's MQTT binary sensor compares the rendered value, as text, with
+/// `payload_on`/`payload_off` (validated as strings: Zigbee2MQTT's JSON `false` is
+/// `"False"`), and keeps its state when neither matches. A Zigbee2MQTT contact sensor
+/// announces `payload_on: false`: `{"contact": false}` is the door open.
+#[tokio::test]
+async fn a_binary_sensor_reads_its_payloads_as_home_assistant_does() {
+    let h = with_preset("homeassistant").await;
+    let d = h.device("front-door").await;
+    d.publish_retained(
+        "homeassistant/binary_sensor/0x00158d0001a2b3c4/contact/config",
+        fixture("homeassistant/discovery-z2m-contact.json"),
+    )
+    .await;
+    // Learned (and its state topic subscribed) once its descriptor is declared.
+    descriptor(&h, "HomeAssistant/front_door", |_| true).await;
+    let mut updates = h.sim.handle().updates();
+    let open = |v: &Value| *v == json!(true);
+    let closed = |v: &Value| *v == json!(false);
+    d.publish(
+        "zigbee2mqtt/front_door",
+        r#"{"contact": false, "battery": 90}"#,
+    )
+    .await;
+    so(&h, ("HomeAssistant", "front_door"), "door", open).await;
+    d.publish(
+        "zigbee2mqtt/front_door",
+        r#"{"contact": true, "battery": 90}"#,
+    )
+    .await;
+    so(&h, ("HomeAssistant", "front_door"), "door", closed).await;
+    // Neither payload: no update (a later real change still arrives, in order).
+    d.publish("zigbee2mqtt/front_door", r#"{"contact": "jammed"}"#)
+        .await;
+    d.publish("zigbee2mqtt/front_door", r#"{"contact": false}"#)
+        .await;
+    so(&h, ("HomeAssistant", "front_door"), "door", open).await;
+    let mut seen = Vec::new();
+    while let Ok(so) = updates.try_recv() {
+        if so.name == "door" {
+            seen.push(so.value);
+        }
+    }
+    assert_eq!(seen, [json!(true), json!(false), json!(true)]);
+}

@@ -372,6 +372,10 @@ pub struct MapRule {
     /// Rendered value → value (e.g. `{ ON = true, OFF = false }`).
     #[serde(default)]
     pub map: Map<String, Value>,
+    /// A rendered value `map` does not name gives no update (as Home Assistant's
+    /// `payload_on`/`payload_off`), instead of passing through.
+    #[serde(default)]
+    pub map_only: bool,
     /// The payload is the device's availability.
     pub availability: Option<Availability>,
     /// Keep looking for other matching rules after this one.
@@ -394,6 +398,9 @@ pub struct MappedStateObject {
     pub metadata: Map<String, Value>,
     #[serde(default)]
     pub map: Map<String, Value>,
+    /// See [`MapRule::map_only`].
+    #[serde(default)]
+    pub map_only: bool,
 }
 
 /// `[[preset]]`: the rules and commands of an ecosystem.

@@ -138,6 +138,18 @@ impl Source for HomeAssistant {
     }
 }
 
+/// A payload setting as Home Assistant reads it (`cv.string`): text as it is, `false`
+/// as `False`, numbers as Python writes them.
+fn payload_setting(config: &Map<String, Value>, key: &str) -> Option<String> {
+    match config.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(true) => Some("True".into()),
+        Value::Bool(false) => Some("False".into()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 fn text<'a>(config: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     config
         .get(key)
@@ -182,20 +194,21 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
     let c = &e.config;
     let name = so_name(e);
     let json_light = text(c, "schema") == Some("json");
-    let payload_on = text(c, "payload_on").unwrap_or("ON");
-    let payload_off = text(c, "payload_off").unwrap_or("OFF");
+    let payload_on = payload_setting(c, "payload_on").unwrap_or_else(|| "ON".into());
+    let payload_off = payload_setting(c, "payload_off").unwrap_or_else(|| "OFF".into());
+    let mut map_only = false;
     let (type_name, map): (Option<&str>, Map<String, Value>) = match e.component.as_str() {
         "sensor" if c.contains_key("unit_of_measurement") || c.contains_key("state_class") => {
             (Some("System.Double"), Map::new())
         }
         "number" => (Some("System.Double"), Map::new()),
         "binary_sensor" | "switch" | "fan" | "siren" | "light" if !json_light => {
-            let on = text(c, "state_on").unwrap_or(payload_on);
-            let off = text(c, "state_off").unwrap_or(payload_off);
-            let map = [
-                (on.to_owned(), Value::Bool(true)),
-                (off.to_owned(), Value::Bool(false)),
-            ];
+            // Home Assistant compares the rendered value, as text, with these; neither
+            // matches: the state stays as it was.
+            let on = payload_setting(c, "state_on").unwrap_or_else(|| payload_on.clone());
+            let off = payload_setting(c, "state_off").unwrap_or_else(|| payload_off.clone());
+            map_only = true;
+            let map = [(on, Value::Bool(true)), (off, Value::Bool(false))];
             (Some("System.Boolean"), map.into_iter().collect())
         }
         _ => (None, Map::new()),
@@ -225,6 +238,7 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
             lifetime: c.get("expire_after").and_then(Value::as_i64),
             metadata,
             map,
+            map_only,
             ..rule(topic)
         });
         if let Some(t) = type_name {
@@ -259,7 +273,7 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
                 };
                 let payload = text(c, "command_template")
                     .map(str::to_owned)
-                    .unwrap_or_else(|| payload_template(payload_on, payload_off));
+                    .unwrap_or_else(|| payload_template(&payload_on, &payload_off));
                 (Some(parameter), payload)
             }
         };

@@ -45,6 +45,7 @@ struct Meta {
     lifetime: Option<i64>,
     metadata: Map<String, Value>,
     map: Map<String, Value>,
+    map_only: bool,
 }
 
 /// A publish a rule matched but could not use (reported on the package's `error`).
@@ -69,11 +70,13 @@ impl Mapper {
             let meta = |t: &Option<String>,
                         l: &Option<i64>,
                         m: &Map<String, Value>,
-                        vm: &Map<String, Value>| Meta {
+                        vm: &Map<String, Value>,
+                        map_only: bool| Meta {
                 type_name: t.clone(),
                 lifetime: *l,
                 metadata: m.clone(),
                 map: vm.clone(),
+                map_only,
             };
             let mut stateobjects = Vec::new();
             for (name, so) in &r.stateobjects {
@@ -94,7 +97,13 @@ impl Mapper {
                     stateobjects.push((
                         name.clone(),
                         source,
-                        meta(&so.type_name, &so.lifetime, &so.metadata, &so.map),
+                        meta(
+                            &so.type_name,
+                            &so.lifetime,
+                            &so.metadata,
+                            &so.map,
+                            so.map_only,
+                        ),
                     ));
                 }
             }
@@ -109,7 +118,7 @@ impl Mapper {
                     stateobjects.push((
                         name.clone(),
                         source,
-                        meta(&r.type_name, &r.lifetime, &r.metadata, &r.map),
+                        meta(&r.type_name, &r.lifetime, &r.metadata, &r.map, r.map_only),
                     ));
                 }
             } else if r.value.is_some() {
@@ -249,19 +258,41 @@ impl Mapper {
             }
         }
         for (name, source, meta) in &rule.stateobjects {
-            let value = match source {
-                Source::Template(t) => render(t).map(|r| rendered(&r)),
-                Source::Path(p) => value_json.as_ref().and_then(|v| lookup(v, p)).cloned(),
-                Source::Payload => Some(
-                    value_json
-                        .clone()
-                        .unwrap_or_else(|| Value::String(text.to_owned())),
+            // The value, and the text the map is looked up with first (a template's
+            // rendering as it is, the way Home Assistant compares `payload_on`).
+            let (value, as_text) = match source {
+                Source::Template(t) => match render(t) {
+                    Some(r) => (Some(rendered(&r)), Some(r.trim().to_owned())),
+                    None => (None, None),
+                },
+                Source::Path(p) => (
+                    value_json.as_ref().and_then(|v| lookup(v, p)).cloned(),
+                    None,
+                ),
+                Source::Payload => (
+                    Some(
+                        value_json
+                            .clone()
+                            .unwrap_or_else(|| Value::String(text.to_owned())),
+                    ),
+                    Some(text.trim().to_owned()),
                 ),
             };
             let Some(value) = value else { continue };
-            let value = match &value {
-                Value::String(s) => meta.map.get(s).cloned().unwrap_or(value),
-                other => meta.map.get(&other.to_string()).cloned().unwrap_or(value),
+            let mapped = as_text
+                .and_then(|t| meta.map.get(&t))
+                .or_else(|| match &value {
+                    Value::String(s) => meta.map.get(s),
+                    other => meta.map.get(&other.to_string()),
+                })
+                .cloned();
+            let value = match mapped {
+                Some(v) => v,
+                None if meta.map_only => {
+                    tracing::debug!(%topic, stateobject = %name, %value, "no update: the value is none of the rule's map");
+                    continue;
+                }
+                None => value,
             };
             out.push(Ok((package.clone(), push(fill(name), value, meta))));
         }
