@@ -780,7 +780,6 @@ async fn a_binary_sensor_reads_its_payloads_as_home_assistant_does() {
     .await;
     // Learned (and its state topic subscribed) once its descriptor is declared.
     descriptor(&h, "HomeAssistant/front_door", |_| true).await;
-    let mut updates = h.sim.handle().updates();
     let open = |v: &Value| *v == json!(true);
     let closed = |v: &Value| *v == json!(false);
     d.publish(
@@ -795,17 +794,135 @@ async fn a_binary_sensor_reads_its_payloads_as_home_assistant_does() {
     )
     .await;
     so(&h, ("HomeAssistant", "front_door"), "door", closed).await;
-    // Neither payload: no update (a later real change still arrives, in order).
+    // Neither payload: no update. The availability after it goes through the same
+    // queue: once it is in, the state would have been too.
     d.publish("zigbee2mqtt/front_door", r#"{"contact": "jammed"}"#)
         .await;
-    d.publish("zigbee2mqtt/front_door", r#"{"contact": false}"#)
+    d.publish("zigbee2mqtt/bridge/state", r#"{"state": "online"}"#)
         .await;
-    so(&h, ("HomeAssistant", "front_door"), "door", open).await;
-    let mut seen = Vec::new();
-    while let Ok(so) = updates.try_recv() {
-        if so.name == "door" {
-            seen.push(so.value);
-        }
+    so(&h, ("HomeAssistant", "front_door"), "Online", |v| {
+        *v == json!(true)
+    })
+    .await;
+    let door = h
+        .sim
+        .handle()
+        .state_object("HomeAssistant", "front_door", "door");
+    assert_eq!(door.map(|so| so.value), Some(json!(false)));
+}
+
+/// Home Assistant's MQTT lock: its state is one of the `state_*` payloads, shown as
+/// `locked`/`unlocked`/…, anything else leaves it; `lock.lock` publishes `payload_lock`
+/// and `lock.unlock` `payload_unlock` on the command topic.
+#[tokio::test]
+async fn a_lock_reads_and_commands_as_home_assistant_does() {
+    let h = with_preset("homeassistant").await;
+    let d = h.device("entrance").await;
+    d.subscribe("lock/front/set").await;
+    d.publish_retained(
+        "homeassistant/lock/entrance/front/config",
+        r#"{"name": "Front", "state_topic": "lock/front/state", "command_topic": "lock/front/set",
+            "availability_topic": "lock/front/availability", "unique_id": "lock01", "device": {"identifiers": ["lock01"], "name": "Entrance"}}"#,
+    )
+    .await;
+    let desc = descriptor(&h, "HomeAssistant/Entrance", |_| true).await;
+    let keys: Vec<&str> = desc["MessageCallbacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["MessageKey"].as_str())
+        .collect();
+    assert_eq!(keys, ["LockFront", "UnlockFront"]);
+    for (payload, state) in [
+        ("LOCKED", "locked"),
+        ("UNLOCKED", "unlocked"),
+        ("JAMMED", "jammed"),
+    ] {
+        d.publish("lock/front/state", payload).await;
+        so(&h, ("HomeAssistant", "Entrance"), "Front", |v| {
+            *v == json!(state)
+        })
+        .await;
     }
-    assert_eq!(seen, [json!(true), json!(false), json!(true)]);
+    // Neither payload: no update. The availability after it goes through the same
+    // queue: once it is in, the state would have been too.
+    d.publish("lock/front/state", "FOO").await;
+    d.publish("lock/front/availability", "online").await;
+    so(&h, ("HomeAssistant", "Entrance"), "Online", |v| {
+        *v == json!(true)
+    })
+    .await;
+    let state = h
+        .sim
+        .handle()
+        .state_object("HomeAssistant", "Entrance", "Front");
+    assert_eq!(state.map(|so| so.value), Some(json!("jammed")));
+
+    polled(&h, "HomeAssistant/Entrance").await;
+    call(&h, "HomeAssistant/Entrance", "LockFront", Value::Null, None);
+    assert_eq!(d.expect("lock/front/set", |_| true).await.payload, "LOCK");
+    call(
+        &h,
+        "HomeAssistant/Entrance",
+        "UnlockFront",
+        Value::Null,
+        None,
+    );
+    assert_eq!(d.expect("lock/front/set", |_| true).await.payload, "UNLOCK");
+}
+
+/// Home Assistant's MQTT cover: state payloads as its states, the position scaled from
+/// `position_closed`..`position_open` to percent, `open_cover`/`close_cover`/`stop_cover`
+/// publishing `payload_open`/`payload_close`/`payload_stop`, `set_cover_position`
+/// scaling the percentage back to the device's range on `set_position_topic`.
+#[tokio::test]
+async fn a_cover_reads_and_commands_as_home_assistant_does() {
+    let h = with_preset("homeassistant").await;
+    let d = h.device("window").await;
+    d.subscribe("cover/blind/#").await;
+    d.publish_retained(
+        "homeassistant/cover/blind/config",
+        r#"{"name": "Blind", "state_topic": "cover/blind/state", "command_topic": "cover/blind/set",
+            "position_topic": "cover/blind/position", "set_position_topic": "cover/blind/position/set",
+            "position_open": 255, "position_closed": 0, "payload_stop": null,
+            "unique_id": "cov01", "device": {"identifiers": ["cov01"], "name": "Window"}}"#,
+    )
+    .await;
+    let desc = descriptor(&h, "HomeAssistant/Window", |_| true).await;
+    let keys: Vec<&str> = desc["MessageCallbacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["MessageKey"].as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        ["OpenBlind", "CloseBlind", "SetPositionBlind"],
+        "payload_stop: null disables stop"
+    );
+    d.publish("cover/blind/state", "opening").await;
+    so(&h, ("HomeAssistant", "Window"), "Blind", |v| {
+        *v == json!("opening")
+    })
+    .await;
+    d.publish("cover/blind/position", "51").await;
+    so(&h, ("HomeAssistant", "Window"), "Blind.position", |v| {
+        *v == json!(20)
+    })
+    .await;
+
+    polled(&h, "HomeAssistant/Window").await;
+    call(&h, "HomeAssistant/Window", "CloseBlind", Value::Null, None);
+    assert_eq!(d.expect("cover/blind/set", |_| true).await.payload, "CLOSE");
+    call(
+        &h,
+        "HomeAssistant/Window",
+        "SetPositionBlind",
+        json!(40),
+        None,
+    );
+    assert_eq!(
+        d.expect("cover/blind/position/set", |_| true).await.payload,
+        "102"
+    );
 }

@@ -5,6 +5,7 @@
 //! `value_template`, a callback per `command_topic` through its `command_template`, and
 //! availability from its availability settings. An empty config removes the entity.
 
+use super::ha_components::{self, payload_setting};
 use super::names::{literal, literal_topic, package_name, payload_template, setter};
 use super::source::{rule, Change, DeviceSpec, SoType, Source};
 use crate::config::{Availability, CommandParameter, CommandResponse, CommandRule, MapRule};
@@ -138,18 +139,6 @@ impl Source for HomeAssistant {
     }
 }
 
-/// A payload setting as Home Assistant reads it (`cv.string`): text as it is, `false`
-/// as `False`, numbers as Python writes them.
-fn payload_setting(config: &Map<String, Value>, key: &str) -> Option<String> {
-    match config.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(true) => Some("True".into()),
-        Value::Bool(false) => Some("False".into()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 fn text<'a>(config: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     config
         .get(key)
@@ -211,7 +200,13 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
             let map = [(on, Value::Bool(true)), (off, Value::Bool(false))];
             (Some("System.Boolean"), map.into_iter().collect())
         }
-        _ => (None, Map::new()),
+        component => match ha_components::states(component, c) {
+            Some(states) => {
+                map_only = true;
+                (Some("System.String"), states)
+            }
+            None => (None, Map::new()),
+        },
     };
     let mut metadata = Map::new();
     for (from, to) in [
@@ -250,12 +245,55 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
             });
         }
     }
+    if let Some(topic) = text(c, "position_topic").filter(|t| literal_topic(t)) {
+        let position = format!("{name}.position");
+        rules.push(MapRule {
+            stateobject: Some(position.clone()),
+            value: Some(ha_components::position_template(c)),
+            type_name: Some("System.Int64".into()),
+            ..rule(topic)
+        });
+        types.push(SoType {
+            name: position,
+            type_name: "System.Int64".into(),
+            description: Some("position, % open".into()),
+            enum_values: Vec::new(),
+        });
+    }
     rules.extend(availability(c).into_iter().map(|(topic, a)| MapRule {
         availability: Some(a),
         ..rule(&topic)
     }));
     let mut commands = Vec::new();
-    if let Some(topic) = text(c, "command_topic").filter(|t| literal_topic(t)) {
+    let services = ha_components::commands(&e.component, c, &name);
+    for command in services.iter().flatten() {
+        commands.push(CommandRule {
+            sentinel: package.sentinel.clone(),
+            package: package.package.clone(),
+            key: command.key.clone(),
+            description: Some(format!(
+                "{} {name:?}: publishes on {}",
+                e.component, command.topic
+            )),
+            parameters: command
+                .parameter
+                .map(|(name, type_name)| CommandParameter {
+                    name: name.into(),
+                    type_name: type_name.into(),
+                    description: None,
+                })
+                .into_iter()
+                .collect(),
+            topic: command.topic.clone(),
+            payload: command.payload.clone(),
+            response: None,
+            qos: qos_of(c),
+        });
+    }
+    if let Some(topic) = text(c, "command_topic")
+        .filter(|t| literal_topic(t))
+        .filter(|_| services.is_none())
+    {
         let (parameter, payload) = match e.component.as_str() {
             "button" => (
                 None,
@@ -299,12 +337,7 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
                     value: value_template.unwrap_or_else(|| "{{ value }}".into()),
                     timeout_ms: 3_000,
                 }),
-            // Home Assistant's `qos` is the command's as well as the state's.
-            qos: c
-                .get("qos")
-                .and_then(serde_json::Value::as_u64)
-                .and_then(|q| u8::try_from(q).ok())
-                .filter(|q| *q <= 2),
+            qos: qos_of(c),
         });
     }
     if rules.is_empty() && commands.is_empty() {
@@ -319,6 +352,14 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
         commands,
         types,
     })
+}
+
+/// Home Assistant's `qos`: the command's as well as the state's.
+fn qos_of(c: &Map<String, Value>) -> Option<u8> {
+    c.get("qos")
+        .and_then(Value::as_u64)
+        .and_then(|q| u8::try_from(q).ok())
+        .filter(|q| *q <= 2)
 }
 
 /// The availability topics of a config, each with how to read it.

@@ -9,6 +9,7 @@
 //! packages changed (to re-declare their descriptors) and which topics to subscribe.
 
 mod esphome;
+mod ha_components;
 mod homeassistant;
 mod homie;
 mod names;

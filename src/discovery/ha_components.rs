@@ -1,0 +1,162 @@
+//! What Home Assistant makes of the MQTT components whose state is one of several named
+//! payloads (`lock`, `cover`), and the payload each of its services publishes for them
+//! (`lock.lock` → `payload_lock`, `cover.open_cover` → `payload_open`…).
+
+use super::names::{literal, literal_topic, setter};
+use serde_json::{Map, Value};
+
+/// A payload setting as Home Assistant reads it (`cv.string`): text as it is, `false`
+/// as `False`, numbers as Python writes them.
+pub fn payload_setting(config: &Map<String, Value>, key: &str) -> Option<String> {
+    match config.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(true) => Some("True".into()),
+        Value::Bool(false) => Some("False".into()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Each state payload setting of `component`, its default, and the state Home Assistant
+/// shows for it.
+fn state_settings(component: &str) -> &'static [(&'static str, &'static str, &'static str)] {
+    match component {
+        "lock" => &[
+            ("state_locked", "LOCKED", "locked"),
+            ("state_unlocked", "UNLOCKED", "unlocked"),
+            ("state_locking", "LOCKING", "locking"),
+            ("state_unlocking", "UNLOCKING", "unlocking"),
+            ("state_jammed", "JAMMED", "jammed"),
+            ("state_open", "OPEN", "open"),
+            ("state_opening", "OPENING", "opening"),
+        ],
+        "cover" => &[
+            ("state_open", "open", "open"),
+            ("state_opening", "opening", "opening"),
+            ("state_closed", "closed", "closed"),
+            ("state_closing", "closing", "closing"),
+            ("state_stopped", "stopped", "stopped"),
+        ],
+        _ => &[],
+    }
+}
+
+/// The state payload → Home Assistant state map of `component`, if its state is one of
+/// named payloads (a payload none of them names gives no update, as in Home Assistant).
+pub fn states(component: &str, config: &Map<String, Value>) -> Option<Map<String, Value>> {
+    let settings = state_settings(component);
+    (!settings.is_empty()).then(|| {
+        settings
+            .iter()
+            .map(|(key, default, state)| {
+                let payload = payload_setting(config, key).unwrap_or_else(|| (*default).into());
+                (payload, Value::String((*state).into()))
+            })
+            .collect()
+    })
+}
+
+/// One command of an entity, as a callback.
+pub struct Command {
+    pub key: String,
+    /// The parameter's name and type, if it takes one.
+    pub parameter: Option<(&'static str, &'static str)>,
+    pub topic: String,
+    /// The payload template (`data`: the message's data).
+    pub payload: String,
+}
+
+/// The commands Home Assistant's services publish for `component` (named after the
+/// entity's StateObject `name`), or `None` for a component with one on/off command.
+pub fn commands(component: &str, config: &Map<String, Value>, name: &str) -> Option<Vec<Command>> {
+    let services: &[(&str, &str, Option<&str>)] = match component {
+        // (callback verb, payload setting, default: `None` = only when configured)
+        "lock" => &[
+            ("Lock", "payload_lock", Some("LOCK")),
+            ("Unlock", "payload_unlock", Some("UNLOCK")),
+            ("Open", "payload_open", None),
+        ],
+        "cover" => &[
+            ("Open", "payload_open", Some("OPEN")),
+            ("Close", "payload_close", Some("CLOSE")),
+            ("Stop", "payload_stop", Some("STOP")),
+        ],
+        _ => return None,
+    };
+    let entity = &setter(&[name])[3..];
+    let text = |key: &str| {
+        config
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+    };
+    let mut out = Vec::new();
+    if let Some(topic) = text("command_topic").filter(|t| literal_topic(t)) {
+        for (verb, setting, default) in services {
+            // A payload set to null disables the service, as in Home Assistant.
+            let payload = match config.get(*setting) {
+                Some(Value::Null) => None,
+                Some(_) => payload_setting(config, setting),
+                None => default.map(str::to_owned),
+            };
+            let Some(payload) = payload else { continue };
+            // Home Assistant renders `command_template` with the payload as `value`.
+            let template = match text("command_template").filter(|_| component == "lock") {
+                Some(t) => format!("{{% set value = {} %}}{t}", literal(&payload)),
+                None => format!("{{{{ {} }}}}", literal(&payload)),
+            };
+            out.push(Command {
+                key: format!("{verb}{entity}"),
+                parameter: None,
+                topic: topic.to_owned(),
+                payload: template,
+            });
+        }
+    }
+    if let Some(topic) = text("set_position_topic").filter(|t| literal_topic(t)) {
+        let open = config
+            .get("position_open")
+            .and_then(Value::as_f64)
+            .unwrap_or(100.0);
+        let closed = config
+            .get("position_closed")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0);
+        // The percentage asked, in the device's range, as Home Assistant scales it.
+        let scaled = format!(
+            "{{% set position = ((data | float(0)) * ({open} - {closed}) / 100 + {closed}) | round %}}"
+        );
+        let payload = match text("set_position_template") {
+            Some(t) => format!("{scaled}{t}"),
+            None => format!("{scaled}{{{{ position }}}}"),
+        };
+        out.push(Command {
+            key: format!("SetPosition{entity}"),
+            parameter: Some(("position", "System.Int64")),
+            topic: topic.to_owned(),
+            payload,
+        });
+    }
+    Some(out)
+}
+
+/// The template of a cover's position in percent, from `position_topic`'s payload
+/// (through `position_template`), scaled from `position_closed`..`position_open`.
+pub fn position_template(config: &Map<String, Value>) -> String {
+    let open = config
+        .get("position_open")
+        .and_then(Value::as_f64)
+        .unwrap_or(100.0);
+    let closed = config
+        .get("position_closed")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0);
+    let raw = config
+        .get("position_template")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .unwrap_or("{{ value }}");
+    format!(
+        "{{% set raw %}}{raw}{{% endset %}}{{{{ (((raw | float) - {closed}) * 100 / ({open} - {closed})) | round }}}}"
+    )
+}
