@@ -255,9 +255,11 @@ async fn home_assistant_discovery_with_base_topic_abbreviations_and_shared_state
     d.publish_retained("homeassistant/sensor/sensorBedroom/state", shared)
         .await;
 
-    // `~/state` resolved; no value_template: the payload itself.
-    so(&h, ("HomeAssistant", "Kitchen"), "light", |v| {
-        *v == json!({"state": "ON", "brightness": 255})
+    // `~/state` resolved; a JSON-schema light as Home Assistant shows it: on, with its
+    // brightness as its own StateObject.
+    so(&h, ("HomeAssistant", "Kitchen"), "light", |v| *v == json!(true)).await;
+    so(&h, ("HomeAssistant", "Kitchen"), "light.brightness", |v| {
+        *v == json!(255)
     })
     .await;
     let t = so(&h, ("HomeAssistant", "Bedroom"), "temperature", |v| {
@@ -272,21 +274,31 @@ async fn home_assistant_discovery_with_base_topic_abbreviations_and_shared_state
         !callback_keys(d).is_empty()
     })
     .await;
-    assert_eq!(callback_keys(&desc), ["SetLight"]);
-    polled(&h, "HomeAssistant/Kitchen").await;
-    call(
-        &h,
-        "HomeAssistant/Kitchen",
-        "SetLight",
-        json!({"state": "OFF"}),
-        None,
+    assert_eq!(
+        callback_keys(&desc),
+        ["SetLight", "TurnOnLight", "TurnOffLight"]
     );
+    polled(&h, "HomeAssistant/Kitchen").await;
+    // What light.turn_off and light.turn_on publish in the JSON schema.
+    call(&h, "HomeAssistant/Kitchen", "SetLight", json!(false), None);
     let set = d.expect("homeassistant/light/kitchen/set", |_| true).await;
     assert_eq!(
         serde_json::from_str::<Value>(&set.payload).unwrap(),
         json!({"state": "OFF"})
     );
     assert!(!set.retain);
+    call(
+        &h,
+        "HomeAssistant/Kitchen",
+        "TurnOnLight",
+        json!({"brightness": 128, "color_temp": 300}),
+        None,
+    );
+    let set = d.expect("homeassistant/light/kitchen/set", |_| true).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&set.payload).unwrap(),
+        json!({"state": "ON", "brightness": 128, "color_temp": 300})
+    );
 
     // A second entity of the same device, on the same state topic, added later, with
     // availability and a command template: the descriptor follows.

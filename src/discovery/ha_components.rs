@@ -69,6 +69,9 @@ pub struct Command {
 /// The commands Home Assistant's services publish for `component` (named after the
 /// entity's StateObject `name`), or `None` for a component with one on/off command.
 pub fn commands(component: &str, config: &Map<String, Value>, name: &str) -> Option<Vec<Command>> {
+    if component == "light" && json_schema(config) {
+        return Some(json_light_commands(config, name));
+    }
     let services: &[(&str, &str, Option<&str>)] = match component {
         // (callback verb, payload setting, default: `None` = only when configured)
         "lock" => &[
@@ -159,4 +162,90 @@ pub fn position_template(config: &Map<String, Value>) -> String {
     format!(
         "{{% set raw %}}{raw}{{% endset %}}{{{{ (((raw | float) - {closed}) * 100 / ({open} - {closed})) | round }}}}"
     )
+}
+
+/// Whether a light speaks Home Assistant's JSON schema.
+pub fn json_schema(config: &Map<String, Value>) -> bool {
+    config.get("schema").and_then(Value::as_str) == Some("json")
+}
+
+/// A JSON-schema light's `brightness_scale` (Home Assistant's brightness is 0..255).
+fn brightness_scale(config: &Map<String, Value>) -> f64 {
+    config
+        .get("brightness_scale")
+        .and_then(Value::as_f64)
+        .filter(|s| *s > 0.0)
+        .unwrap_or(255.0)
+}
+
+/// What `light.turn_on`/`turn_off` publish for a JSON-schema light: `{"state": "ON"}`
+/// with the options given (`brightness` 0..255 scaled to `brightness_scale`,
+/// `color_temp`, `color`, `transition`, `effect`…), `{"state": "OFF"}`.
+fn json_light_commands(config: &Map<String, Value>, name: &str) -> Vec<Command> {
+    let Some(topic) = config
+        .get("command_topic")
+        .and_then(Value::as_str)
+        .filter(|t| literal_topic(t))
+    else {
+        return Vec::new();
+    };
+    let entity = &setter(&[name])[3..];
+    let scale = brightness_scale(config);
+    let turn_on = format!(
+        "{{% set options = data if data is mapping else {{}} %}}{{\"state\": \"ON\"\
+         {{% for k, v in options | items %}}, {{{{ k | tojson }}}}: \
+         {{% if k == 'brightness' %}}{{{{ ((v | float(0)) * {scale} / 255) | round }}}}\
+         {{% else %}}{{{{ v | tojson }}}}{{% endif %}}{{% endfor %}}}}"
+    );
+    let on_off =
+        "{% if data is sameas true %}{\"state\": \"ON\"}{% else %}{\"state\": \"OFF\"}{% endif %}";
+    vec![
+        Command {
+            key: format!("Set{entity}"),
+            parameter: Some(("value", "System.Boolean")),
+            topic: topic.into(),
+            payload: on_off.into(),
+        },
+        Command {
+            key: format!("TurnOn{entity}"),
+            parameter: Some(("options", "System.Object")),
+            topic: topic.into(),
+            payload: turn_on,
+        },
+        Command {
+            key: format!("TurnOff{entity}"),
+            parameter: None,
+            topic: topic.into(),
+            payload: "{\"state\": \"OFF\"}".into(),
+        },
+    ]
+}
+
+/// The StateObjects of a JSON-schema light's state, beside its on/off one: each name
+/// suffix, its value template, its type.
+pub fn json_light_states(config: &Map<String, Value>) -> Vec<(&'static str, String, &'static str)> {
+    let scale = brightness_scale(config);
+    let brightness = if scale == 255.0 {
+        "{{ value_json.brightness }}".to_owned()
+    } else {
+        format!("{{{{ (value_json.brightness * 255 / {scale}) | round }}}}")
+    };
+    vec![
+        ("brightness", brightness, "System.Int64"),
+        (
+            "color_temp",
+            "{{ value_json.color_temp }}".into(),
+            "System.Int64",
+        ),
+        (
+            "color_mode",
+            "{{ value_json.color_mode }}".into(),
+            "System.String",
+        ),
+        (
+            "color",
+            "{{ value_json.color | tojson }}".into(),
+            "System.Object",
+        ),
+    ]
 }

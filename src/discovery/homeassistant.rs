@@ -8,7 +8,9 @@
 use super::ha_components::{self, payload_setting};
 use super::names::{literal, literal_topic, package_name, payload_template, setter};
 use super::source::{rule, Change, DeviceSpec, SoType, Source};
-use crate::config::{Availability, CommandParameter, CommandResponse, CommandRule, MapRule};
+use crate::config::{
+    Availability, CommandParameter, CommandResponse, CommandRule, MapRule, MappedStateObject,
+};
 use crate::native::PackageId;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -182,7 +184,7 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
     let package = package_of(sentinel, e)?;
     let c = &e.config;
     let name = so_name(e);
-    let json_light = text(c, "schema") == Some("json");
+    let json_light = ha_components::json_schema(c);
     let payload_on = payload_setting(c, "payload_on").unwrap_or_else(|| "ON".into());
     let payload_off = payload_setting(c, "payload_off").unwrap_or_else(|| "OFF".into());
     let mut map_only = false;
@@ -225,7 +227,54 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
         .map(str::to_owned);
     let mut rules = Vec::new();
     let mut types = Vec::new();
-    if let Some(topic) = text(c, "state_topic").filter(|t| literal_topic(t)) {
+    let state_topic = text(c, "state_topic").filter(|t| literal_topic(t));
+    if let Some(topic) = state_topic.filter(|_| e.component == "light" && json_light) {
+        // Home Assistant's JSON schema: on/off from `state`, each attribute its own SO.
+        let mut sos = std::collections::BTreeMap::new();
+        sos.insert(
+            name.clone(),
+            MappedStateObject {
+                value: Some("{{ value_json.state }}".into()),
+                type_name: Some("System.Boolean".into()),
+                metadata: metadata.clone(),
+                map: [
+                    ("ON".into(), Value::Bool(true)),
+                    ("OFF".into(), Value::Bool(false)),
+                ]
+                .into_iter()
+                .collect(),
+                map_only: true,
+                ..MappedStateObject::default()
+            },
+        );
+        types.push(SoType {
+            name: name.clone(),
+            type_name: "System.Boolean".into(),
+            description: Some("on".into()),
+            enum_values: Vec::new(),
+        });
+        for (suffix, template, type_name) in ha_components::json_light_states(c) {
+            let so = format!("{name}.{suffix}");
+            sos.insert(
+                so.clone(),
+                MappedStateObject {
+                    value: Some(template),
+                    type_name: Some(type_name.into()),
+                    ..MappedStateObject::default()
+                },
+            );
+            types.push(SoType {
+                name: so,
+                type_name: type_name.into(),
+                description: Some(suffix.replace('_', " ")),
+                enum_values: Vec::new(),
+            });
+        }
+        rules.push(MapRule {
+            stateobjects: sos,
+            ..rule(topic)
+        });
+    } else if let Some(topic) = state_topic {
         rules.push(MapRule {
             stateobject: Some(name.clone()),
             value: value_template.clone(),
