@@ -257,7 +257,10 @@ async fn home_assistant_discovery_with_base_topic_abbreviations_and_shared_state
 
     // `~/state` resolved; a JSON-schema light as Home Assistant shows it: on, with its
     // brightness as its own StateObject.
-    so(&h, ("HomeAssistant", "Kitchen"), "light", |v| *v == json!(true)).await;
+    so(&h, ("HomeAssistant", "Kitchen"), "light", |v| {
+        *v == json!(true)
+    })
+    .await;
     so(&h, ("HomeAssistant", "Kitchen"), "light.brightness", |v| {
         *v == json!(255)
     })
