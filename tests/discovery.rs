@@ -25,6 +25,11 @@ async fn with_preset(kind: &str) -> Harness {
     .await
 }
 
+/// Waits until `owner` has StateObject `name` at `expected`.
+async fn so_is(h: &Harness, owner: (&str, &str), name: &str, expected: Value) -> StateObject {
+    so(h, owner, name, |v| *v == expected).await
+}
+
 /// Waits until `sentinel/package` has StateObject `name` with a value passing `check`.
 async fn so(
     h: &Harness,
@@ -220,10 +225,7 @@ async fn zigbee2mqtt_the_longest_name_owns_an_overlapping_topic() {
         .await;
     d.publish_retained("zigbee2mqtt/lamp/availability", r#"{"linkquality": 9}"#)
         .await;
-    so(&h, ("Zigbee", "lamp.availability"), "linkquality", |v| {
-        *v == json!(9)
-    })
-    .await;
+    so_is(&h, ("Zigbee", "lamp.availability"), "linkquality", json!(9)).await;
     assert!(h
         .sim
         .handle()
@@ -257,13 +259,13 @@ async fn home_assistant_discovery_with_base_topic_abbreviations_and_shared_state
 
     // `~/state` resolved; a JSON-schema light as Home Assistant shows it: on, with its
     // brightness as its own StateObject.
-    so(&h, ("HomeAssistant", "Kitchen"), "light", |v| {
-        *v == json!(true)
-    })
-    .await;
-    so(&h, ("HomeAssistant", "Kitchen"), "light.brightness", |v| {
-        *v == json!(255)
-    })
+    so_is(&h, ("HomeAssistant", "Kitchen"), "light", json!(true)).await;
+    so_is(
+        &h,
+        ("HomeAssistant", "Kitchen"),
+        "light.brightness",
+        json!(255),
+    )
     .await;
     let t = so(&h, ("HomeAssistant", "Bedroom"), "temperature", |v| {
         *v == json!(23.2)
@@ -328,24 +330,12 @@ async fn home_assistant_discovery_with_base_topic_abbreviations_and_shared_state
         r#"{"temperature":23.4,"humidity":44.1}"#,
     )
     .await;
-    so(&h, ("HomeAssistant", "Bedroom"), "Humidity", |v| {
-        *v == json!(44.1)
-    })
-    .await;
-    so(&h, ("HomeAssistant", "Bedroom"), "temperature", |v| {
-        *v == json!(23.4)
-    })
-    .await;
+    so_is(&h, ("HomeAssistant", "Bedroom"), "Humidity", json!(44.1)).await;
+    so_is(&h, ("HomeAssistant", "Bedroom"), "temperature", json!(23.4)).await;
     d.publish_retained("bedroom/status", "up").await;
-    so(&h, ("HomeAssistant", "Bedroom"), "Online", |v| {
-        *v == json!(true)
-    })
-    .await;
+    so_is(&h, ("HomeAssistant", "Bedroom"), "Online", json!(true)).await;
     d.publish_retained("bedroom/status", "down").await;
-    so(&h, ("HomeAssistant", "Bedroom"), "Online", |v| {
-        *v == json!(false)
-    })
-    .await;
+    so_is(&h, ("HomeAssistant", "Bedroom"), "Online", json!(false)).await;
 
     // An empty config removes the entity.
     d.publish_retained("homeassistant/sensor/bedroom/humidity/config", "")
@@ -574,7 +564,7 @@ async fn unreadable_discovery_payloads_are_reported_and_nothing_else_stops() {
     d.publish_retained("homeassistant/sensor/good/config", good.to_string())
         .await;
     d.publish_retained("good/state", "7").await;
-    so(&h, ("HomeAssistant", "Good"), "Level", |v| *v == json!(7)).await;
+    so_is(&h, ("HomeAssistant", "Good"), "Level", json!(7)).await;
 }
 
 #[tokio::test]
@@ -593,13 +583,13 @@ async fn through_mosquitto_learned_subscriptions_survive_a_broker_restart() {
         .await;
     d.publish_retained("z2m/home/bulb_color", r#"{"state": "ON"}"#)
         .await;
-    so(&h, ("Zb", "bulb_color"), "state", |v| *v == json!(true)).await;
+    so_is(&h, ("Zb", "bulb_color"), "state", json!(true)).await;
     // The broker lost every session: the adapter subscribes again, learned topics too.
     h.restart_mosquitto().await;
     let d = h.device("z2m-again").await;
     d.publish("z2m/home/bulb_color", r#"{"state": "OFF"}"#)
         .await;
-    so(&h, ("Zb", "bulb_color"), "state", |v| *v == json!(false)).await;
+    so_is(&h, ("Zb", "bulb_color"), "state", json!(false)).await;
 }
 
 #[tokio::test]
@@ -622,22 +612,13 @@ async fn every_tasmota_fixture_through_the_preset_and_its_command_flow() {
     })
     .await;
     assert_eq!(t.type_name.as_deref(), Some("System.Double"));
-    so(&h, ("Tasmota", "pow1"), "ENERGY.Power", |v| {
-        *v == json!(2635)
-    })
-    .await;
-    so(&h, ("Tasmota", "pow1"), "ENERGY.Factor", |v| {
-        *v == json!(0.99)
-    })
-    .await;
+    so_is(&h, ("Tasmota", "pow1"), "ENERGY.Power", json!(2635)).await;
+    so_is(&h, ("Tasmota", "pow1"), "ENERGY.Factor", json!(0.99)).await;
     for line in fixture("tasmota/lwt.txt").lines() {
         let (topic, payload) = line.split_once(' ').unwrap();
         d.publish_retained(topic, payload).await;
         let online = payload == "Online";
-        so(&h, ("Tasmota", "tasmota_XXXXXX"), "Online", |v| {
-            *v == json!(online)
-        })
-        .await;
+        so_is(&h, ("Tasmota", "tasmota_XXXXXX"), "Online", json!(online)).await;
     }
     let handle = h.sim.handle();
     for name in ["Time", "TempUnit", "ENERGY.TotalStartTime"] {
@@ -667,10 +648,7 @@ async fn every_tasmota_fixture_through_the_preset_and_its_command_flow() {
         }
     }
     assert_eq!(answer(&h, "f1").await.data, json!("ON"));
-    so(&h, ("Tasmota", "tasmota_switch"), "POWER", |v| {
-        *v == json!(true)
-    })
-    .await;
+    so_is(&h, ("Tasmota", "tasmota_switch"), "POWER", json!(true)).await;
 }
 
 #[tokio::test]
@@ -681,7 +659,7 @@ async fn zigbee2mqtt_bridge_requests_are_correlated_by_transaction() {
     d.publish_retained("zigbee2mqtt/bridge/devices", "[]").await;
     d.publish_retained("zigbee2mqtt/bridge/state", r#"{"state":"online"}"#)
         .await;
-    so(&h, ("Zigbee", "bridge"), "Online", |v| *v == json!(true)).await;
+    so_is(&h, ("Zigbee", "bridge"), "Online", json!(true)).await;
     let desc = descriptor(&h, "Zigbee/bridge", |d| !callback_keys(d).is_empty()).await;
     assert_eq!(callback_keys(&desc), ["Request"]);
     polled(&h, "Zigbee/bridge").await;
@@ -768,10 +746,7 @@ async fn a_device_gone_takes_its_subscriptions_with_it() {
     })
     .await;
     d.publish("garden/temperature", "12.5").await;
-    so(&h, ("HomeAssistant", "Garden"), "Temperature", |v| {
-        *v == json!(12.5)
-    })
-    .await;
+    so_is(&h, ("HomeAssistant", "Garden"), "Temperature", json!(12.5)).await;
     // Removed the Home Assistant way: an empty retained config.
     d.publish_retained(config, "").await;
     wait_for("the state topic unsubscribed", T, || async {
@@ -795,30 +770,25 @@ async fn a_binary_sensor_reads_its_payloads_as_home_assistant_does() {
     .await;
     // Learned (and its state topic subscribed) once its descriptor is declared.
     descriptor(&h, "HomeAssistant/front_door", |_| true).await;
-    let open = |v: &Value| *v == json!(true);
-    let closed = |v: &Value| *v == json!(false);
     d.publish(
         "zigbee2mqtt/front_door",
         r#"{"contact": false, "battery": 90}"#,
     )
     .await;
-    so(&h, ("HomeAssistant", "front_door"), "door", open).await;
+    so_is(&h, ("HomeAssistant", "front_door"), "door", json!(true)).await;
     d.publish(
         "zigbee2mqtt/front_door",
         r#"{"contact": true, "battery": 90}"#,
     )
     .await;
-    so(&h, ("HomeAssistant", "front_door"), "door", closed).await;
+    so_is(&h, ("HomeAssistant", "front_door"), "door", json!(false)).await;
     // Neither payload: no update. The availability after it goes through the same
     // queue: once it is in, the state would have been too.
     d.publish("zigbee2mqtt/front_door", r#"{"contact": "jammed"}"#)
         .await;
     d.publish("zigbee2mqtt/bridge/state", r#"{"state": "online"}"#)
         .await;
-    so(&h, ("HomeAssistant", "front_door"), "Online", |v| {
-        *v == json!(true)
-    })
-    .await;
+    so_is(&h, ("HomeAssistant", "front_door"), "Online", json!(true)).await;
     let door = h
         .sim
         .handle()
@@ -841,12 +811,7 @@ async fn a_lock_reads_and_commands_as_home_assistant_does() {
     )
     .await;
     let desc = descriptor(&h, "HomeAssistant/Entrance", |_| true).await;
-    let keys: Vec<&str> = desc["MessageCallbacks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|c| c["MessageKey"].as_str())
-        .collect();
+    let keys = callback_keys(&desc);
     assert_eq!(keys, ["LockFront", "UnlockFront"]);
     for (payload, state) in [
         ("LOCKED", "locked"),
@@ -854,19 +819,13 @@ async fn a_lock_reads_and_commands_as_home_assistant_does() {
         ("JAMMED", "jammed"),
     ] {
         d.publish("lock/front/state", payload).await;
-        so(&h, ("HomeAssistant", "Entrance"), "Front", |v| {
-            *v == json!(state)
-        })
-        .await;
+        so_is(&h, ("HomeAssistant", "Entrance"), "Front", json!(state)).await;
     }
     // Neither payload: no update. The availability after it goes through the same
     // queue: once it is in, the state would have been too.
     d.publish("lock/front/state", "FOO").await;
     d.publish("lock/front/availability", "online").await;
-    so(&h, ("HomeAssistant", "Entrance"), "Online", |v| {
-        *v == json!(true)
-    })
-    .await;
+    so_is(&h, ("HomeAssistant", "Entrance"), "Online", json!(true)).await;
     let state = h
         .sim
         .handle()
@@ -904,27 +863,16 @@ async fn a_cover_reads_and_commands_as_home_assistant_does() {
     )
     .await;
     let desc = descriptor(&h, "HomeAssistant/Window", |_| true).await;
-    let keys: Vec<&str> = desc["MessageCallbacks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|c| c["MessageKey"].as_str())
-        .collect();
+    let keys = callback_keys(&desc);
     assert_eq!(
         keys,
         ["OpenBlind", "CloseBlind", "SetPositionBlind"],
         "payload_stop: null disables stop"
     );
     d.publish("cover/blind/state", "opening").await;
-    so(&h, ("HomeAssistant", "Window"), "Blind", |v| {
-        *v == json!("opening")
-    })
-    .await;
+    so_is(&h, ("HomeAssistant", "Window"), "Blind", json!("opening")).await;
     d.publish("cover/blind/position", "51").await;
-    so(&h, ("HomeAssistant", "Window"), "Blind.position", |v| {
-        *v == json!(20)
-    })
-    .await;
+    so_is(&h, ("HomeAssistant", "Window"), "Blind.position", json!(20)).await;
 
     polled(&h, "HomeAssistant/Window").await;
     call(&h, "HomeAssistant/Window", "CloseBlind", Value::Null, None);

@@ -2,8 +2,16 @@
 //! payloads (`lock`, `cover`), and the payload each of its services publishes for them
 //! (`lock.lock` → `payload_lock`, `cover.open_cover` → `payload_open`…).
 
-use super::names::{literal, literal_topic, setter};
+use super::names::{callback, literal, literal_topic};
 use serde_json::{Map, Value};
+
+/// A text setting of `config`, when set and not empty.
+pub fn text<'a>(config: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    config
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
 
 /// A payload setting as Home Assistant reads it (`cv.string`): text as it is, `false`
 /// as `False`, numbers as Python writes them.
@@ -86,15 +94,8 @@ pub fn commands(component: &str, config: &Map<String, Value>, name: &str) -> Opt
         ],
         _ => return None,
     };
-    let entity = &setter(&[name])[3..];
-    let text = |key: &str| {
-        config
-            .get(key)
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-    };
     let mut out = Vec::new();
-    if let Some(topic) = text("command_topic").filter(|t| literal_topic(t)) {
+    if let Some(topic) = text(config, "command_topic").filter(|t| literal_topic(t)) {
         for (verb, setting, default) in services {
             // A payload set to null disables the service, as in Home Assistant.
             let payload = match config.get(*setting) {
@@ -104,37 +105,30 @@ pub fn commands(component: &str, config: &Map<String, Value>, name: &str) -> Opt
             };
             let Some(payload) = payload else { continue };
             // Home Assistant renders `command_template` with the payload as `value`.
-            let template = match text("command_template").filter(|_| component == "lock") {
+            let template = match text(config, "command_template").filter(|_| component == "lock") {
                 Some(t) => format!("{{% set value = {} %}}{t}", literal(&payload)),
                 None => format!("{{{{ {} }}}}", literal(&payload)),
             };
             out.push(Command {
-                key: format!("{verb}{entity}"),
+                key: callback(verb, &[name]),
                 parameter: None,
                 topic: topic.to_owned(),
                 payload: template,
             });
         }
     }
-    if let Some(topic) = text("set_position_topic").filter(|t| literal_topic(t)) {
-        let open = config
-            .get("position_open")
-            .and_then(Value::as_f64)
-            .unwrap_or(100.0);
-        let closed = config
-            .get("position_closed")
-            .and_then(Value::as_f64)
-            .unwrap_or(0.0);
+    if let Some(topic) = text(config, "set_position_topic").filter(|t| literal_topic(t)) {
+        let (open, closed) = position_range(config);
         // The percentage asked, in the device's range, as Home Assistant scales it.
         let scaled = format!(
             "{{% set position = ((data | float(0)) * ({open} - {closed}) / 100 + {closed}) | round %}}"
         );
-        let payload = match text("set_position_template") {
+        let payload = match text(config, "set_position_template") {
             Some(t) => format!("{scaled}{t}"),
             None => format!("{scaled}{{{{ position }}}}"),
         };
         out.push(Command {
-            key: format!("SetPosition{entity}"),
+            key: callback("SetPosition", &[name]),
             parameter: Some(("position", "System.Int64")),
             topic: topic.to_owned(),
             payload,
@@ -146,21 +140,19 @@ pub fn commands(component: &str, config: &Map<String, Value>, name: &str) -> Opt
 /// The template of a cover's position in percent, from `position_topic`'s payload
 /// (through `position_template`), scaled from `position_closed`..`position_open`.
 pub fn position_template(config: &Map<String, Value>) -> String {
-    let open = config
-        .get("position_open")
-        .and_then(Value::as_f64)
-        .unwrap_or(100.0);
-    let closed = config
-        .get("position_closed")
-        .and_then(Value::as_f64)
-        .unwrap_or(0.0);
-    let raw = config
-        .get("position_template")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .unwrap_or("{{ value }}");
+    let (open, closed) = position_range(config);
+    let raw = text(config, "position_template").unwrap_or("{{ value }}");
     format!(
         "{{% set raw %}}{raw}{{% endset %}}{{{{ (((raw | float) - {closed}) * 100 / ({open} - {closed})) | round }}}}"
+    )
+}
+
+/// A cover's `position_open` and `position_closed` (100 and 0 by default).
+fn position_range(config: &Map<String, Value>) -> (f64, f64) {
+    let setting = |key, default| config.get(key).and_then(Value::as_f64).unwrap_or(default);
+    (
+        setting("position_open", 100.0),
+        setting("position_closed", 0.0),
     )
 }
 
@@ -182,14 +174,9 @@ fn brightness_scale(config: &Map<String, Value>) -> f64 {
 /// with the options given (`brightness` 0..255 scaled to `brightness_scale`,
 /// `color_temp`, `color`, `transition`, `effect`…), `{"state": "OFF"}`.
 fn json_light_commands(config: &Map<String, Value>, name: &str) -> Vec<Command> {
-    let Some(topic) = config
-        .get("command_topic")
-        .and_then(Value::as_str)
-        .filter(|t| literal_topic(t))
-    else {
+    let Some(topic) = text(config, "command_topic").filter(|t| literal_topic(t)) else {
         return Vec::new();
     };
-    let entity = &setter(&[name])[3..];
     let scale = brightness_scale(config);
     let turn_on = format!(
         "{{% set options = data if data is mapping else {{}} %}}{{\"state\": \"ON\"\
@@ -201,19 +188,19 @@ fn json_light_commands(config: &Map<String, Value>, name: &str) -> Vec<Command> 
         "{% if data is sameas true %}{\"state\": \"ON\"}{% else %}{\"state\": \"OFF\"}{% endif %}";
     vec![
         Command {
-            key: format!("Set{entity}"),
+            key: callback("Set", &[name]),
             parameter: Some(("value", "System.Boolean")),
             topic: topic.into(),
             payload: on_off.into(),
         },
         Command {
-            key: format!("TurnOn{entity}"),
+            key: callback("TurnOn", &[name]),
             parameter: Some(("options", "System.Object")),
             topic: topic.into(),
             payload: turn_on,
         },
         Command {
-            key: format!("TurnOff{entity}"),
+            key: callback("TurnOff", &[name]),
             parameter: None,
             topic: topic.into(),
             payload: "{\"state\": \"OFF\"}".into(),

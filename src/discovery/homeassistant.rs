@@ -5,7 +5,7 @@
 //! `value_template`, a callback per `command_topic` through its `command_template`, and
 //! availability from its availability settings. An empty config removes the entity.
 
-use super::ha_components::{self, payload_setting};
+use super::ha_components::{self, payload_setting, text};
 use super::names::{literal, literal_topic, package_name, payload_template, setter};
 use super::source::{rule, Change, DeviceSpec, SoType, Source};
 use crate::config::{
@@ -139,13 +139,6 @@ impl Source for HomeAssistant {
         }
         Some(Ok(changes))
     }
-}
-
-fn text<'a>(config: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    config
-        .get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
 }
 
 /// The package of an entity's device: its name, else its first identifier, else the
@@ -314,12 +307,53 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
         ..rule(&topic)
     }));
     let mut commands = Vec::new();
-    let services = ha_components::commands(&e.component, c, &name);
-    for command in services.iter().flatten() {
+    // Each command with the saga answer it waits for, if any.
+    let mut entity_commands: Vec<(ha_components::Command, Option<CommandResponse>)> = Vec::new();
+    match ha_components::commands(&e.component, c, &name) {
+        Some(services) => entity_commands.extend(services.into_iter().map(|s| (s, None))),
+        None => {
+            if let Some(topic) = text(c, "command_topic").filter(|t| literal_topic(t)) {
+                let (parameter, payload) = match e.component.as_str() {
+                    "button" => (
+                        None,
+                        format!(
+                            "{{{{ {} }}}}",
+                            literal(text(c, "payload_press").unwrap_or("PRESS"))
+                        ),
+                    ),
+                    component => {
+                        let parameter = match component {
+                            "switch" | "light" | "fan" | "siren" => "System.Boolean",
+                            "number" => "System.Double",
+                            _ => "System.String",
+                        };
+                        let payload = text(c, "command_template")
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| payload_template(&payload_on, &payload_off));
+                        (Some(("value", parameter)), payload)
+                    }
+                };
+                let response = text(c, "state_topic")
+                    .filter(|t| literal_topic(t))
+                    .map(|t| CommandResponse {
+                        topic: t.into(),
+                        value: value_template.unwrap_or_else(|| "{{ value }}".into()),
+                        timeout_ms: 3_000,
+                    });
+                let command = ha_components::Command {
+                    key: setter(&[&name]),
+                    parameter,
+                    topic: topic.into(),
+                    payload,
+                };
+                entity_commands.push((command, response));
+            }
+        }
+    }
+    for (command, response) in entity_commands {
         commands.push(CommandRule {
             sentinel: package.sentinel.clone(),
             package: package.package.clone(),
-            key: command.key.clone(),
             description: Some(format!(
                 "{} {name:?}: publishes on {}",
                 e.component, command.topic
@@ -333,59 +367,10 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
                 })
                 .into_iter()
                 .collect(),
-            topic: command.topic.clone(),
-            payload: command.payload.clone(),
-            response: None,
-            qos: qos_of(c),
-        });
-    }
-    if let Some(topic) = text(c, "command_topic")
-        .filter(|t| literal_topic(t))
-        .filter(|_| services.is_none())
-    {
-        let (parameter, payload) = match e.component.as_str() {
-            "button" => (
-                None,
-                format!(
-                    "{{{{ {} }}}}",
-                    literal(text(c, "payload_press").unwrap_or("PRESS"))
-                ),
-            ),
-            _ => {
-                let parameter = match (e.component.as_str(), json_light) {
-                    ("light", true) => "System.Object",
-                    ("switch" | "light" | "fan" | "siren", _) => "System.Boolean",
-                    ("number", _) => "System.Double",
-                    _ => "System.String",
-                };
-                let payload = text(c, "command_template")
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| payload_template(&payload_on, &payload_off));
-                (Some(parameter), payload)
-            }
-        };
-        commands.push(CommandRule {
-            sentinel: package.sentinel.clone(),
-            package: package.package.clone(),
-            key: setter(&[&name]),
-            description: Some(format!("{} {name:?}: publishes on {topic}", e.component)),
-            parameters: parameter
-                .map(|t| CommandParameter {
-                    name: "value".into(),
-                    type_name: t.into(),
-                    description: None,
-                })
-                .into_iter()
-                .collect(),
-            topic: topic.into(),
-            payload,
-            response: text(c, "state_topic")
-                .filter(|t| literal_topic(t))
-                .map(|t| CommandResponse {
-                    topic: t.into(),
-                    value: value_template.unwrap_or_else(|| "{{ value }}".into()),
-                    timeout_ms: 3_000,
-                }),
+            key: command.key,
+            topic: command.topic,
+            payload: command.payload,
+            response,
             qos: qos_of(c),
         });
     }

@@ -319,3 +319,56 @@ pub fn state_object_types(package: &PackageId, types: &[SoType]) -> Vec<Value> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the learned devices push for `payload` on `topic`.
+    fn pushes(d: &Discovery, topic: &str, payload: &str) -> Vec<(String, Value)> {
+        d.handlers(topic)
+            .iter()
+            .flat_map(|h| h.mapper.map(topic, payload.as_bytes()))
+            .filter_map(|r| match r {
+                Ok((_, Intent::PushStateObject(so))) => Some((so.name, so.value)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Home Assistant keeps an entity's state when the payload is none of those it
+    /// knows: no push at all, rather than the raw payload.
+    #[test]
+    fn a_payload_no_state_setting_names_pushes_nothing() {
+        let mut d = Discovery::new(&[DiscoverySource::HomeAssistant {
+            prefix: "homeassistant".into(),
+            sentinel: "HomeAssistant".into(),
+        }]);
+        for (topic, config) in [
+            (
+                "homeassistant/lock/e/front/config",
+                r#"{"name": "Front", "state_topic": "lock/front", "unique_id": "l1"}"#,
+            ),
+            (
+                "homeassistant/binary_sensor/e/door/config",
+                r#"{"name": "Door", "state_topic": "door", "value_template": "{{ value_json.contact }}",
+                    "payload_on": false, "payload_off": true, "unique_id": "d1"}"#,
+            ),
+        ] {
+            let learned = d
+                .learn(topic, config.as_bytes())
+                .expect("a discovery topic");
+            assert!(learned.errors.is_empty(), "{:?}", learned.errors);
+        }
+        assert_eq!(
+            pushes(&d, "lock/front", "LOCKED"),
+            [("Front".into(), json!("locked"))]
+        );
+        assert_eq!(pushes(&d, "lock/front", "FOO"), []);
+        assert_eq!(
+            pushes(&d, "door", r#"{"contact": false}"#),
+            [("Door".into(), json!(true))]
+        );
+        assert_eq!(pushes(&d, "door", r#"{"contact": "jammed"}"#), []);
+    }
+}

@@ -16,7 +16,13 @@ pub fn package_name(raw: &str) -> Option<String> {
 
 /// `Set` + the words of `parts` in PascalCase: `["light", "on_off"]` → `SetLightOnOff`.
 pub fn setter(parts: &[&str]) -> String {
-    let mut key = String::from("Set");
+    callback("Set", parts)
+}
+
+/// `verb` + the words of `parts` in PascalCase: `("Lock", ["front door"])` →
+/// `LockFrontDoor`.
+pub fn callback(verb: &str, parts: &[&str]) -> String {
+    let mut key = String::from(verb);
     for word in parts
         .iter()
         .flat_map(|p| p.split(|c: char| !c.is_alphanumeric()))

@@ -1,6 +1,7 @@
 //! The adapter's MQTT connection (rumqttc, MQTT 5), to the embedded broker over loopback
 //! or to an external broker: a persistent session, every filter subscribed again at each
-//! connection (retained topics replayed only where the session lacks the filter), capped exponential backoff between reconnections, and the adapter's status.
+//! connection (retained topics replayed only where the session lacks the filter), capped
+//! exponential backoff between reconnections, and the adapter's status.
 
 use super::{Publisher, Subscriptions};
 use crate::constellation::Backoff;

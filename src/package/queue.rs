@@ -58,10 +58,16 @@ pub struct PackageQueue {
     next_key: u64,
     dropped: u64,
     high_water: usize,
-    /// The StateObject whose value the worker is sending now, if it is one.
-    in_flight: Option<String>,
-    /// Whether the worker holds a job taken from the queue.
-    taken: bool,
+    /// What the worker holds, taken from the queue.
+    taken: Option<Taken>,
+}
+
+/// The job the worker holds.
+#[derive(Debug)]
+enum Taken {
+    /// A StateObject's value: its name (the key it had in `pending`).
+    StateObject(String),
+    Other,
 }
 
 /// How a job entered the queue.
@@ -98,8 +104,7 @@ impl PackageQueue {
             next_key: 0,
             dropped: 0,
             high_water: 0,
-            in_flight: None,
-            taken: false,
+            taken: None,
         }
     }
 
@@ -151,18 +156,17 @@ impl PackageQueue {
     /// Whether `intent` is a new value of the StateObject being sent now: it follows
     /// that one, adding at most one value per StateObject to the pending work.
     pub fn follows_in_flight(&self, intent: &Intent) -> bool {
-        matches!((intent, &self.in_flight), (Intent::PushStateObject(so), Some(name)) if *name == so.name)
+        matches!((intent, &self.taken), (Intent::PushStateObject(so), Some(Taken::StateObject(name))) if *name == so.name)
     }
 
     /// The job taken last is finished with (done or refused for good).
     pub fn finished(&mut self) {
-        self.in_flight = None;
-        self.taken = false;
+        self.taken = None;
     }
 
     /// Whether nothing is waiting or being done.
     pub fn idle(&self) -> bool {
-        self.jobs.is_empty() && !self.taken
+        self.jobs.is_empty() && self.taken.is_none()
     }
 
     /// The sequence number of the queued job `intent` would replace.
@@ -187,19 +191,22 @@ impl PackageQueue {
     /// Takes the next job to execute.
     pub fn pop(&mut self) -> Option<Entry> {
         let entry = self.jobs.pop_front()?;
-        self.taken = true;
-        self.in_flight = match &entry.job.intent {
-            Intent::PushStateObject(so) => Some(so.name.clone()),
-            _ => None,
-        };
-        if self.pending_seq(&entry.job.intent) == Some(self.front_seq) {
-            match &entry.job.intent {
-                Intent::PushStateObject(so) => {
-                    self.pending.remove(&so.name);
+        let pending_here = self.pending_seq(&entry.job.intent) == Some(self.front_seq);
+        self.taken = Some(match &entry.job.intent {
+            // The name leaves `pending` for `taken`: moved, not copied.
+            Intent::PushStateObject(so) => Taken::StateObject(
+                pending_here
+                    .then(|| self.pending.remove_entry(&so.name).map(|(name, _)| name))
+                    .flatten()
+                    .unwrap_or_else(|| so.name.clone()),
+            ),
+            _ => {
+                if pending_here {
+                    self.pending_descriptor = None;
                 }
-                _ => self.pending_descriptor = None,
+                Taken::Other
             }
-        }
+        });
         self.bytes -= entry.bytes;
         self.front_seq += 1;
         Some(entry)
@@ -209,14 +216,18 @@ impl PackageQueue {
     /// StateObject push that a newer value has overtaken meanwhile: then it is given
     /// back, to be forgotten.
     pub fn retry(&mut self, entry: Entry) -> Option<Entry> {
-        self.in_flight = None;
-        self.taken = false;
+        let taken = self.taken.take();
         if conflated(&entry.job.intent) {
             if self.pending_seq(&entry.job.intent).is_some() {
                 return Some(entry);
             }
             self.front_seq -= 1;
-            self.set_pending(&entry.job.intent, self.front_seq);
+            match taken {
+                Some(Taken::StateObject(name)) => {
+                    self.pending.insert(name, self.front_seq);
+                }
+                _ => self.set_pending(&entry.job.intent, self.front_seq),
+            }
         } else {
             self.front_seq -= 1;
         }

@@ -56,13 +56,14 @@ pub(super) fn default_of(
     Ok(positional.or(named))
 }
 
-/// `default` when there is one; otherwise Home Assistant's error for `name`.
-pub(super) fn or_default(
+/// `read` (the value converted), else `default`, else Home Assistant's error for `name`.
+pub(super) fn converted(
     name: &str,
     value: &Value,
+    read: Option<Value>,
     default: Option<Value>,
 ) -> Result<Value, Error> {
-    default.ok_or_else(|| {
+    read.or(default).ok_or_else(|| {
         Error::new(
             ErrorKind::InvalidOperation,
             format!("{name} got invalid input '{value}' and no default was specified"),

@@ -3,7 +3,7 @@
 //! "Local" is the adapter process's time zone: the adapter has no Home Assistant
 //! configuration to take one from.
 
-use super::convert::{default_of, or_default, to_f64};
+use super::convert::{converted, default_of, to_f64};
 use chrono::format::{Item, StrftimeItems};
 use chrono::{
     DateTime as Chrono, Datelike, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone, Timelike,
@@ -174,10 +174,7 @@ pub(super) fn as_datetime(
     kwargs: Kwargs,
 ) -> Result<Value, Error> {
     let default = default_of(default, &kwargs)?;
-    match parse(&value) {
-        Some(dt) => Ok(dt),
-        None => or_default("as_datetime", &value, default),
-    }
+    converted("as_datetime", &value, parse(&value), default)
 }
 
 /// `as_timestamp(value, default)`.
@@ -191,16 +188,13 @@ pub(super) fn as_timestamp(
         dt.downcast_object_ref::<DateTime>()
             .map(DateTime::timestamp)
     });
-    match ts {
-        Some(ts) => Ok(Value::from(ts)),
-        None => or_default("as_timestamp", &value, default),
-    }
+    converted("as_timestamp", &value, ts.map(Value::from), default)
 }
 
 /// `as_local(datetime)`: in the process's time zone.
 pub(super) fn as_local(value: Value) -> Result<Value, Error> {
     let Some(dt) = parse(&value) else {
-        return or_default("as_local", &value, None);
+        return converted("as_local", &value, None, None);
     };
     let ts = dt
         .downcast_object_ref::<DateTime>()
@@ -235,7 +229,7 @@ pub(super) fn timestamp_custom(
     let local = local.or(kwargs.get("local")?).unwrap_or(true);
     match at_timestamp(&value, local) {
         Some(at) => format_with(&at, &format).map(Value::from),
-        None => or_default("timestamp_custom", &value, default),
+        None => converted("timestamp_custom", &value, None, default),
     }
 }
 
@@ -264,10 +258,9 @@ fn iso_at(
     name: &str,
 ) -> Result<Value, Error> {
     let default = default_of(default, &kwargs)?;
-    match at_timestamp(&value, local) {
-        Some(at) => Ok(Value::from(DateTime { at, aware: true }.isoformat('T'))),
-        None => or_default(name, &value, default),
-    }
+    let read = at_timestamp(&value, local)
+        .map(|at| Value::from(DateTime { at, aware: true }.isoformat('T')));
+    converted(name, &value, read, default)
 }
 
 /// `strptime(value, format, default)`: aware when the format has `%z`.
@@ -297,8 +290,5 @@ pub(super) fn strptime(
                 })
         })
         .flatten();
-    match parsed {
-        Some(dt) => Ok(dt),
-        None => or_default("strptime", &Value::from(value), default),
-    }
+    converted("strptime", &Value::from(value), parsed, default)
 }

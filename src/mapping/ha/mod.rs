@@ -72,9 +72,6 @@ pub(super) fn install(env: &mut Environment<'static>) {
         "median" => numbers::median,
         "statistical_mode" => numbers::statistical_mode,
         "log" => numbers::log,
-        "atan2" => numbers::atan2,
-        "multiply" => numbers::multiply,
-        "add" => numbers::add,
         "regex_match" => text::regex_match,
         "regex_search" => text::regex_search,
         "regex_findall" => text::regex_findall,
@@ -105,6 +102,14 @@ pub(super) fn install(env: &mut Environment<'static>) {
     ] {
         env.add_filter(name, numbers::math(name, f));
         env.add_function(name, numbers::math(name, f));
+    }
+    for (name, f) in [
+        ("atan2", f64::atan2 as fn(f64, f64) -> f64),
+        ("multiply", |v, a| v * a),
+        ("add", |v, a| v + a),
+    ] {
+        env.add_filter(name, numbers::math2(name, f));
+        env.add_function(name, numbers::math2(name, f));
     }
     // Functions only: as filters these are minijinja's own (on a list).
     env.add_function("min", numbers::min);

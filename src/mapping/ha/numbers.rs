@@ -2,17 +2,14 @@
 //! Home Assistant has one), with its semantics: a value that does not convert is an
 //! error unless a default is given.
 
-use super::convert::{default_of, or_default, spread, to_f64, to_i64};
+use super::convert::{converted, default_of, spread, to_f64, to_i64};
 use minijinja::value::{Kwargs, Rest, Value, ValueKind};
 use minijinja::{Error, ErrorKind};
 
 /// `float(value, default)`.
 pub(super) fn float(value: Value, default: Option<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     let default = default_of(default, &kwargs)?;
-    match to_f64(&value) {
-        Some(f) => Ok(Value::from(f)),
-        None => or_default("float", &value, default),
-    }
+    converted("float", &value, to_f64(&value).map(Value::from), default)
 }
 
 /// `int(value, default, base=10)`.
@@ -33,10 +30,12 @@ pub(super) fn int(
             "int: base must be 2 to 36",
         ));
     }
-    match to_i64(&value, base) {
-        Some(i) => Ok(Value::from(i)),
-        None => or_default("int", &value, default),
-    }
+    converted(
+        "int",
+        &value,
+        to_i64(&value, base).map(Value::from),
+        default,
+    )
 }
 
 /// `round(value, precision=0, method="common", default)`: Python's rounding (half to
@@ -54,7 +53,7 @@ pub(super) fn round(
         .or(kwargs.get("method")?)
         .unwrap_or_else(|| "common".into());
     let Some(x) = to_f64(&value) else {
-        return or_default("round", &value, default);
+        return converted("round", &value, None, default);
     };
     let m = 10f64.powi(precision);
     let r = match method.as_str() {
@@ -93,10 +92,7 @@ pub(super) fn boolean(
         },
         _ => None,
     };
-    match read {
-        Some(b) => Ok(Value::from(b)),
-        None => or_default("bool", &value, default),
-    }
+    converted("bool", &value, read.map(Value::from), default)
 }
 
 /// `iif(value, if_true=True, if_false=False, if_none)`: Python truthiness.
@@ -236,10 +232,27 @@ pub(super) fn math(
 ) -> impl Fn(Value, Option<Value>, Kwargs) -> Result<Value, Error> + Send + Sync + 'static {
     move |value, default, kwargs| {
         let default = default_of(default, &kwargs)?;
-        match to_f64(&value) {
-            Some(x) => Ok(Value::from(f(x))),
-            None => or_default(name, &value, default),
-        }
+        converted(
+            name,
+            &value,
+            to_f64(&value).map(|x| Value::from(f(x))),
+            default,
+        )
+    }
+}
+
+/// A two-argument one (`atan2(y, x)`, `multiply(value, amount)`, `add(value, amount)`),
+/// with its default.
+pub(super) fn math2(
+    name: &'static str,
+    f: fn(f64, f64) -> f64,
+) -> impl Fn(Value, Value, Option<Value>, Kwargs) -> Result<Value, Error> + Send + Sync + 'static {
+    move |a, b, default, kwargs| {
+        let default = default_of(default, &kwargs)?;
+        let read = to_f64(&a)
+            .zip(to_f64(&b))
+            .map(|(a, b)| Value::from(f(a, b)));
+        converted(name, &a, read, default)
     }
 }
 
@@ -254,49 +267,8 @@ pub(super) fn log(
     let base = base
         .or(kwargs.get("base")?)
         .map_or(Some(std::f64::consts::E), |b| to_f64(&b));
-    match (to_f64(&value), base) {
-        (Some(x), Some(b)) => Ok(Value::from(x.ln() / b.ln())),
-        _ => or_default("log", &value, default),
-    }
-}
-
-/// `atan2(y, x, default)`.
-pub(super) fn atan2(
-    y: Value,
-    x: Value,
-    default: Option<Value>,
-    kwargs: Kwargs,
-) -> Result<Value, Error> {
-    let default = default_of(default, &kwargs)?;
-    match (to_f64(&y), to_f64(&x)) {
-        (Some(y), Some(x)) => Ok(Value::from(y.atan2(x))),
-        _ => or_default("atan2", &y, default),
-    }
-}
-
-/// `multiply(value, amount, default)` and `add(value, amount, default)`.
-pub(super) fn multiply(
-    value: Value,
-    amount: Value,
-    default: Option<Value>,
-    kwargs: Kwargs,
-) -> Result<Value, Error> {
-    let default = default_of(default, &kwargs)?;
-    match (to_f64(&value), to_f64(&amount)) {
-        (Some(v), Some(a)) => Ok(Value::from(v * a)),
-        _ => or_default("multiply", &value, default),
-    }
-}
-
-pub(super) fn add(
-    value: Value,
-    amount: Value,
-    default: Option<Value>,
-    kwargs: Kwargs,
-) -> Result<Value, Error> {
-    let default = default_of(default, &kwargs)?;
-    match (to_f64(&value), to_f64(&amount)) {
-        (Some(v), Some(a)) => Ok(Value::from(v + a)),
-        _ => or_default("add", &value, default),
-    }
+    let read = to_f64(&value)
+        .zip(base)
+        .map(|(x, b)| Value::from(x.ln() / b.ln()));
+    converted("log", &value, read, default)
 }

@@ -2,7 +2,7 @@
 //! semantics over the `regex` crate: linear time, bounded size), JSON, base64, `ord`,
 //! `slugify`.
 
-use super::convert::{default_of, or_default};
+use super::convert::{converted, default_of};
 use base64::Engine;
 use minijinja::value::{Kwargs, Value};
 use minijinja::{Error, ErrorKind};
@@ -34,8 +34,7 @@ pub(super) fn regex_match(
     ignorecase: Option<bool>,
     kwargs: Kwargs,
 ) -> Result<bool, Error> {
-    let ignorecase = flag(ignorecase, &kwargs)?;
-    Ok(regex(&format!(r"\A(?:{find})"), ignorecase)?.is_match(&value))
+    regex_search(value, format!(r"\A(?:{find})"), ignorecase, kwargs)
 }
 
 /// `regex_search(value, find, ignorecase)`: a match anywhere.
@@ -175,10 +174,10 @@ pub(super) fn from_json(
     kwargs: Kwargs,
 ) -> Result<Value, Error> {
     let default = default_of(default, &kwargs)?;
-    match serde_json::from_str::<serde_json::Value>(&value) {
-        Ok(v) => Ok(Value::from_serialize(v)),
-        Err(_) => or_default("from_json", &Value::from(value), default),
-    }
+    let read = serde_json::from_str::<serde_json::Value>(&value)
+        .ok()
+        .map(Value::from_serialize);
+    converted("from_json", &Value::from(value), read, default)
 }
 
 /// `to_json(value, ensure_ascii=False, pretty_print=False, sort_keys=False)`.
