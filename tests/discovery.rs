@@ -354,7 +354,7 @@ async fn home_assistant_device_based_discovery_with_components_and_command_templ
         "~": "plug", "avty_t": "~/lwt",
         "cmps": {
             "relay": {"p": "switch", "name": "Relay", "stat_t": "~/relay", "cmd_t": "~/relay/set",
-                      "cmd_tpl": "{{ 'on' if value else 'off' }}", "stat_on": "on", "stat_off": "off"},
+                      "cmd_tpl": "{{ value | lower }}", "stat_on": "on", "stat_off": "off"},
             "power": {"p": "sensor", "name": "Power", "stat_t": "~/sensor",
                       "val_tpl": "{{ value_json.power }}", "unit_of_meas": "W"}}});
     d.publish_retained("homeassistant/device/plug01/config", config.to_string())

@@ -376,6 +376,10 @@ pub struct MapRule {
     /// `payload_on`/`payload_off`), instead of passing through.
     #[serde(default)]
     pub map_only: bool,
+    /// An empty value, or one that does not read as the declared `type`, gives no
+    /// update (as Home Assistant ignores it), instead of passing through as text.
+    #[serde(default)]
+    pub strict: bool,
     /// The payload is the device's availability.
     pub availability: Option<Availability>,
     /// Keep looking for other matching rules after this one.
@@ -401,6 +405,9 @@ pub struct MappedStateObject {
     /// See [`MapRule::map_only`].
     #[serde(default)]
     pub map_only: bool,
+    /// See [`MapRule::strict`].
+    #[serde(default)]
+    pub strict: bool,
 }
 
 /// `[[preset]]`: the rules and commands of an ecosystem.

@@ -5,15 +5,16 @@
 //! `value_template`, a callback per `command_topic` through its `command_template`, and
 //! availability from its availability settings. An empty config removes the entity.
 
-use super::ha_components::{self, payload_setting, text};
-use super::names::{literal, literal_topic, package_name, payload_template, setter};
+use super::ha_components::{json_schema, text};
+use super::names::{callback, literal, literal_topic, package_name};
 use super::source::{rule, Change, DeviceSpec, SoType, Source};
+use super::{ha_commands, ha_states};
 use crate::config::{
     Availability, CommandParameter, CommandResponse, CommandRule, MapRule, MappedStateObject,
 };
 use crate::native::PackageId;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The Home Assistant discovery source.
 pub struct HomeAssistant {
@@ -177,32 +178,7 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
     let package = package_of(sentinel, e)?;
     let c = &e.config;
     let name = so_name(e);
-    let json_light = ha_components::json_schema(c);
-    let payload_on = payload_setting(c, "payload_on").unwrap_or_else(|| "ON".into());
-    let payload_off = payload_setting(c, "payload_off").unwrap_or_else(|| "OFF".into());
-    let mut map_only = false;
-    let (type_name, map): (Option<&str>, Map<String, Value>) = match e.component.as_str() {
-        "sensor" if c.contains_key("unit_of_measurement") || c.contains_key("state_class") => {
-            (Some("System.Double"), Map::new())
-        }
-        "number" => (Some("System.Double"), Map::new()),
-        "binary_sensor" | "switch" | "fan" | "siren" | "light" if !json_light => {
-            // Home Assistant compares the rendered value, as text, with these; neither
-            // matches: the state stays as it was.
-            let on = payload_setting(c, "state_on").unwrap_or_else(|| payload_on.clone());
-            let off = payload_setting(c, "state_off").unwrap_or_else(|| payload_off.clone());
-            map_only = true;
-            let map = [(on, Value::Bool(true)), (off, Value::Bool(false))];
-            (Some("System.Boolean"), map.into_iter().collect())
-        }
-        component => match ha_components::states(component, c) {
-            Some(states) => {
-                map_only = true;
-                (Some("System.String"), states)
-            }
-            None => (None, Map::new()),
-        },
-    };
+    let json_light = e.component == "light" && json_schema(c);
     let mut metadata = Map::new();
     for (from, to) in [
         ("unit_of_measurement", "Unit"),
@@ -214,166 +190,150 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
         }
     }
     metadata.insert("Component".into(), Value::String(e.component.clone()));
-    let rule = |topic: &str| rule(&package, topic);
+    // Every rule is read: an entity's state topics are often one topic.
+    let rule = |topic: &str| MapRule {
+        continue_matching: true,
+        ..rule(&package, topic)
+    };
     let value_template = text(c, "value_template")
         .or_else(|| text(c, "state_value_template"))
         .map(str::to_owned);
     let mut rules = Vec::new();
     let mut types = Vec::new();
+    let mut typed =
+        |so: &str, type_name: &str, description: Option<&str>, map: &Map<String, Value>| {
+            types.push(SoType {
+                name: so.into(),
+                type_name: type_name.into(),
+                description: description.map(str::to_owned),
+                enum_values: map
+                    .values()
+                    .filter_map(Value::as_str)
+                    .filter(|_| type_name == "System.String")
+                    .map(str::to_owned)
+                    .collect(),
+            });
+        };
     let state_topic = text(c, "state_topic").filter(|t| literal_topic(t));
-    if let Some(topic) = state_topic.filter(|_| e.component == "light" && json_light) {
+    if let Some(topic) = state_topic.filter(|_| json_light) {
         // Home Assistant's JSON schema: on/off from `state`, each attribute its own SO.
-        let mut sos = std::collections::BTreeMap::new();
+        let on_off: Map<String, Value> = [
+            ("ON".into(), Value::Bool(true)),
+            ("OFF".into(), Value::Bool(false)),
+        ]
+        .into_iter()
+        .collect();
+        let mut sos = BTreeMap::new();
         sos.insert(
             name.clone(),
             MappedStateObject {
                 value: Some("{{ value_json.state }}".into()),
                 type_name: Some("System.Boolean".into()),
                 metadata: metadata.clone(),
-                map: [
-                    ("ON".into(), Value::Bool(true)),
-                    ("OFF".into(), Value::Bool(false)),
-                ]
-                .into_iter()
-                .collect(),
+                map: on_off,
                 map_only: true,
                 ..MappedStateObject::default()
             },
         );
-        types.push(SoType {
-            name: name.clone(),
-            type_name: "System.Boolean".into(),
-            description: Some("on".into()),
-            enum_values: Vec::new(),
-        });
-        for (suffix, template, type_name) in ha_components::json_light_states(c) {
+        typed(&name, "System.Boolean", Some("on"), &Map::new());
+        for (suffix, template, type_name) in ha_states::json_light_states(c) {
             let so = format!("{name}.{suffix}");
             sos.insert(
                 so.clone(),
                 MappedStateObject {
                     value: Some(template),
                     type_name: Some(type_name.into()),
+                    strict: true,
                     ..MappedStateObject::default()
                 },
             );
-            types.push(SoType {
-                name: so,
-                type_name: type_name.into(),
-                description: Some(suffix.replace('_', " ")),
-                enum_values: Vec::new(),
-            });
+            typed(&so, type_name, Some(&suffix.replace('_', " ")), &Map::new());
         }
         rules.push(MapRule {
             stateobjects: sos,
             ..rule(topic)
         });
     } else if let Some(topic) = state_topic {
+        let reading = ha_states::reading(&e.component, c);
+        if let Some(t) = reading.type_name {
+            typed(&name, t, text(c, "device_class"), &reading.map);
+        }
         rules.push(MapRule {
             stateobject: Some(name.clone()),
-            value: value_template.clone(),
-            type_name: type_name.map(str::to_owned),
+            value: reading.template.or_else(|| value_template.clone()),
+            type_name: reading.type_name.map(str::to_owned),
             lifetime: c.get("expire_after").and_then(Value::as_i64),
-            metadata,
-            map,
-            map_only,
+            metadata: metadata.clone(),
+            map: reading.map,
+            map_only: reading.map_only,
+            strict: reading.strict,
             ..rule(topic)
         });
-        if let Some(t) = type_name {
-            types.push(SoType {
-                name: name.clone(),
-                type_name: t.into(),
-                description: text(c, "device_class").map(str::to_owned),
-                enum_values: Vec::new(),
-            });
-        }
     }
-    if let Some(topic) = text(c, "position_topic").filter(|t| literal_topic(t)) {
-        let position = format!("{name}.position");
+    for a in ha_states::attributes(&e.component, c) {
+        let so = a
+            .suffix
+            .map_or_else(|| name.clone(), |s| format!("{name}.{s}"));
+        let description = a.suffix.map(|s| s.replace('_', " "));
+        typed(&so, a.type_name, description.as_deref(), &a.map);
         rules.push(MapRule {
-            stateobject: Some(position.clone()),
-            value: Some(ha_components::position_template(c)),
-            type_name: Some("System.Int64".into()),
-            ..rule(topic)
-        });
-        types.push(SoType {
-            name: position,
-            type_name: "System.Int64".into(),
-            description: Some("position, % open".into()),
-            enum_values: Vec::new(),
+            stateobject: Some(so),
+            value: Some(a.template),
+            type_name: Some(a.type_name.into()),
+            metadata: if a.suffix.is_none() {
+                metadata.clone()
+            } else {
+                Map::new()
+            },
+            map_only: !a.map.is_empty(),
+            map: a.map,
+            strict: true,
+            ..rule(&a.topic)
         });
     }
     rules.extend(availability(c).into_iter().map(|(topic, a)| MapRule {
         availability: Some(a),
         ..rule(&topic)
     }));
-    let mut commands = Vec::new();
-    // Each command with the saga answer it waits for, if any.
-    let mut entity_commands: Vec<(ha_components::Command, Option<CommandResponse>)> = Vec::new();
-    match ha_components::commands(&e.component, c, &name) {
-        Some(services) => entity_commands.extend(services.into_iter().map(|s| (s, None))),
-        None => {
-            if let Some(topic) = text(c, "command_topic").filter(|t| literal_topic(t)) {
-                let (parameter, payload) = match e.component.as_str() {
-                    "button" => (
-                        None,
-                        format!(
-                            "{{{{ {} }}}}",
-                            literal(text(c, "payload_press").unwrap_or("PRESS"))
-                        ),
-                    ),
-                    component => {
-                        let parameter = match component {
-                            "switch" | "light" | "fan" | "siren" => "System.Boolean",
-                            "number" => "System.Double",
-                            _ => "System.String",
-                        };
-                        let payload = text(c, "command_template")
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| payload_template(&payload_on, &payload_off));
-                        (Some(("value", parameter)), payload)
-                    }
-                };
-                let response = text(c, "state_topic")
-                    .filter(|t| literal_topic(t))
-                    .map(|t| CommandResponse {
-                        topic: t.into(),
-                        value: value_template.unwrap_or_else(|| "{{ value }}".into()),
-                        timeout_ms: 3_000,
-                    });
-                let command = ha_components::Command {
-                    key: setter(&[&name]),
-                    parameter,
-                    topic: topic.into(),
-                    payload,
-                };
-                entity_commands.push((command, response));
+    let set = callback("Set", &[&name]);
+    let commands: Vec<CommandRule> = ha_commands::commands(&e.component, c, &name)
+        .into_iter()
+        .map(|command| {
+            // A `Set` saga is answered by the state it brings (not a JSON light's: its
+            // state carries more than the answer).
+            let response = state_topic
+                .filter(|_| command.key == set && !json_light)
+                .map(|t| CommandResponse {
+                    topic: t.into(),
+                    value: value_template
+                        .clone()
+                        .unwrap_or_else(|| "{{ value }}".into()),
+                    timeout_ms: 3_000,
+                });
+            CommandRule {
+                sentinel: package.sentinel.clone(),
+                package: package.package.clone(),
+                description: Some(format!(
+                    "{} {name:?}: publishes on {}",
+                    e.component, command.topic
+                )),
+                parameters: command
+                    .parameter
+                    .map(|(name, type_name)| CommandParameter {
+                        name: name.into(),
+                        type_name: type_name.into(),
+                        description: None,
+                    })
+                    .into_iter()
+                    .collect(),
+                key: command.key,
+                topic: command.topic,
+                payload: command.payload,
+                response,
+                qos: qos_of(c),
             }
-        }
-    }
-    for (command, response) in entity_commands {
-        commands.push(CommandRule {
-            sentinel: package.sentinel.clone(),
-            package: package.package.clone(),
-            description: Some(format!(
-                "{} {name:?}: publishes on {}",
-                e.component, command.topic
-            )),
-            parameters: command
-                .parameter
-                .map(|(name, type_name)| CommandParameter {
-                    name: name.into(),
-                    type_name: type_name.into(),
-                    description: None,
-                })
-                .into_iter()
-                .collect(),
-            key: command.key,
-            topic: command.topic,
-            payload: command.payload,
-            response,
-            qos: qos_of(c),
-        });
-    }
+        })
+        .collect();
     if rules.is_empty() && commands.is_empty() {
         return Err(format!(
             "{}: no state, command or availability topic",

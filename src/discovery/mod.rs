@@ -9,7 +9,9 @@
 //! packages changed (to re-declare their descriptors) and which topics to subscribe.
 
 mod esphome;
+mod ha_commands;
 mod ha_components;
+mod ha_states;
 mod homeassistant;
 mod homie;
 mod names;

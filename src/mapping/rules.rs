@@ -3,7 +3,7 @@
 
 use super::pattern::Pattern;
 use super::template::{compile, environment, reportable};
-use super::values::{coerce, flatten, lookup, rendered, truthy};
+use super::values::{coerce, fits, flatten, lookup, rendered, truthy};
 use crate::config::{Availability, MapRule};
 use crate::constellation::model::StateObjectPush;
 use crate::names::check_segment;
@@ -46,6 +46,7 @@ struct Meta {
     metadata: Map<String, Value>,
     map: Map<String, Value>,
     map_only: bool,
+    strict: bool,
 }
 
 /// A publish a rule matched but could not use (reported on the package's `error`).
@@ -71,12 +72,13 @@ impl Mapper {
                         l: &Option<i64>,
                         m: &Map<String, Value>,
                         vm: &Map<String, Value>,
-                        map_only: bool| Meta {
+                        (map_only, strict): (bool, bool)| Meta {
                 type_name: t.clone(),
                 lifetime: *l,
                 metadata: m.clone(),
                 map: vm.clone(),
                 map_only,
+                strict,
             };
             let mut stateobjects = Vec::new();
             for (name, so) in &r.stateobjects {
@@ -102,7 +104,7 @@ impl Mapper {
                             &so.lifetime,
                             &so.metadata,
                             &so.map,
-                            so.map_only,
+                            (so.map_only, so.strict),
                         ),
                     ));
                 }
@@ -118,7 +120,13 @@ impl Mapper {
                     stateobjects.push((
                         name.clone(),
                         source,
-                        meta(&r.type_name, &r.lifetime, &r.metadata, &r.map, r.map_only),
+                        meta(
+                            &r.type_name,
+                            &r.lifetime,
+                            &r.metadata,
+                            &r.map,
+                            (r.map_only, r.strict),
+                        ),
                     ));
                 }
             } else if r.value.is_some() {
@@ -294,6 +302,10 @@ impl Mapper {
                 }
                 None => value,
             };
+            if meta.strict && !fits(&value, meta.type_name.as_deref()) {
+                tracing::debug!(%topic, stateobject = %name, %value, "no update: the value is empty or not of the declared type");
+                continue;
+            }
             out.push(Ok((package.clone(), push(fill(name), value, meta))));
         }
         for reason in runaway.into_inner() {

@@ -55,6 +55,22 @@ pub fn truthy(v: &Value) -> Option<bool> {
     }
 }
 
+/// Whether `value` is not empty and reads as `type_name` (when one is declared).
+pub fn fits(value: &Value, type_name: Option<&str>) -> bool {
+    if matches!(value, Value::Null) || matches!(value, Value::String(s) if s.trim().is_empty()) {
+        return false;
+    }
+    let Some(t) = type_name else { return true };
+    match (t, coerce(value.clone(), Some(t))) {
+        ("System.Double" | "System.Single" | "System.Decimal", v) => v.is_number(),
+        ("System.Int16" | "System.Int32" | "System.Int64" | "System.Byte", v) => {
+            v.is_i64() || v.is_u64()
+        }
+        ("System.Boolean", v) => v.is_boolean(),
+        _ => true,
+    }
+}
+
 /// Converts text to the declared type when it reads as one: `"23.50"` → 23.5 for
 /// `System.Double`, `ON`/`OFF` → booleans for `System.Boolean`…; otherwise unchanged.
 pub fn coerce(value: Value, type_name: Option<&str>) -> Value {

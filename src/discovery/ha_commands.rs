@@ -1,0 +1,436 @@
+//! The callbacks of a Home Assistant MQTT entity: one per service Home Assistant has
+//! for it, publishing exactly what that service publishes (`lock.lock` →
+//! `payload_lock`, `climate.set_temperature` → the temperature through
+//! `temperature_command_template`, `fan.set_percentage` → the percentage in the
+//! device's speed range…).
+//!
+//! Home Assistant computes the service's value, then renders the command template with
+//! it as `value` (or publishes it as Python writes it when there is no template); each
+//! payload template here does the same from the message's `data`.
+
+use super::ha_components::{
+    brightness_scale, json_schema, payload_setting, position_range, speed_range, text,
+};
+use super::names::{callback, literal, literal_topic};
+use serde_json::{Map, Value};
+
+/// One command of an entity, as a callback.
+pub struct Command {
+    pub key: String,
+    /// The parameter's name and type, if it takes one.
+    pub parameter: Option<(&'static str, &'static str)>,
+    pub topic: String,
+    /// The payload template (`data`: the message's data).
+    pub payload: String,
+}
+
+/// `value` from the message's data, as the services read their parameters.
+mod value {
+    /// A float (`vol.Coerce(float)`), written `21.0` as Python does.
+    pub const FLOAT: &str = "{% set value = data | float %}";
+    /// An integer.
+    pub const INT: &str = "{% set value = data | int %}";
+    /// `number.set_value`: an integer when it is one, else the float.
+    pub const NUMBER: &str =
+        "{% set value = data | float %}{% if value == value | int %}{% set value = value | int %}{% endif %}";
+    /// Text (an option, a mode, a text entity's value).
+    pub const TEXT: &str = "{% set value = data | string %}";
+}
+
+/// The entity's commands, in the order Home Assistant lists its services.
+pub fn commands(component: &str, c: &Map<String, Value>, name: &str) -> Vec<Command> {
+    if component == "light" && json_schema(c) {
+        return json_light(c, name);
+    }
+    let mut out = Vec::new();
+    // The service `verb` publishing on `topic_key`, through `template_key`.
+    let mut publish = |verb: &str,
+                       topic_key: &str,
+                       template_key: &str,
+                       parameter: Option<(&'static str, &'static str)>,
+                       setup: String,
+                       default: &str| {
+        let Some(topic) = text(c, topic_key).filter(|t| literal_topic(t)) else {
+            return;
+        };
+        let template = text(c, template_key).unwrap_or(default);
+        out.push(Command {
+            key: callback(verb, &[name]),
+            parameter,
+            topic: topic.into(),
+            payload: format!("{setup}{template}"),
+        });
+    };
+    let as_is = "{{ value }}";
+    let on = payload_setting(c, "payload_on").unwrap_or_else(|| "ON".into());
+    let off = payload_setting(c, "payload_off").unwrap_or_else(|| "OFF".into());
+    match component {
+        "lock" => {
+            for (verb, setting, default) in [
+                ("Lock", "payload_lock", Some("LOCK")),
+                ("Unlock", "payload_unlock", Some("UNLOCK")),
+                ("Open", "payload_open", None),
+            ] {
+                if let Some(payload) = service_payload(c, setting, default) {
+                    let setup = set_value(&literal(&payload));
+                    publish(
+                        verb,
+                        "command_topic",
+                        "command_template",
+                        None,
+                        setup,
+                        as_is,
+                    );
+                }
+            }
+        }
+        "cover" => {
+            for (verb, setting, default) in [
+                ("Open", "payload_open", "OPEN"),
+                ("Close", "payload_close", "CLOSE"),
+                ("Stop", "payload_stop", "STOP"),
+            ] {
+                // Published as it is: a cover has no `command_template`.
+                if let Some(payload) = service_payload(c, setting, Some(default)) {
+                    let setup = set_value(&literal(&payload));
+                    publish(verb, "command_topic", "", None, setup, as_is);
+                }
+            }
+            let (open, closed) = position_range(c);
+            // The percentage asked, in the device's range, as `position` and `value`.
+            let setup = format!(
+                "{{% set position = ((data | float(0)) * ({open} - {closed}) / 100 + {closed}) | round | int %}}{{% set value = position %}}"
+            );
+            let parameter = Some(("position", "System.Int64"));
+            publish(
+                "SetPosition",
+                "set_position_topic",
+                "set_position_template",
+                parameter,
+                setup,
+                as_is,
+            );
+        }
+        "light" => {
+            publish(
+                "Set",
+                "command_topic",
+                "",
+                Some(("value", "System.Boolean")),
+                on_off(&on, &off),
+                as_is,
+            );
+            // 0..255 in the device's `brightness_scale`, never rounded down to 0.
+            let scale = brightness_scale(c);
+            let setup = format!(
+                "{{% set value = [[((data | float) / 255 * {scale}) | round | int, {scale} | int] | min, 1] | max %}}"
+            );
+            let parameter = Some(("brightness", "System.Int64"));
+            publish(
+                "SetBrightness",
+                "brightness_command_topic",
+                "brightness_command_template",
+                parameter,
+                setup,
+                as_is,
+            );
+            let parameter = Some(("color_temp", "System.Int64"));
+            publish(
+                "SetColorTemp",
+                "color_temp_command_topic",
+                "color_temp_command_template",
+                parameter,
+                value::INT.into(),
+                as_is,
+            );
+            let setup = "{% set red = data[0] | int %}{% set green = data[1] | int %}{% set blue = data[2] | int %}{% set value = [red, green, blue] %}";
+            let parameter = Some(("rgb", "System.Object"));
+            publish(
+                "SetRgb",
+                "rgb_command_topic",
+                "rgb_command_template",
+                parameter,
+                setup.into(),
+                "{{ red }},{{ green }},{{ blue }}",
+            );
+            let parameter = Some(("effect", "System.String"));
+            publish(
+                "SetEffect",
+                "effect_command_topic",
+                "effect_command_template",
+                parameter,
+                value::TEXT.into(),
+                as_is,
+            );
+        }
+        "climate" => {
+            for (verb, topic, template, parameter) in [
+                (
+                    "SetTemperature",
+                    "temperature_command_topic",
+                    "temperature_command_template",
+                    "temperature",
+                ),
+                (
+                    "SetTemperatureLow",
+                    "temperature_low_command_topic",
+                    "temperature_low_command_template",
+                    "temperature",
+                ),
+                (
+                    "SetTemperatureHigh",
+                    "temperature_high_command_topic",
+                    "temperature_high_command_template",
+                    "temperature",
+                ),
+            ] {
+                let parameter = Some((parameter, "System.Double"));
+                publish(verb, topic, template, parameter, value::FLOAT.into(), as_is);
+            }
+            let parameter = Some(("humidity", "System.Int64"));
+            publish(
+                "SetHumidity",
+                "target_humidity_command_topic",
+                "target_humidity_command_template",
+                parameter,
+                value::INT.into(),
+                as_is,
+            );
+            for (verb, topic, template, parameter) in [
+                (
+                    "SetMode",
+                    "mode_command_topic",
+                    "mode_command_template",
+                    "mode",
+                ),
+                (
+                    "SetFanMode",
+                    "fan_mode_command_topic",
+                    "fan_mode_command_template",
+                    "fan_mode",
+                ),
+                (
+                    "SetSwingMode",
+                    "swing_mode_command_topic",
+                    "swing_mode_command_template",
+                    "swing_mode",
+                ),
+                (
+                    "SetPresetMode",
+                    "preset_mode_command_topic",
+                    "preset_mode_command_template",
+                    "preset_mode",
+                ),
+            ] {
+                let parameter = Some((parameter, "System.String"));
+                publish(verb, topic, template, parameter, value::TEXT.into(), as_is);
+            }
+            publish(
+                "TurnOn",
+                "power_command_topic",
+                "power_command_template",
+                None,
+                set_value(&literal(&on)),
+                as_is,
+            );
+            publish(
+                "TurnOff",
+                "power_command_topic",
+                "power_command_template",
+                None,
+                set_value(&literal(&off)),
+                as_is,
+            );
+        }
+        "fan" => {
+            publish(
+                "Set",
+                "command_topic",
+                "command_template",
+                Some(("value", "System.Boolean")),
+                on_off(&on, &off),
+                as_is,
+            );
+            // `math.ceil(percentage_to_ranged_value(speed_range, percentage))`.
+            let (low, high) = speed_range(c);
+            let setup = format!(
+                "{{% set r = (data | float) * {states} / 100 + {offset} %}}{{% set value = r | int %}}{{% if r > value %}}{{% set value = value + 1 %}}{{% endif %}}",
+                states = high - low + 1,
+                offset = low - 1
+            );
+            let parameter = Some(("percentage", "System.Int64"));
+            publish(
+                "SetPercentage",
+                "percentage_command_topic",
+                "percentage_command_template",
+                parameter,
+                setup,
+                as_is,
+            );
+            let parameter = Some(("preset_mode", "System.String"));
+            publish(
+                "SetPresetMode",
+                "preset_mode_command_topic",
+                "preset_mode_command_template",
+                parameter,
+                value::TEXT.into(),
+                as_is,
+            );
+            let osc_on = payload_setting(c, "payload_oscillation_on")
+                .unwrap_or_else(|| "oscillate_on".into());
+            let osc_off = payload_setting(c, "payload_oscillation_off")
+                .unwrap_or_else(|| "oscillate_off".into());
+            let setup = format!(
+                "{{% set value = {} if data else {} %}}",
+                literal(&osc_on),
+                literal(&osc_off)
+            );
+            let parameter = Some(("oscillating", "System.Boolean"));
+            publish(
+                "Oscillate",
+                "oscillation_command_topic",
+                "oscillation_command_template",
+                parameter,
+                setup,
+                as_is,
+            );
+            let parameter = Some(("direction", "System.String"));
+            publish(
+                "SetDirection",
+                "direction_command_topic",
+                "direction_command_template",
+                parameter,
+                value::TEXT.into(),
+                as_is,
+            );
+        }
+        "switch" | "siren" => {
+            publish(
+                "Set",
+                "command_topic",
+                "command_template",
+                Some(("value", "System.Boolean")),
+                on_off(&on, &off),
+                as_is,
+            );
+        }
+        "number" => {
+            publish(
+                "Set",
+                "command_topic",
+                "command_template",
+                Some(("value", "System.Double")),
+                value::NUMBER.into(),
+                as_is,
+            );
+        }
+        "select" => {
+            publish(
+                "Set",
+                "command_topic",
+                "command_template",
+                Some(("option", "System.String")),
+                value::TEXT.into(),
+                as_is,
+            );
+        }
+        "text" => {
+            publish(
+                "Set",
+                "command_topic",
+                "command_template",
+                Some(("value", "System.String")),
+                value::TEXT.into(),
+                as_is,
+            );
+        }
+        "button" => {
+            let press = payload_setting(c, "payload_press").unwrap_or_else(|| "PRESS".into());
+            publish(
+                "Press",
+                "command_topic",
+                "command_template",
+                None,
+                set_value(&literal(&press)),
+                as_is,
+            );
+        }
+        // Anything else with a command topic: the data as text (JSON if not text).
+        _ => {
+            let setup = "{% set value = data if data is string else data | tojson %}";
+            publish(
+                "Set",
+                "command_topic",
+                "command_template",
+                Some(("value", "System.String")),
+                setup.into(),
+                as_is,
+            );
+        }
+    }
+    out
+}
+
+/// `{% set value = <expression> %}`.
+fn set_value(expression: &str) -> String {
+    format!("{{% set value = {expression} %}}")
+}
+
+/// `value`: `payload_on` for true, `payload_off` for false; other data (`TOGGLE`) as
+/// text, or JSON.
+fn on_off(on: &str, off: &str) -> String {
+    format!(
+        "{{% if data is sameas true %}}{{% set value = {} %}}{{% elif data is sameas false %}}{{% set value = {} %}}\
+         {{% elif data is string %}}{{% set value = data %}}{{% else %}}{{% set value = data | tojson %}}{{% endif %}}",
+        literal(on),
+        literal(off)
+    )
+}
+
+/// The payload a service publishes: its setting, else `default`; a setting set to
+/// null disables the service (`default` `None`: only when configured).
+fn service_payload(c: &Map<String, Value>, setting: &str, default: Option<&str>) -> Option<String> {
+    match c.get(setting) {
+        Some(Value::Null) => None,
+        Some(_) => payload_setting(c, setting),
+        None => default.map(str::to_owned),
+    }
+}
+
+/// What `light.turn_on`/`turn_off` publish for a JSON-schema light: `{"state": "ON"}`
+/// with the options given (`brightness` 0..255 scaled to `brightness_scale`,
+/// `color_temp`, `color`, `transition`, `effect`…), `{"state": "OFF"}`.
+fn json_light(config: &Map<String, Value>, name: &str) -> Vec<Command> {
+    let Some(topic) = text(config, "command_topic").filter(|t| literal_topic(t)) else {
+        return Vec::new();
+    };
+    let scale = brightness_scale(config);
+    let turn_on = format!(
+        "{{% set options = data if data is mapping else {{}} %}}{{\"state\": \"ON\"\
+         {{% for k, v in options | items %}}, {{{{ k | tojson }}}}: \
+         {{% if k == 'brightness' %}}{{{{ ((v | float(0)) * {scale} / 255) | round }}}}\
+         {{% else %}}{{{{ v | tojson }}}}{{% endif %}}{{% endfor %}}}}"
+    );
+    let on_off =
+        "{% if data is sameas true %}{\"state\": \"ON\"}{% else %}{\"state\": \"OFF\"}{% endif %}";
+    vec![
+        Command {
+            key: callback("Set", &[name]),
+            parameter: Some(("value", "System.Boolean")),
+            topic: topic.into(),
+            payload: on_off.into(),
+        },
+        Command {
+            key: callback("TurnOn", &[name]),
+            parameter: Some(("options", "System.Object")),
+            topic: topic.into(),
+            payload: turn_on,
+        },
+        Command {
+            key: callback("TurnOff", &[name]),
+            parameter: None,
+            topic: topic.into(),
+            payload: "{\"state\": \"OFF\"}".into(),
+        },
+    ]
+}
