@@ -889,3 +889,44 @@ async fn a_cover_reads_and_commands_as_home_assistant_does() {
         "102"
     );
 }
+
+/// `availability_mode: all` (Zigbee2MQTT 2.x announces the bridge's state and the
+/// device's availability): online only while each topic last said online, whatever
+/// order the reports come in.
+#[tokio::test]
+async fn availability_mode_all_needs_every_topic_online() {
+    let h = with_preset("homeassistant").await;
+    let d = h.device("th").await;
+    let config = json!({"name": "Battery", "state_topic": "zigbee2mqtt/th", "unit_of_measurement": "%",
+        "value_template": "{{ value_json.battery }}", "availability_mode": "all",
+        "availability": [
+            {"topic": "zigbee2mqtt/bridge/state", "value_template": "{{ value_json.state }}"},
+            {"topic": "zigbee2mqtt/th/availability", "value_template": "{{ value_json.state }}"}],
+        "device": {"identifiers": ["zigbee2mqtt_0xb"], "name": "th"}});
+    d.publish_retained(
+        "homeassistant/sensor/0xb/battery/config",
+        config.to_string(),
+    )
+    .await;
+    descriptor(&h, "HomeAssistant/th", |_| true).await;
+    let th = ("HomeAssistant", "th");
+    d.publish("zigbee2mqtt/bridge/state", r#"{"state":"online"}"#)
+        .await;
+    d.publish("zigbee2mqtt/th/availability", r#"{"state":"online"}"#)
+        .await;
+    so_is(&h, th, "Online", json!(true)).await;
+    d.publish("zigbee2mqtt/bridge/state", r#"{"state":"offline"}"#)
+        .await;
+    so_is(&h, th, "Online", json!(false)).await;
+    // The device online again while the bridge is not: still offline (with `latest`
+    // it would be online). The state after it goes through the same queue.
+    d.publish("zigbee2mqtt/th/availability", r#"{"state":"online"}"#)
+        .await;
+    d.publish("zigbee2mqtt/th", r#"{"battery":80}"#).await;
+    so_is(&h, th, "Battery", json!(80.0)).await;
+    let online = h.sim.handle().state_object("HomeAssistant", "th", "Online");
+    assert_eq!(online.map(|so| so.value), Some(json!(false)));
+    d.publish("zigbee2mqtt/bridge/state", r#"{"state":"online"}"#)
+        .await;
+    so_is(&h, th, "Online", json!(true)).await;
+}

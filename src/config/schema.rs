@@ -2,6 +2,7 @@
 
 use crate::constellation::model::SoFilter;
 use crate::constellation::Identity;
+use crate::native::AvailabilityMode;
 use crate::secret::Secret;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -382,6 +383,9 @@ pub struct MapRule {
     pub strict: bool,
     /// The payload is the device's availability.
     pub availability: Option<Availability>,
+    /// How this topic's availability combines with other topics':
+    /// `{ all = [topics] }` or `{ any = [topics] }` (default: the latest report wins).
+    pub availability_mode: Option<AvailabilityMode>,
     /// Keep looking for other matching rules after this one.
     #[serde(default, rename = "continue")]
     pub continue_matching: bool,

@@ -12,7 +12,7 @@ use super::{ha_commands, ha_states};
 use crate::config::{
     Availability, CommandParameter, CommandResponse, CommandRule, MapRule, MappedStateObject,
 };
-use crate::native::PackageId;
+use crate::native::{AvailabilityMode, PackageId};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 
@@ -291,8 +291,17 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
             ..rule(&a.topic)
         });
     }
-    rules.extend(availability(c).into_iter().map(|(topic, a)| MapRule {
+    let available = availability(c);
+    // `availability_mode`: `latest` (the default), `all` or `any` of the topics.
+    let topics: Vec<String> = available.iter().map(|(t, _)| t.clone()).collect();
+    let mode = match text(c, "availability_mode") {
+        Some("all") => Some(AvailabilityMode::All(topics)),
+        Some("any") => Some(AvailabilityMode::Any(topics)),
+        _ => None,
+    };
+    rules.extend(available.into_iter().map(|(topic, a)| MapRule {
         availability: Some(a),
+        availability_mode: mode.clone(),
         ..rule(&topic)
     }));
     let set = callback("Set", &[&name]);
@@ -428,42 +437,89 @@ fn with_base(mut config: Map<String, Value>) -> Map<String, Value> {
 
 /// Home Assistant's abbreviations that word-by-word expansion does not give.
 const WHOLE: &[(&str, &str)] = &[
+    ("atype", "automation_type"),
+    ("av_tones", "available_tones"),
     ("avty", "availability"),
+    ("b_tpl", "blue_template"),
+    ("clrm", "color_mode"),
     ("cmps", "components"),
     ("cns", "connections"),
+    ("cod_dis_req", "code_disarm_required"),
+    ("cod_trig_req", "code_trigger_required"),
+    ("cont_type", "content_type"),
     ("cu", "configuration_url"),
+    ("def_ent_id", "default_entity_id"),
     ("dev", "device"),
     ("dev_cla", "device_class"),
+    ("dsp_prc", "display_precision"),
     ("e", "encoding"),
     ("en", "enabled_by_default"),
     ("ent_cat", "entity_category"),
     ("ent_pic", "entity_picture"),
+    ("evt_typ", "event_types"),
     ("exp_aft", "expire_after"),
+    ("fanspd_lst", "fan_speed_list"),
+    ("flsh", "flash"),
+    ("flsh_tlng", "flash_time_long"),
+    ("flsh_tsht", "flash_time_short"),
     ("frc_upd", "force_update"),
+    ("g_tpl", "green_template"),
+    ("hum_cmd_t", "target_humidity_command_topic"),
+    ("hum_cmd_tpl", "target_humidity_command_template"),
+    ("hum_stat_t", "target_humidity_state_topic"),
+    ("hum_state_tpl", "target_humidity_state_template"),
     ("hw", "hw_version"),
     ("ic", "icon"),
     ("ids", "identifiers"),
+    ("img_e", "image_encoding"),
+    ("init", "initial"),
     ("json_attr", "json_attributes"),
     ("json_attr_t", "json_attributes_topic"),
     ("json_attr_tpl", "json_attributes_template"),
+    ("l_ver_t", "latest_version_topic"),
+    ("l_ver_tpl", "latest_version_template"),
+    ("lrst_t", "last_reset_topic"),
+    ("lrst_val_tpl", "last_reset_value_template"),
+    ("max_temp", "max_temp"),
     ("mdl", "model"),
     ("mdl_id", "model_id"),
     ("mf", "manufacturer"),
+    ("migr_discvry", "migrate_discovery"),
+    ("min_temp", "min_temp"),
     ("o", "origin"),
     ("obj_id", "object_id"),
     ("opt", "optimistic"),
     ("ops", "options"),
     ("p", "platform"),
     ("pl", "payload"),
-    ("pl_prs", "payload_press"),
+    ("pl_arm_custom_b", "payload_arm_custom_bypass"),
+    ("pl_arm_nite", "payload_arm_night"),
+    ("pl_cln_sp", "payload_clean_spot"),
+    ("pl_ret", "payload_return_to_base"),
+    ("pl_stpa", "payload_start_pause"),
+    ("pl_toff", "payload_turn_off"),
+    ("pl_ton", "payload_turn_on"),
+    ("pos", "reports_position"),
+    ("ptrn", "pattern"),
+    ("r_tpl", "red_template"),
+    ("rel_s", "release_summary"),
+    ("rel_u", "release_url"),
     ("ret", "retain"),
     ("sa", "suggested_area"),
     ("sn", "serial_number"),
+    ("src_type", "source_type"),
     ("stat_cla", "state_class"),
+    ("stype", "subtype"),
     ("sug_dsp_prc", "suggested_display_precision"),
     ("sup_clrm", "supported_color_modes"),
+    ("sup_dur", "support_duration"),
+    ("sup_feat", "supported_features"),
+    ("sup_vol", "support_volume_set"),
     ("sw", "sw_version"),
     ("t", "topic"),
+    ("tilt_opt", "tilt_optimistic"),
+    ("tit", "title"),
+    ("trns", "transition"),
     ("uniq_id", "unique_id"),
     ("unit_of_meas", "unit_of_measurement"),
     ("url", "support_url"),
@@ -471,25 +527,54 @@ const WHOLE: &[(&str, &str)] = &[
 
 /// Words of abbreviated keys (`bri_cmd_t` → `brightness_command_topic`).
 const WORDS: &[(&str, &str)] = &[
+    ("act", "action"),
     ("avail", "available"),
     ("avty", "availability"),
     ("bri", "brightness"),
+    ("cls", "close"),
     ("clr", "color"),
+    ("clrm", "color_mode"),
+    ("clsd", "closed"),
     ("cmd", "command"),
+    ("cod", "code"),
     ("curr", "current"),
+    ("dir", "direction"),
+    ("dly", "delay"),
+    ("fwd", "forward"),
     ("fx", "effect"),
+    ("hi", "high"),
     ("hum", "humidity"),
+    ("img", "image"),
+    ("inst", "install"),
+    ("jam", "jammed"),
+    ("k", "kelvin"),
+    ("lo", "low"),
+    ("loc", "locate"),
+    ("mirs", "mireds"),
+    ("opnd", "opened"),
     ("osc", "oscillation"),
+    ("paus", "pause"),
     ("pct", "percentage"),
     ("pl", "payload"),
     ("pos", "position"),
     ("pow", "power"),
     ("pr", "preset"),
+    ("prs", "press"),
+    ("req", "required"),
+    ("rev", "reverse"),
+    ("rng", "range"),
+    ("rst", "reset"),
+    ("scl", "scale"),
+    ("spd", "speed"),
     ("stat", "state"),
+    ("strt", "start"),
     ("temp", "temperature"),
     ("tpl", "template"),
+    ("trig", "trigger"),
     ("t", "topic"),
+    ("unlk", "unlock"),
     ("val", "value"),
+    ("whit", "white"),
 ];
 
 /// Expands the abbreviations of a config's keys (and of its `device`, `origin` and
@@ -523,10 +608,17 @@ fn long_key(key: &str) -> String {
     if !key.contains('_') {
         return key.into();
     }
-    key.split('_')
+    // `temp` is `temperature` except in a colour temperature (`clr_temp_*` →
+    // `color_temp_*`), which keeps Home Assistant's short name.
+    let (head, rest) = match key.strip_prefix("clr_temp_") {
+        Some(rest) => ("color_temp_", rest),
+        None => ("", key),
+    };
+    let words: Vec<&str> = rest
+        .split('_')
         .map(|w| WORDS.iter().find(|(s, _)| *s == w).map_or(w, |(_, l)| l))
-        .collect::<Vec<_>>()
-        .join("_")
+        .collect();
+    format!("{head}{}", words.join("_"))
 }
 
 #[cfg(test)]
@@ -559,6 +651,21 @@ mod tests {
         assert_eq!(c["payload_not_available"], "down");
         assert_eq!(c["device"]["manufacturer"], "Bla");
         assert!(!c.contains_key("~"));
+    }
+
+    /// Every entity abbreviation Home Assistant's documentation lists.
+    #[test]
+    fn every_documented_abbreviation() {
+        let table: Map<String, Value> = serde_json::from_str(include_str!(
+            "../../tests/fixtures/homeassistant/abbreviations.json"
+        ))
+        .unwrap();
+        let wrong: Vec<_> = table
+            .iter()
+            .filter(|(short, long)| long.as_str() != Some(long_key(short).as_str()))
+            .map(|(short, long)| format!("{short} → {} (not {long})", long_key(short)))
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::values::{coerce, fits, flatten, lookup, rendered, truthy};
 use crate::config::{Availability, MapRule};
 use crate::constellation::model::StateObjectPush;
 use crate::names::check_segment;
-use crate::native::{Intent, PackageId};
+use crate::native::{AvailabilityMode, Intent, PackageId};
 use minijinja::Environment;
 use serde_json::{Map, Value};
 
@@ -24,6 +24,7 @@ struct Rule {
     explode: Option<Vec<String>>,
     stateobjects: Vec<(String, Source, Meta)>,
     availability: Option<Avail>,
+    availability_mode: Option<AvailabilityMode>,
     continue_matching: bool,
 }
 
@@ -166,6 +167,7 @@ impl Mapper {
                     explode: r.explode.then(|| r.skip.clone()),
                     stateobjects,
                     availability,
+                    availability_mode: r.availability_mode.clone(),
                     continue_matching: r.continue_matching,
                 });
             }
@@ -255,7 +257,15 @@ impl Mapper {
                 Avail::Template(t) => render(t).and_then(|r| truthy(&rendered(&r))),
             };
             if let Some(online) = online {
-                out.push(Ok((package.clone(), Intent::Status(online))));
+                let intent = match &rule.availability_mode {
+                    Some(mode) => Intent::Availability {
+                        topic: topic.to_owned(),
+                        online,
+                        mode: mode.clone(),
+                    },
+                    None => Intent::Status(online),
+                };
+                out.push(Ok((package.clone(), intent)));
             }
         }
         if let (Some(skip), Some(Value::Object(obj))) = (&rule.explode, &value_json) {

@@ -42,6 +42,35 @@ pub enum Intent {
     },
     /// The device's availability.
     Status(bool),
+    /// The device's availability as one of the topics `mode` combines says it.
+    Availability {
+        topic: String,
+        online: bool,
+        mode: AvailabilityMode,
+    },
+}
+
+/// How several availability topics make a device's availability (Home Assistant's
+/// `availability_mode`; without one, the latest report wins).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AvailabilityMode {
+    /// Online when each of these topics last said online.
+    All(Vec<String>),
+    /// Online when one of these topics last said online.
+    Any(Vec<String>),
+}
+
+impl AvailabilityMode {
+    /// The availability from the last report of each topic (a topic that has said
+    /// nothing yet is offline).
+    pub fn combine(&self, reports: &std::collections::HashMap<String, bool>) -> bool {
+        let online = |t: &String| reports.get(t).copied().unwrap_or(false);
+        match self {
+            Self::All(topics) => topics.iter().all(online),
+            Self::Any(topics) => topics.iter().any(online),
+        }
+    }
 }
 
 /// Decodes a payload of `kind` for `package`; `user_properties` are the MQTT 5 ones.

@@ -8,5 +8,5 @@ mod intent;
 mod topic;
 
 pub use errors::{adapter_error_topic, error_topic, payload_head};
-pub use intent::{decode, Intent};
+pub use intent::{decode, AvailabilityMode, Intent};
 pub use topic::{parse_topic, Kind, PackageId, Topic};

@@ -77,6 +77,8 @@ pub struct PackageState {
     pub groups: Vec<String>,
     /// The latest `status`.
     pub online: Option<bool>,
+    /// The last availability each topic of a combined availability reported.
+    pub availability: std::collections::HashMap<String, bool>,
     /// The settings last published on `settings`.
     pub settings: Option<Map<String, Value>>,
     /// Jobs waiting, the most ever waiting, and jobs dropped because the queue was full.

@@ -208,28 +208,47 @@ async fn call(cx: &Context, package: &Package, intent: &Intent) -> Result<(), Ca
                 state.settings = Some(settings);
             }
         }
-        Intent::Status(online) => {
-            let name = &cx.config.constellation.online_stateobject;
-            if !name.is_empty() {
-                let push = StateObjectPush {
-                    name: name.clone(),
-                    value: Value::Bool(*online),
-                    type_name: Some("System.Boolean".into()),
-                    lifetime: None,
-                    metadatas: None,
-                };
-                c.push_state_object(id, &push).await?;
-            }
-            let previous = lock(&package.state).online;
-            if previous != Some(*online) {
-                let text = if *online { "online" } else { "offline" };
-                c.write_log(id, LogLevel::Info, &format!("{} is {text}", package.id))
-                    .await?;
-                lock(&package.state).online = Some(*online);
-            }
+        Intent::Availability {
+            topic,
+            online,
+            mode,
+        } => {
+            let online = {
+                let mut state = lock(&package.state);
+                state.availability.insert(topic.clone(), *online);
+                mode.combine(&state.availability)
+            };
+            status(cx, package, online).await?;
         }
+        Intent::Status(online) => status(cx, package, *online).await?,
         // Handled by `execute` without a request.
         Intent::Subscribe(_) | Intent::Groups(_) => {}
+    }
+    Ok(())
+}
+
+/// Records the device's availability: the online StateObject, and a log line when it
+/// changed.
+async fn status(cx: &Context, package: &Package, online: bool) -> Result<(), Call> {
+    let c = &cx.server.client;
+    let id = &package.identity;
+    let name = &cx.config.constellation.online_stateobject;
+    if !name.is_empty() {
+        let push = StateObjectPush {
+            name: name.clone(),
+            value: Value::Bool(online),
+            type_name: Some("System.Boolean".into()),
+            lifetime: None,
+            metadatas: None,
+        };
+        c.push_state_object(id, &push).await?;
+    }
+    let previous = lock(&package.state).online;
+    if previous != Some(online) {
+        let text = if online { "online" } else { "offline" };
+        c.write_log(id, LogLevel::Info, &format!("{} is {text}", package.id))
+            .await?;
+        lock(&package.state).online = Some(online);
     }
     Ok(())
 }
