@@ -625,3 +625,15 @@ fn expire_after_is_the_lifetime() {
         .collect();
     assert_eq!(lifetimes, [Some(300)]);
 }
+
+/// Device triggers (Zigbee2MQTT announces one per button action) and tag scanners hold
+/// no state: learned as nothing, and not an error.
+#[test]
+fn device_triggers_are_not_stateobjects() {
+    let d = announced(&[(
+        "homeassistant/device_automation/0xd/action_single/config",
+        json!({"automation_type": "trigger", "type": "action", "subtype": "single", "payload": "single",
+            "topic": "zigbee2mqtt/remote/action", "device": {"identifiers": ["zigbee2mqtt_0xd"], "name": "remote"}}),
+    )]);
+    assert!(d.handlers("zigbee2mqtt/remote/action").is_empty());
+}

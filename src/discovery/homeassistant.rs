@@ -120,6 +120,12 @@ impl Source for HomeAssistant {
         let mut changes: Vec<Change> = Vec::new();
         let mut keys = Vec::new();
         for e in entities {
+            // Device triggers and tag scanners fire Home Assistant automations; they
+            // hold no state (Zigbee2MQTT's `action` sensor or event carries the same).
+            if matches!(e.component.as_str(), "device_automation" | "tag") {
+                tracing::debug!(config = %e.key, "a trigger, not a StateObject: not projected");
+                continue;
+            }
             match spec(&self.sentinel, &e) {
                 Ok(spec) => {
                     keys.push(e.key.clone());
