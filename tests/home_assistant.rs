@@ -637,3 +637,40 @@ fn device_triggers_are_not_stateobjects() {
     )]);
     assert!(d.handlers("zigbee2mqtt/remote/action").is_empty());
 }
+
+/// The descriptor lists an entity's values when they are all it can take (a select's
+/// options, a climate's modes), not when any text may come (a device tracker's places).
+#[test]
+fn enumerations_in_the_descriptor() {
+    let dev = json!({"identifiers": ["dev"], "name": "dev"});
+    let d = announced(&[
+        (
+            "homeassistant/select/s/config",
+            json!({"name": "Mode", "state_topic": "s", "options": ["a", "b"], "device": dev}),
+        ),
+        (
+            "homeassistant/device_tracker/t/config",
+            json!({"name": "Phone", "state_topic": "t", "device": dev}),
+        ),
+        (
+            "homeassistant/climate/c/config",
+            json!({"name": "Heater", "mode_state_topic": "c", "modes": ["off", "heat"], "device": dev}),
+        ),
+    ]);
+    let types = d.types(&PackageId::new("HA", "dev"));
+    let values = |name: &str| {
+        types
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| (t.type_name.clone(), t.enum_values.clone()))
+    };
+    assert_eq!(
+        values("Mode"),
+        Some(("System.String".into(), vec!["a".into(), "b".into()]))
+    );
+    assert_eq!(values("Phone"), Some(("System.String".into(), vec![])));
+    assert_eq!(
+        values("Heater"),
+        Some(("System.String".into(), vec!["off".into(), "heat".into()]))
+    );
+}

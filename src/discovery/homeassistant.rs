@@ -262,7 +262,13 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
     } else if let Some(topic) = state_topic {
         let reading = ha_states::reading(&e.component, c);
         if let Some(t) = reading.type_name {
-            typed(&name, t, text(c, "device_class"), &reading.map);
+            // The map names every value only when nothing else updates.
+            let values = if reading.map_only {
+                &reading.map
+            } else {
+                &Map::new()
+            };
+            typed(&name, t, text(c, "device_class"), values);
         }
         rules.push(MapRule {
             stateobject: Some(name.clone()),
