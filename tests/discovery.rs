@@ -930,3 +930,67 @@ async fn availability_mode_all_needs_every_topic_online() {
         .await;
     so_is(&h, th, "Online", json!(true)).await;
 }
+
+/// Home Assistant's MQTT climate as Zigbee2MQTT announces a radiator valve: every
+/// attribute on the device's one state topic, the HVAC mode as the state;
+/// `climate.set_temperature` publishes the float (`21.0`), `set_hvac_mode` the mode.
+#[tokio::test]
+async fn a_climate_reads_and_commands_as_home_assistant_does() {
+    let h = with_preset("homeassistant").await;
+    let d = h.device("radiator").await;
+    d.subscribe("zigbee2mqtt/radiator/set/#").await;
+    let config = json!({"name": null, "modes": ["off", "auto", "heat"],
+        "mode_state_topic": "zigbee2mqtt/radiator", "mode_state_template": "{{ value_json.system_mode }}",
+        "mode_command_topic": "zigbee2mqtt/radiator/set/system_mode",
+        "current_temperature_topic": "zigbee2mqtt/radiator",
+        "current_temperature_template": "{{ value_json.local_temperature }}",
+        "temperature_state_topic": "zigbee2mqtt/radiator",
+        "temperature_state_template": "{{ value_json.current_heating_setpoint }}",
+        "temperature_command_topic": "zigbee2mqtt/radiator/set/current_heating_setpoint",
+        "unique_id": "0x9_climate", "device": {"identifiers": ["zigbee2mqtt_0x9"], "name": "radiator"}});
+    d.publish_retained(
+        "homeassistant/climate/0x9/climate/config",
+        config.to_string(),
+    )
+    .await;
+    let desc = descriptor(&h, "HomeAssistant/radiator", |_| true).await;
+    assert_eq!(
+        callback_keys(&desc),
+        ["SetTemperatureClimate", "SetModeClimate"]
+    );
+    d.publish(
+        "zigbee2mqtt/radiator",
+        r#"{"local_temperature":19.5,"current_heating_setpoint":21,"system_mode":"heat"}"#,
+    )
+    .await;
+    let radiator = ("HomeAssistant", "radiator");
+    so_is(&h, radiator, "climate", json!("heat")).await;
+    so_is(&h, radiator, "climate.current_temperature", json!(19.5)).await;
+    so_is(&h, radiator, "climate.temperature", json!(21.0)).await;
+
+    polled(&h, "HomeAssistant/radiator").await;
+    call(
+        &h,
+        "HomeAssistant/radiator",
+        "SetTemperatureClimate",
+        json!(22),
+        None,
+    );
+    let set = d
+        .expect("zigbee2mqtt/radiator/set/current_heating_setpoint", |_| {
+            true
+        })
+        .await;
+    assert_eq!(set.payload, "22.0");
+    call(
+        &h,
+        "HomeAssistant/radiator",
+        "SetModeClimate",
+        json!("off"),
+        None,
+    );
+    let set = d
+        .expect("zigbee2mqtt/radiator/set/system_mode", |_| true)
+        .await;
+    assert_eq!(set.payload, "off");
+}
