@@ -304,46 +304,6 @@ pub fn commands(component: &str, c: &Map<String, Value>, name: &str) -> Vec<Comm
                 as_is,
             );
         }
-        "switch" | "siren" => {
-            publish(
-                "Set",
-                "command_topic",
-                "command_template",
-                Some(("value", "System.Boolean")),
-                on_off(&on, &off),
-                as_is,
-            );
-        }
-        "number" => {
-            publish(
-                "Set",
-                "command_topic",
-                "command_template",
-                Some(("value", "System.Double")),
-                value::NUMBER.into(),
-                as_is,
-            );
-        }
-        "select" => {
-            publish(
-                "Set",
-                "command_topic",
-                "command_template",
-                Some(("option", "System.String")),
-                value::TEXT.into(),
-                as_is,
-            );
-        }
-        "text" => {
-            publish(
-                "Set",
-                "command_topic",
-                "command_template",
-                Some(("value", "System.String")),
-                value::TEXT.into(),
-                as_is,
-            );
-        }
         "button" => {
             let press = payload_setting(c, "payload_press").unwrap_or_else(|| "PRESS".into());
             publish(
@@ -355,15 +315,25 @@ pub fn commands(component: &str, c: &Map<String, Value>, name: &str) -> Vec<Comm
                 as_is,
             );
         }
-        // Anything else with a command topic: the data as text (JSON if not text).
-        _ => {
-            let setup = "{% set value = data if data is string else data | tojson %}";
+        // One `Set` service: its parameter and how it makes `value`.
+        component => {
+            let (parameter, setup) = match component {
+                "switch" | "siren" => (("value", "System.Boolean"), on_off(&on, &off)),
+                "number" => (("value", "System.Double"), value::NUMBER.into()),
+                "select" => (("option", "System.String"), value::TEXT.into()),
+                "text" => (("value", "System.String"), value::TEXT.into()),
+                // Anything else with a command topic: the data as text (JSON if not text).
+                _ => (
+                    ("value", "System.String"),
+                    "{% set value = data if data is string else data | tojson %}".into(),
+                ),
+            };
             publish(
                 "Set",
                 "command_topic",
                 "command_template",
-                Some(("value", "System.String")),
-                setup.into(),
+                Some(parameter),
+                setup,
                 as_is,
             );
         }
