@@ -405,6 +405,7 @@ async fn journal_bytes(packages: usize, jobs: usize) {
         .set_faults(constellation_mqtt::sim::Faults {
             delay_ms: 0,
             status: Some(503),
+            management_status: None,
         });
     let file = setup.dir.path().join("data/journal.redb");
     let size = || std::fs::metadata(&file).map_or(0, |m| m.len());
@@ -619,6 +620,7 @@ async fn overload(run: Duration) {
     handle.set_faults(Faults {
         delay_ms: 100,
         status: None,
+        management_status: None,
     });
     let capacity = 320u64;
     let (devices, names) = (100usize, 10usize);

@@ -1,4 +1,5 @@
-//! `constellation-mqtt check`: the configuration, then `CheckAccess` per declared package.
+//! `constellation-mqtt check`: the configuration, then `CheckAccess` per declared package,
+//! then (with `[provisioning]`) the management credential and what would be created.
 
 use crate::config::Config;
 use crate::constellation::{Client, ClientOptions, Error, Identity};
@@ -27,14 +28,7 @@ impl CheckRow {
 /// for the default credential (as the first `allow` entry naming one package, else
 /// `constellation-mqtt/Check`).
 pub async fn check_access(config: &Config) -> Result<Vec<CheckRow>, String> {
-    let c = &config.constellation;
-    let url = Url::parse(&c.url).map_err(|e| e.to_string())?;
-    let client = Client::new(ClientOptions {
-        url,
-        request_timeout: Duration::from_millis(c.request_timeout_ms),
-        long_poll_timeout: Duration::from_millis(c.long_poll_timeout_ms),
-    })
-    .map_err(|e| e.to_string())?;
+    let client = client(config)?;
     let mut identities = config.declared_identities();
     if identities.is_empty() && config.constellation.access_key.is_some() {
         identities.push(config.default_identity());
@@ -47,6 +41,28 @@ pub async fn check_access(config: &Config) -> Result<Vec<CheckRow>, String> {
     let mut rows: Vec<(usize, CheckRow)> = tasks.join_all().await;
     rows.sort_by_key(|(i, _)| *i);
     Ok(rows.into_iter().map(|(_, r)| r).collect())
+}
+
+fn client(config: &Config) -> Result<Client, String> {
+    let c = &config.constellation;
+    let url = Url::parse(&c.url).map_err(|e| e.to_string())?;
+    Client::new(ClientOptions {
+        url,
+        request_timeout: Duration::from_millis(c.request_timeout_ms),
+        long_poll_timeout: Duration::from_millis(c.long_poll_timeout_ms),
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// With `[provisioning]` enabled: the management credential checked, then each
+/// declared or previously provisioned package with what provisioning would do for it
+/// (`Err`: the Management API refused or failed).
+pub async fn provisioning(config: &Config) -> Result<Vec<(String, &'static str)>, String> {
+    let client = client(config)?;
+    crate::provisioning::survey(config, &client)
+        .await
+        .map(|rows| rows.into_iter().map(|(p, s)| (p.to_string(), s)).collect())
+        .map_err(|e| format!("provisioning: {e}"))
 }
 
 fn row(id: &Identity, result: Result<(), Error>) -> CheckRow {

@@ -66,6 +66,7 @@ pub mod mqtt;
 pub mod names;
 pub mod native;
 pub mod package;
+pub mod provisioning;
 pub mod secret;
 pub mod setup;
 pub mod shutdown;

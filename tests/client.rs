@@ -419,6 +419,7 @@ async fn a_slow_server_is_a_transient_time_out() {
     sim.handle().set_faults(Faults {
         delay_ms: 2_000,
         status: None,
+        management_status: None,
     });
     let c = constellation_mqtt::constellation::Client::new(
         constellation_mqtt::constellation::ClientOptions {

@@ -37,6 +37,7 @@ fn declare(
         so_payload: so,
         subscribe: Vec::new(),
         groups: Vec::new(),
+        settings: Default::default(),
         stateobjects: Default::default(),
     };
     f(&mut p);

@@ -113,6 +113,7 @@ async fn killed_mid_stream_with_mosquitto(server_down_during_the_kill: bool) {
     handle.set_faults(Faults {
         delay_ms: 20,
         status: None,
+        management_status: None,
     });
     let port = free_port();
     let _mosquitto = Mosquitto::start_persistent(port).await;
@@ -136,6 +137,7 @@ async fn killed_mid_stream_with_mosquitto(server_down_during_the_kill: bool) {
         handle.set_faults(Faults {
             delay_ms: 0,
             status: Some(503),
+            management_status: None,
         });
     }
     kill(&mut adapter);

@@ -250,6 +250,7 @@ fn configure(c: &mut constellation_mqtt::config::Config) {
         so_payload: Default::default(),
         subscribe: Vec::new(),
         groups: Vec::new(),
+        settings: Default::default(),
         stateobjects,
     });
 }
@@ -330,6 +331,7 @@ async fn a_slow_server_sees_only_the_latest_value_of_each_state_object() {
     h.sim.handle().set_faults(constellation_mqtt::sim::Faults {
         delay_ms: 20,
         status: None,
+        management_status: None,
     });
     let d = h.device("burst").await;
     for i in 0..10_000u32 {
@@ -425,6 +427,7 @@ async fn a_refused_credential_is_answered_on_error_without_a_request_storm() {
             so_payload: Default::default(),
             subscribe: Vec::new(),
             groups: Vec::new(),
+            settings: Default::default(),
             stateobjects: Default::default(),
         });
     })
@@ -562,6 +565,7 @@ async fn work_queued_when_the_shutdown_signal_comes_is_delivered() {
     handle.set_faults(constellation_mqtt::sim::Faults {
         delay_ms: 200,
         status: None,
+        management_status: None,
     });
     let d = h.device("flush").await;
     for i in 0..10 {

@@ -13,6 +13,7 @@ pub use load::{load, parse, parse_toml, read_toml, ENV_PREFIX};
 pub use schema::{
     Availability, CallbackPayload, CommandParameter, CommandResponse, CommandRule, Config,
     ConfigError, ConstellationConfig, Durability, HttpConfig, MapRule, MappedStateObject,
-    MqttConfig, MqttMode, PackageConfig, Preset, SoDefaults, SoPayload, StorageConfig,
+    MqttConfig, MqttMode, PackageConfig, Preset, ProvisioningConfig, SoDefaults, SoPayload,
+    StorageConfig,
 };
 pub use validate::validate;

@@ -72,6 +72,9 @@ pub struct Config {
     /// Where accepted work and the embedded broker's retained messages are kept.
     #[serde(default)]
     pub storage: StorageConfig,
+    /// Sentinels and packages declared on the server through its Management API.
+    #[serde(default)]
+    pub provisioning: ProvisioningConfig,
     /// Packages with their own settings or credentials.
     #[serde(default)]
     pub packages: Vec<PackageConfig>,
@@ -100,6 +103,7 @@ impl Default for Config {
             mqtt: MqttConfig::default(),
             http: HttpConfig::default(),
             storage: StorageConfig::default(),
+            provisioning: ProvisioningConfig::default(),
             packages: Vec::new(),
             map: Vec::new(),
             command: Vec::new(),
@@ -160,6 +164,50 @@ impl Default for StorageConfig {
             durability: Durability::Disk,
             max_bytes: 256 * 1024 * 1024,
             commit_ms: 2,
+        }
+    }
+}
+
+/// `[provisioning]`: when the server refuses an admitted package's credential, the
+/// adapter declares its sentinel and package instance through the Management API,
+/// reloads the server's configuration, and delivers the package's work (off by default).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvisioningConfig {
+    pub enabled: bool,
+    /// A credential with `EnableManagementAPI`.
+    pub access_key: Option<Secret>,
+    /// The adapter's name towards the Management API (its `PackageName`).
+    pub friendly_name: String,
+    /// The credential provisioned sentinels and packages use: created with
+    /// `constellation.access_key` when the server has none of that name. A package of
+    /// `[[packages]]` with its own key gets `<credential>.<sentinel>.<package>`.
+    pub credential: String,
+    /// Globs of the sentinels the adapter may create; nothing outside them.
+    pub sentinels: Vec<String>,
+    /// Pass `deployConfiguration` to the reload (push it to the sentinels).
+    pub deploy: bool,
+    /// Reloads happen at most this often; what arrives meanwhile joins the next one.
+    pub reload_min_interval_ms: u64,
+    /// Remove package instances the adapter created once they have been gone (no
+    /// publish, not live in the adapter) for `prune_after_s`. Nothing else is ever
+    /// removed.
+    pub prune: bool,
+    pub prune_after_s: u64,
+}
+
+impl Default for ProvisioningConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            access_key: None,
+            friendly_name: "constellation-mqtt".into(),
+            credential: "constellation-mqtt".into(),
+            sentinels: Vec::new(),
+            deploy: false,
+            reload_min_interval_ms: 1_000,
+            prune: false,
+            prune_after_s: 7 * 24 * 3600,
         }
     }
 }
@@ -323,9 +371,12 @@ pub struct PackageConfig {
     /// Static StateObject links.
     #[serde(default)]
     pub subscribe: Vec<SoFilter>,
-    /// Message groups joined at start.
+    /// Message groups joined at start (and written with the instance when provisioned).
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Settings written with the instance when it is provisioned (`[provisioning]`).
+    #[serde(default)]
+    pub settings: Map<String, Value>,
     /// Per-StateObject defaults, by name.
     #[serde(default)]
     pub stateobjects: BTreeMap<String, SoDefaults>,

@@ -100,6 +100,45 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
         }
     }
 
+    let p = &config.provisioning;
+    if p.enabled {
+        if p.access_key.as_ref().is_none_or(|k| k.expose().is_empty()) {
+            fail(
+                "provisioning.access_key",
+                "provisioning needs a credential with EnableManagementAPI".into(),
+            );
+        }
+        if p.sentinels.is_empty() {
+            fail(
+                "provisioning.sentinels",
+                "list the sentinels the adapter may create (globs, e.g. [\"Zigbee\", \"Tasmota\"])"
+                    .into(),
+            );
+        }
+        if c.access_key.is_none() {
+            fail(
+                "constellation.access_key",
+                "provisioning creates its credential with this key: set it".into(),
+            );
+        }
+        for (key, text) in [
+            ("provisioning.friendly_name", &p.friendly_name),
+            ("provisioning.credential", &p.credential),
+        ] {
+            if let Err(reason) = check_segment(text) {
+                fail(key, reason.into());
+            }
+        }
+    }
+    for (i, pattern) in p.sentinels.iter().enumerate() {
+        if let Err(e) = globset::Glob::new(pattern) {
+            fail(
+                &format!("provisioning.sentinels[{i}]"),
+                format!("{pattern:?} is not a glob: {e}"),
+            );
+        }
+    }
+
     let m = &config.mqtt;
     if m.qos > 2 {
         fail(

@@ -71,6 +71,8 @@ struct Call<'a> {
     query: Vec<(&'static str, &'a str)>,
     body: Option<Vec<u8>>,
     timeout: Duration,
+    /// A Management API path (`sentinels/<name>/packages`), instead of the action.
+    management: Option<Vec<String>>,
 }
 
 impl Client {
@@ -260,7 +262,29 @@ impl Client {
             query: Vec::new(),
             body: None,
             timeout: self.request_timeout,
+            management: None,
         }
+    }
+
+    /// A Management API request (`rest/management/<segments>`) as `identity`;
+    /// `action` names it in errors.
+    pub(super) async fn management(
+        &self,
+        action: &'static str,
+        identity: &Identity,
+        method: Method,
+        segments: &[&str],
+        query: Vec<(&'static str, &str)>,
+        body: Option<&Value>,
+    ) -> Result<bytes::Bytes, Error> {
+        let mut call = match body {
+            Some(body) => self.post(action, identity, body)?,
+            None => self.get(action, identity),
+        };
+        call.method = method;
+        call.query = query;
+        call.management = Some(segments.iter().map(|s| (*s).to_owned()).collect());
+        self.send(call).await
     }
 
     fn post<'a>(
@@ -326,14 +350,25 @@ impl Client {
     /// Sends the call and maps the answer to the spec's failure classes.
     async fn send(&self, call: Call<'_>) -> Result<bytes::Bytes, Error> {
         let action = call.action;
-        let url = self
-            .base
-            .join("rest/constellation/")
-            .and_then(|u| u.join(action))
-            .map_err(|e| Error::Protocol {
-                action,
-                reason: e.to_string(),
-            })?;
+        let protocol = |reason: String| Error::Protocol { action, reason };
+        let url = match &call.management {
+            None => self
+                .base
+                .join("rest/constellation/")
+                .and_then(|u| u.join(action))
+                .map_err(|e| protocol(e.to_string()))?,
+            Some(segments) => {
+                let mut url = self
+                    .base
+                    .join("rest/management/")
+                    .map_err(|e| protocol(e.to_string()))?;
+                url.path_segments_mut()
+                    .map_err(|()| protocol("the server URL cannot have a path".into()))?
+                    .pop_if_empty()
+                    .extend(segments);
+                url
+            }
+        };
         let id = call.identity;
         let mut req = self.http.request(call.method, url).timeout(call.timeout);
         let mut query = call.query.clone();

@@ -4,9 +4,11 @@ mod backoff;
 mod client;
 mod error;
 mod identity;
+mod management;
 pub mod model;
 
 pub use backoff::{retry_transient, Backoff, MIN_DELAY};
 pub use client::{Client, ClientOptions, RequestObserver};
 pub use error::Error;
 pub use identity::Identity;
+pub use management::Management;

@@ -27,6 +27,7 @@ use crate::package::{
     self, report, Context, Job, Lifecycle, LogLimit, Origin, Package, PackageState, Pushed,
     Refused, Server,
 };
+use crate::provisioning::Provisioner;
 use rumqttc::v5::mqttbytes::v5::Publish;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -62,6 +63,7 @@ impl Dispatcher {
         journal: Journal,
     ) -> Self {
         let cx = Context {
+            provisioner: Provisioner::start(&config, &client, publisher.clone()),
             server: Server::new(client, &config),
             publisher,
             devices: Arc::new(devices),
@@ -334,7 +336,11 @@ impl Dispatcher {
     /// Releases the packages idle for `constellation.package_idle_s` (see
     /// [`Package::releasable`]): their next publish starts them again.
     pub fn release_idle(&self) {
-        self.release_idle_in(&mut lock(&self.packages));
+        let mut packages = lock(&self.packages);
+        self.release_idle_in(&mut packages);
+        if let Some(provisioner) = &self.cx.provisioner {
+            provisioner.sweep(|id| packages.contains_key(id));
+        }
     }
 
     fn release_idle_in(&self, packages: &mut HashMap<PackageId, Arc<Package>>) {

@@ -8,6 +8,7 @@ use crate::devices::Devices;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::mqtt::Publisher;
+use crate::provisioning::Provisioner;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,8 @@ pub struct Context {
     /// StateObjects purged through the adapter, as filters: every package that follows
     /// them clears their retained `so/...` topics.
     pub purged: tokio::sync::broadcast::Sender<SoFilter>,
+    /// Declares refused packages on the server, when `[provisioning]` is enabled.
+    pub provisioner: Option<Arc<Provisioner>>,
 }
 
 /// The Constellation server: its client, requests in flight bounded over all packages.

@@ -1,11 +1,52 @@
 //! A poller's failure handling: backoff (ended early when the shared probe sees the
-//! server back), a longer hold for a refused credential, each kind of trouble logged
-//! once until things work again.
+//! server back), a longer hold for a refused credential (unless provisioning declares
+//! the package), each kind of trouble logged once until things work again.
 
 use super::context::Context;
 use super::state::Package;
 use crate::constellation::{Backoff, Error};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// A refused credential's way out: the package declared on the server by provisioning,
+/// at most once per credential hold (a package still refused right after being
+/// declared waits out the hold: no reload loop).
+#[derive(Default)]
+pub(super) struct Declared(Option<Instant>);
+
+impl Declared {
+    /// Declares `package` when provisioning is on and `error` refused its credential
+    /// (not a 403: that one is good, the action is not allowed): `Ok` to try again
+    /// now, else why it was not declared (`None`: provisioning does not apply).
+    pub(super) async fn declare(
+        &mut self,
+        cx: &Context,
+        package: &Package,
+        error: &Error,
+    ) -> Result<(), Option<String>> {
+        let Some(provisioner) = &cx.provisioner else {
+            return Err(None);
+        };
+        let refused = matches!(error, Error::Auth { status, .. } if *status != Some(403));
+        let hold = Duration::from_secs(cx.config.constellation.auth_retry_s);
+        if !refused || self.0.is_some_and(|t| t.elapsed() < hold) {
+            return Err(None);
+        }
+        let declared = tokio::select! {
+            r = provisioner.provision(&package.id) => r,
+            _ = cx.lifecycle.abort.cancelled() => return Err(None),
+        };
+        match declared {
+            Ok(()) => {
+                self.0 = Some(Instant::now());
+                Ok(())
+            }
+            Err(reason) => {
+                tracing::warn!(package = %package.id, %reason, "not provisioned");
+                Err(Some(reason))
+            }
+        }
+    }
+}
 
 /// A poller's failure handling: how long to wait after an error, logging each kind of
 /// trouble once until things work again.
@@ -15,6 +56,7 @@ pub(super) struct Trouble {
     logged: bool,
     /// Whether the next wait may end when the server is seen back (see `uplink`).
     early: bool,
+    declared: Declared,
 }
 
 impl Trouble {
@@ -24,6 +66,7 @@ impl Trouble {
             auth_hold: Duration::from_secs(cx.config.constellation.auth_retry_s),
             logged: false,
             early: true,
+            declared: Declared::default(),
         }
     }
 
@@ -40,7 +83,9 @@ impl Trouble {
             self.logged = true;
         }
         if error.is_auth() {
-            tokio::time::sleep(self.auth_hold).await;
+            if self.declared.declare(cx, package, error).await.is_err() {
+                tokio::time::sleep(self.auth_hold).await;
+            }
         } else {
             let delay = self.backoff.next_delay();
             let released = cx

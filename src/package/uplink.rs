@@ -4,6 +4,7 @@
 use super::context::Context;
 use super::queue::{Entry, Job, Origin};
 use super::state::Package;
+use super::trouble::Declared;
 use crate::constellation::model::{
     LogLevel, OutgoingMessage, Scope, ScopeType, SoFilter, StateObjectPush, RESPONSE_KEY,
 };
@@ -33,6 +34,7 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
     // back: not again right after such an early retry failed (the server answers the
     // probe but not this package: its own backoff then applies).
     let mut early = true;
+    let mut declared = Declared::default();
     // The first tick is immediate: settings are published at package start.
     let refresh_s = cx.config.constellation.settings_refresh_s;
     let mut settings_refresh = tokio::time::interval(if refresh_s == 0 {
@@ -74,6 +76,21 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
             outcome = Box::pin(execute(&cx, &package, job)) => outcome,
             _ = cx.lifecycle.abort.cancelled() => return,
         };
+        // A refused credential: declared on the server first, when provisioning may.
+        let mut not_provisioned = None;
+        let outcome = match outcome {
+            Outcome::Refused(job, error) => match declared.declare(&cx, &package, &error).await {
+                Ok(()) => {
+                    package.retry(Entry { job, key, bytes });
+                    continue;
+                }
+                Err(reason) => {
+                    not_provisioned = reason;
+                    Outcome::Refused(job, error)
+                }
+            },
+            other => other,
+        };
         if !matches!(outcome, Outcome::Retry(..)) {
             finished();
         }
@@ -103,7 +120,11 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
             Outcome::Refused(job, error) => {
                 lock(&package.state).refusals += 1;
                 tracing::warn!(package = %package.id, %error, hold_s = hold.as_secs(), "credential refused");
-                package.fail(&cx.publisher, &job.origin, &error.to_string());
+                let message = match &not_provisioned {
+                    Some(reason) => format!("{error}; not provisioned: {reason}"),
+                    None => error.to_string(),
+                };
+                package.fail(&cx.publisher, &job.origin, &message);
                 refused_until = Some(Instant::now() + hold);
                 hold = (hold * 2).min(auth_hold * 10);
             }

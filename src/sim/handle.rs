@@ -75,6 +75,17 @@ impl SimHandle {
         self.0.lock().faults = faults;
     }
 
+    /// The configuration in effect and the configuration file (the Management API's),
+    /// as `GET /sim/configuration` shows them.
+    pub fn configuration(&self) -> Value {
+        self.0.lock().configuration_view()
+    }
+
+    /// Configuration reloads so far.
+    pub fn reloads(&self) -> u64 {
+        self.0.lock().reloads
+    }
+
     /// Expires a subscription now; returns whether it existed.
     pub fn expire_subscription(&self, id: &str) -> bool {
         self.0.lock().remove_subscription(id)

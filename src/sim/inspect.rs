@@ -29,6 +29,7 @@ pub(super) fn router() -> Router<Shared> {
         .route("/faults", get(faults).put(set_faults))
         .route("/send", axum::routing::post(send))
         .route("/inbox/{sentinel}/{package}", get(inbox))
+        .route("/configuration", get(configuration))
 }
 
 fn handle(shared: Shared) -> SimHandle {
@@ -180,4 +181,10 @@ async fn inbox(
     let timeout = Duration::from_millis(q.timeout.unwrap_or(0).min(120_000));
     let who = Participant { sentinel, package };
     Json(handle(s).inbox(&who, timeout).await).into_response()
+}
+
+/// `GET /sim/configuration`: the configuration in effect, the configuration file the
+/// Management API edits (in effect after `configuration/reload`), the reloads so far.
+async fn configuration(State(s): State<Shared>) -> Response {
+    Json(s.lock().configuration_view()).into_response()
 }

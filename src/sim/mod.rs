@@ -6,14 +6,17 @@
 //! - `participant`: who calls (a package instance or a consumer);
 //! - `routing`: which subscriptions a message's scope reaches;
 //! - `shared`: the state behind its one mutex;
+//! - `configuration`: the configuration file the Management API (`management`) edits;
 //! - `rest`: the REST interface; `inspect`: the inspection API (`/sim/...`), which
 //!   [`SimHandle`] (`handle`) offers in process too.
 //!
 //! The simulator depends on nothing of the adapter but the REST model
 //! ([`crate::constellation`]): it can be used, and split out, on its own.
 
+mod configuration;
 mod handle;
 mod inspect;
+mod management;
 mod participant;
 mod rest;
 mod routing;
@@ -110,6 +113,7 @@ impl Simulator {
     fn serve(&mut self, listener: TcpListener) {
         let app = Router::new()
             .route("/rest/constellation/{action}", any(rest::handle))
+            .route("/rest/management/{*path}", any(management::handle))
             .nest("/sim", inspect::router())
             .with_state(self.shared.clone());
         let stop = CancellationToken::new();

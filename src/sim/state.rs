@@ -7,7 +7,7 @@
 
 use super::participant::Participant;
 use super::routing::{self, Recipient};
-use super::world::{PackageDecl, World};
+use super::world::{CredentialDecl, PackageDecl, World};
 use crate::constellation::model::{
     infer_type, LogLevel, OutgoingMessage, ReceivedMessage, ReceivedScope, ScopeType, Sender,
     SenderType, SoFilter, StateObject, StateObjectPush,
@@ -184,13 +184,25 @@ pub struct Faults {
     pub delay_ms: u64,
     /// Every REST request is answered with this status instead.
     pub status: Option<u16>,
+    /// Every Management API request is answered with this status instead.
+    pub management_status: Option<u16>,
 }
 
 /// The whole mutable state of the simulated server.
 pub(super) struct State {
+    /// The configuration in effect (as last reloaded).
     world: World,
+    /// The configuration file: what the Management API edits, in effect after
+    /// `configuration/reload`.
+    pub configuration: World,
+    /// Configuration reloads so far.
+    pub reloads: u64,
     packages: HashMap<Participant, PackageDecl>,
-    sentinel_keys: HashMap<String, String>,
+    /// The packages the configuration in effect declares (others were declared at run
+    /// time: by an open key, or by settings set through the inspection API).
+    configured: HashSet<Participant>,
+    sentinel_keys: HashMap<String, Vec<String>>,
+    credentials: HashMap<String, CredentialDecl>,
     connection_ids: HashMap<Participant, String>,
     sos: BTreeMap<String, StoredSo>,
     msg_subs: HashMap<String, MessageSub>,
@@ -213,24 +225,14 @@ fn new_id() -> String {
 
 impl State {
     pub fn new(world: World) -> Self {
-        let mut packages = HashMap::new();
-        let mut sentinel_keys = HashMap::new();
-        for s in &world.sentinels {
-            if let Some(key) = &s.access_key {
-                sentinel_keys.insert(s.name.clone(), key.clone());
-            }
-            for p in &s.packages {
-                let id = Participant {
-                    sentinel: s.name.clone(),
-                    package: p.name.clone(),
-                };
-                packages.insert(id, p.clone());
-            }
-        }
-        Self {
-            world,
-            packages,
-            sentinel_keys,
+        let mut state = Self {
+            world: World::default(),
+            configuration: world.clone(),
+            reloads: 0,
+            packages: HashMap::new(),
+            configured: HashSet::new(),
+            sentinel_keys: HashMap::new(),
+            credentials: HashMap::new(),
             connection_ids: HashMap::new(),
             sos: BTreeMap::new(),
             msg_subs: HashMap::new(),
@@ -240,7 +242,67 @@ impl State {
             stats: Stats::default(),
             faults: Faults::default(),
             updates: tokio::sync::broadcast::Sender::new(65_536),
+        };
+        state.apply(world);
+        state
+    }
+
+    /// `configuration/reload`: the configuration file takes effect. Runtime state
+    /// (StateObjects, subscriptions, logs) is kept; packages it no longer declares are
+    /// refused from now on.
+    pub fn reload(&mut self) {
+        self.reloads += 1;
+        self.apply(self.configuration.clone());
+    }
+
+    fn apply(&mut self, world: World) {
+        for gone in self.configured.drain() {
+            self.packages.remove(&gone);
         }
+        self.credentials = world
+            .credentials
+            .iter()
+            .map(|c| (c.name.clone(), c.clone()))
+            .collect();
+        self.sentinel_keys.clear();
+        for s in &world.sentinels {
+            let keys: Vec<String> = s
+                .access_key
+                .iter()
+                .cloned()
+                .chain(s.credential.as_deref().and_then(|c| self.key_of(c)))
+                .collect();
+            self.sentinel_keys.insert(s.name.clone(), keys);
+            for p in &s.packages {
+                let id = Participant {
+                    sentinel: s.name.clone(),
+                    package: p.name.clone(),
+                };
+                self.configured.insert(id.clone());
+                self.packages.insert(id, p.clone());
+            }
+        }
+        self.world = world;
+    }
+
+    /// The key of an enabled credential.
+    fn key_of(&self, credential: &str) -> Option<String> {
+        self.credentials
+            .get(credential)
+            .filter(|c| c.enable)
+            .map(|c| c.access_key.clone())
+    }
+
+    /// The configuration in effect, the configuration file, and the reloads so far.
+    pub fn configuration_view(&self) -> Value {
+        json!({"InEffect": self.world, "File": self.configuration, "Reloads": self.reloads})
+    }
+
+    /// Whether `key` is a credential the Management API accepts.
+    pub fn management_key(&self, key: &str) -> bool {
+        self.credentials
+            .values()
+            .any(|c| c.enable && c.enable_management_api && c.access_key == key)
     }
 
     // ----- credentials -------------------------------------------------------------
@@ -271,9 +333,16 @@ impl State {
         }
         match self.packages.get(&who) {
             Some(decl) => {
-                let own = decl.access_key.as_deref() == Some(key);
-                let sentinel_key = self.sentinel_keys.get(sentinel).map(String::as_str);
-                if own || sentinel_key == Some(key) {
+                let own = decl.access_key.as_deref() == Some(key)
+                    || decl
+                        .credential
+                        .as_deref()
+                        .and_then(|c| self.key_of(c))
+                        .as_deref()
+                        == Some(key);
+                let sentinel_keys = self.sentinel_keys.get(sentinel);
+                let by_sentinel = sentinel_keys.is_some_and(|keys| keys.iter().any(|k| k == key));
+                if decl.enable && (own || by_sentinel) {
                     Ok(who)
                 } else {
                     Err(refused())

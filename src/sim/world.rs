@@ -1,13 +1,14 @@
 //! The simulated server's declared world: sentinels, packages, credentials, settings,
 //! groups and permissions, from a `sim.toml` (or JSON) file or built in code.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::path::Path;
 use std::time::Duration;
 
-/// Everything the simulator knows before the first request.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// Everything the simulator knows before the first request: the server's configuration
+/// (which the Management API edits, and `configuration/reload` applies).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct World {
     /// Accept packages that are not declared when their key is one of `open_keys`,
@@ -19,7 +20,27 @@ pub struct World {
     pub subscription_expiry_ms: u64,
     /// Messages kept per subscription until fetched; the oldest is dropped beyond.
     pub max_queued_messages: usize,
+    /// Named credentials, which sentinels and packages can refer to.
+    pub credentials: Vec<CredentialDecl>,
     pub sentinels: Vec<SentinelDecl>,
+}
+
+/// A named credential, as the server's configuration declares it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialDecl {
+    pub name: String,
+    pub access_key: String,
+    /// A disabled credential is refused everywhere.
+    #[serde(default = "yes")]
+    pub enable: bool,
+    /// Accepted by the Management API (`SentinelName=Management`).
+    #[serde(default)]
+    pub enable_management_api: bool,
+    #[serde(default)]
+    pub enable_control_hub: bool,
+    #[serde(default)]
+    pub enable_developer_access: bool,
 }
 
 impl Default for World {
@@ -29,29 +50,40 @@ impl Default for World {
             consumer_keys: Vec::new(),
             subscription_expiry_ms: 60_000,
             max_queued_messages: 10_000,
+            credentials: Vec::new(),
             sentinels: Vec::new(),
         }
     }
 }
 
 /// A declared sentinel and its packages.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SentinelDecl {
     pub name: String,
-    /// The sentinel's credential, valid for all its packages.
+    /// The sentinel's key, valid for all its packages.
     pub access_key: Option<String>,
+    /// The name of the sentinel's credential (in `credentials`), valid for all its
+    /// packages.
+    #[serde(default)]
+    pub credential: Option<String>,
     #[serde(default)]
     pub packages: Vec<PackageDecl>,
 }
 
 /// A declared (virtual) package.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PackageDecl {
     pub name: String,
-    /// The package's own credential, valid besides its sentinel's.
+    /// The package's own key, valid besides its sentinel's.
     pub access_key: Option<String>,
+    /// The name of the package's own credential, valid besides its sentinel's.
+    #[serde(default)]
+    pub credential: Option<String>,
+    /// A disabled instance is refused.
+    #[serde(default = "yes")]
+    pub enable: bool,
     #[serde(default)]
     pub settings: Map<String, Value>,
     /// Groups the package belongs to from the start.
@@ -118,9 +150,23 @@ impl World {
             None => self.sentinels.push(SentinelDecl {
                 name: sentinel.into(),
                 access_key: sentinel_key.map(Into::into),
+                credential: None,
                 packages: vec![package],
             }),
         }
+        self
+    }
+
+    /// Adds a credential the Management API accepts.
+    pub fn with_management_key(mut self, name: &str, key: &str) -> Self {
+        self.credentials.push(CredentialDecl {
+            name: name.into(),
+            access_key: key.into(),
+            enable: true,
+            enable_management_api: true,
+            enable_control_hub: false,
+            enable_developer_access: false,
+        });
         self
     }
 
@@ -135,6 +181,8 @@ impl PackageDecl {
         Self {
             name: name.into(),
             access_key: None,
+            credential: None,
+            enable: true,
             settings: Map::new(),
             groups: Vec::new(),
             allowed_groups: None,

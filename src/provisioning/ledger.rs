@@ -1,0 +1,143 @@
+//! The package instances the adapter created on the server, remembered (in
+//! `provisioned.json` beside the journal, when durability is `disk`) so that pruning
+//! only ever removes those, and only once they have been gone long enough.
+
+use crate::native::PackageId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// One created instance.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Created {
+    pub sentinel: String,
+    pub package: String,
+    /// When it was created, and when it was last seen live in the adapter (Unix s).
+    pub created_s: u64,
+    pub seen_s: u64,
+}
+
+/// The created instances, by `sentinel/package`.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    entries: BTreeMap<String, Created>,
+    file: Option<PathBuf>,
+}
+
+/// Now, in Unix seconds.
+pub fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Ledger {
+    /// The ledger kept in `file` (none: in memory only); an unreadable file is reported
+    /// and started afresh (pruning then forgets what it had created).
+    pub fn open(file: Option<PathBuf>) -> Self {
+        let entries = file
+            .as_ref()
+            .filter(|f| f.exists())
+            .and_then(|f| {
+                let read = std::fs::read(f)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()));
+                read.inspect_err(|e| tracing::error!(file = %f.display(), error = %e, "provisioning ledger unreadable; starting afresh"))
+                    .ok()
+            })
+            .unwrap_or_default();
+        Self { entries, file }
+    }
+
+    /// Whether the adapter created this instance.
+    pub fn created(&self, sentinel: &str, package: &str) -> bool {
+        self.entries.contains_key(&key(sentinel, package))
+    }
+
+    /// Every created instance.
+    pub fn all(&self) -> impl Iterator<Item = PackageId> + '_ {
+        self.entries
+            .values()
+            .map(|c| PackageId::new(&c.sentinel, &c.package))
+    }
+
+    /// Records a created instance.
+    pub fn add(&mut self, sentinel: &str, package: &str) {
+        let now = now_s();
+        self.entries
+            .entry(key(sentinel, package))
+            .or_insert_with(|| Created {
+                sentinel: sentinel.into(),
+                package: package.into(),
+                created_s: now,
+                seen_s: now,
+            })
+            .seen_s = now;
+        self.save();
+    }
+
+    /// Marks the live instances seen now; returns those gone for `after_s` or more.
+    pub fn sweep(&mut self, live: impl Fn(&str, &str) -> bool, after_s: u64) -> Vec<Created> {
+        let now = now_s();
+        for c in self.entries.values_mut() {
+            if live(&c.sentinel, &c.package) {
+                c.seen_s = now;
+            }
+        }
+        self.save();
+        self.entries
+            .values()
+            .filter(|c| now.saturating_sub(c.seen_s) >= after_s)
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets a removed instance.
+    pub fn remove(&mut self, sentinel: &str, package: &str) {
+        self.entries.remove(&key(sentinel, package));
+        self.save();
+    }
+
+    /// Writes the ledger (to a temporary file renamed over the old one).
+    fn save(&self) {
+        let Some(file) = &self.file else { return };
+        let tmp = file.with_extension("json.tmp");
+        let written = serde_json::to_vec_pretty(&self.entries)
+            .map_err(std::io::Error::other)
+            .and_then(|b| std::fs::write(&tmp, b))
+            .and_then(|()| std::fs::rename(&tmp, file));
+        if let Err(e) = written {
+            tracing::error!(file = %file.display(), error = %e, "provisioning ledger not written");
+        }
+    }
+}
+
+fn key(sentinel: &str, package: &str) -> String {
+    format!("{sentinel}/{package}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_across_opens_and_swept_by_liveness() {
+        let dir = std::env::temp_dir().join(format!("ledger-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("provisioned.json");
+        let mut l = Ledger::open(Some(file.clone()));
+        l.add("Zigbee", "lamp");
+        l.add("Zigbee", "plug");
+        let mut l = Ledger::open(Some(file));
+        assert!(l.created("Zigbee", "lamp"));
+        assert!(!l.created("Zigbee", "other"));
+        // Nothing is gone for a day yet; with 0 s, what is not live is.
+        assert!(l.sweep(|_, _| false, 86_400).is_empty());
+        let gone = l.sweep(|_, p| p == "lamp", 0);
+        assert_eq!(gone.len(), 2, "seen now counts as gone after 0 s");
+        l.remove("Zigbee", "plug");
+        assert!(!l.created("Zigbee", "plug"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
