@@ -64,8 +64,14 @@ pub async fn run(
         .ok_or_else(|| "the demo needs the embedded broker".to_string())?;
     let device_port = broker.v4.first().map_or(1883, |a| a.port());
     println!(
-        "Constellation simulator: {}  (inspect: {}sim/stateobjects)",
+        "Constellation simulator: {}  (inspect: {}sim/stateobjects, {}sim/configuration)",
         sim.url(),
+        sim.url(),
+        sim.url()
+    );
+    println!(
+        "  open world (AccessKey=demo); `constellation-mqtt sim --strict` refuses packages until \
+         they are provisioned through its Management API ({}rest/management/)",
         sim.url()
     );
     println!(

@@ -61,6 +61,11 @@ enum Command {
         config: Option<PathBuf>,
         #[arg(long, default_value = "127.0.0.1:8088")]
         listen: SocketAddr,
+        /// As a real server: no open keys, so a package is refused until it is declared
+        /// (through the Management API, then `configuration/reload`). Without
+        /// `--config`, the Management API accepts the key `demo`.
+        #[arg(long)]
+        strict: bool,
     },
     /// Simulator, embedded broker, adapter and simulated devices in one process.
     Demo {
@@ -77,7 +82,11 @@ async fn main() -> ExitCode {
     let command = cli.command.unwrap_or(Command::Run { config: None });
     match command {
         Command::Check { config } => run_check(config).await,
-        Command::Sim { config, listen } => run_sim(config, listen).await,
+        Command::Sim {
+            config,
+            listen,
+            strict,
+        } => run_sim(config, listen, strict).await,
         Command::Run { config } => run_adapter(config).await,
         Command::Init { dir, broker, force } => match init::write(&dir, broker, force) {
             Ok(files) => {
@@ -218,15 +227,29 @@ async fn run_check(path: Option<PathBuf>) -> ExitCode {
     }
 }
 
-async fn run_sim(config: Option<PathBuf>, listen: SocketAddr) -> ExitCode {
+async fn run_sim(config: Option<PathBuf>, listen: SocketAddr, strict: bool) -> ExitCode {
     let (world, description) = match &config {
         Some(path) => match World::load(path) {
+            Ok(w) if strict => (
+                World {
+                    open_keys: Vec::new(),
+                    ..w
+                },
+                format!("world from {}, strict: no open keys", path.display()),
+            ),
             Ok(w) => (w, format!("world from {}", path.display())),
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }
         },
+        None if strict => (
+            World::default()
+                .with_management_key("Management", "demo")
+                .with_consumer_key("demo"),
+            "strict world: packages refused until declared through the Management API (AccessKey=demo)"
+                .to_owned(),
+        ),
         None => (
             World::open("demo"),
             "open world: any SentinelName/PackageName, and consumers, with AccessKey=demo"

@@ -122,10 +122,12 @@ async fn check_reports_every_configuration_error() {
     assert!(err.contains(&format!("{file}: key `mqtt.qos`")), "{err}");
 }
 
-#[tokio::test]
-async fn sim_serves_until_sigterm_then_exits_cleanly() {
+/// Starts `constellation-mqtt sim` with `args` on an ephemeral port: the child and the
+/// URL its banner gives.
+async fn sim(args: &[&str]) -> (std::process::Child, String) {
     let mut child = Command::new(BIN)
         .args(["sim", "--listen", "127.0.0.1:0"])
+        .args(args)
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -141,7 +143,37 @@ async fn sim_serves_until_sigterm_then_exits_cleanly() {
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned();
+    (child, url)
+}
+
+/// `sim --strict`: a package is refused until declared; the Management API takes `demo`.
+#[tokio::test]
+async fn sim_strict_refuses_undeclared_packages_and_opens_the_management_api() {
+    let (child, url) = sim(&["--strict"]).await;
+    let rest = http()
+        .get(format!(
+            "{url}rest/constellation/CheckAccess?SentinelName=S&PackageName=P&AccessKey=demo"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), 401);
+    let management = http()
+        .get(format!(
+            "{url}rest/management/CheckAccess?SentinelName=Management&PackageName=me&AccessKey=demo"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(management.status(), 200);
+    terminate(child).await;
+}
+
+#[tokio::test]
+async fn sim_serves_until_sigterm_then_exits_cleanly() {
+    let (child, url) = sim(&[]).await;
     // The spec's curl example, in the open world's key.
     let resp = http().get(format!(
         "{url}rest/constellation/PushStateObject?SentinelName=S&PackageName=P&AccessKey=demo&name=T&value=21"
@@ -389,5 +421,55 @@ async fn check_reports_a_rule_template_that_does_not_compile() {
     assert!(
         err.contains("key `map[0].value`") && err.contains("syntax error"),
         "{err}"
+    );
+}
+
+/// With `[provisioning]`: the management credential is checked, and each declared
+/// package is listed with what provisioning would do; a refused package that would be
+/// created does not fail the check, a refused management key does.
+#[tokio::test]
+async fn check_with_provisioning_lists_what_would_be_created() {
+    let world = world().with_management_key("Admin", "admin-key");
+    let sim = start(world).await;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |management_key: &str| {
+        let path = dir.path().join("topics.toml");
+        let text = format!(
+            r#"[constellation]
+url = "{}"
+access_key = "demo"
+
+[provisioning]
+enabled = true
+access_key = "{management_key}"
+sentinels = ["Zigbee"]
+
+[[packages]]
+sentinel = "Salon"
+package = "Temperature"
+access_key = "{SALON_KEY}"
+
+[[packages]]
+sentinel = "Zigbee"
+package = "lamp"
+"#,
+            sim.url()
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let (ok, out, err) = check(&write("admin-key")).await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("the Management API accepts the credential"),
+        "{out}"
+    );
+    assert!(out.contains("Salon/Temperature: exists"), "{out}");
+    assert!(out.contains("Zigbee/lamp: would be created"), "{out}");
+    let (ok, out, _) = check(&write("wrong")).await;
+    assert!(!ok);
+    assert!(
+        out.contains("provisioning") && out.contains("credential refused"),
+        "{out}"
     );
 }

@@ -260,3 +260,72 @@ async fn a_name_the_server_rejects_is_reported_and_not_asked_again() {
     .await;
     assert_eq!(stats(), 1);
 }
+
+#[tokio::test]
+async fn a_declared_package_is_provisioned_with_its_groups_and_settings() {
+    let h = Harness::embedded(strict(), |c| {
+        provisioned(c);
+        c.packages.push(constellation_mqtt::config::PackageConfig {
+            sentinel: "Zigbee".into(),
+            package: "thermo".into(),
+            groups: vec!["Sensors".into()],
+            settings: json!({"Interval": 5}).as_object().cloned().unwrap(),
+            ..Default::default()
+        });
+    })
+    .await;
+    let d = h.device("thermo").await;
+    d.subscribe("constellation/Zigbee/thermo/settings").await;
+    // Its settings, written with the instance, are in effect after the reload.
+    let settings = d
+        .expect("constellation/Zigbee/thermo/settings", |_| true)
+        .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&settings.payload).unwrap(),
+        json!({"Interval": 5})
+    );
+    let thermo = instances(&h, "Zigbee")
+        .into_iter()
+        .find(|p| p["name"] == "thermo")
+        .expect("provisioned");
+    assert_eq!(thermo["groups"], json!(["Sensors"]));
+    assert_eq!(thermo["settings"], json!({"Interval": 5}));
+}
+
+/// `prune`: an instance the adapter created, gone (released, no publish) for
+/// `prune_after_s`, is removed and the configuration reloaded; nothing else is.
+#[tokio::test]
+async fn prune_removes_only_the_adapters_own_instances_once_gone() {
+    let world = strict().with_package(
+        "Zigbee",
+        Some("other-key"),
+        constellation_mqtt::sim::PackageDecl::new("theirs"),
+    );
+    let h = Harness::embedded(world, |c| {
+        provisioned(c);
+        c.constellation.package_idle_s = 1;
+        c.provisioning.prune = true;
+        c.provisioning.prune_after_s = 1;
+    })
+    .await;
+    let d = h.device("native").await;
+    d.publish("constellation/Zigbee/passing/stateobject/T", "1")
+        .await;
+    h.state_object_arrives("Zigbee", "passing", "T").await;
+    let names = || -> Vec<String> {
+        instances(&h, "Zigbee")
+            .iter()
+            .filter_map(|p| p["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(names().contains(&"passing".to_string()));
+    wait_for("the gone instance pruned", T, || async {
+        (!names().contains(&"passing".to_string())).then_some(())
+    })
+    .await;
+    assert_eq!(names(), ["theirs"], "an instance it did not create stays");
+    wait_for("the reload after pruning", T, || async {
+        (h.sim.handle().reloads() >= 2).then_some(())
+    })
+    .await;
+}

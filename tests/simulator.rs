@@ -783,3 +783,213 @@ async fn watch_every_state_object(c: &Client) -> (Identity, String) {
 async fn get_json(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
     http.get(url).send().await.unwrap().json().await.unwrap()
 }
+
+/// A raw Management API request: (status, JSON body or null).
+async fn management(
+    sim: &Simulator,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = http()
+        .request(method, format!("{}rest/management/{path}", sim.url()))
+        .header("SentinelName", "Management")
+        .header("PackageName", "tester")
+        .header("AccessKey", key);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await.unwrap();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// The Management API edits the configuration file; a package added through it is
+/// accepted only after `configuration/reload`, and refused again once removed and
+/// reloaded, as on a real server.
+#[tokio::test]
+async fn the_management_api_provisions_packages_after_a_reload() {
+    use reqwest::Method;
+    let sim = start(World::default().with_management_key("Admin", "admin-key")).await;
+    let c = client(&sim);
+    let lamp = Identity::new("Zigbee", "lamp", "lamp-key");
+    // The management credential is required.
+    assert_eq!(
+        management(&sim, Method::GET, "CheckAccess", "nope", None)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        management(&sim, Method::GET, "CheckAccess", "admin-key", None)
+            .await
+            .0,
+        200
+    );
+    let version = management(&sim, Method::GET, "server/version", "admin-key", None).await;
+    assert!(version.1["Version"].is_string());
+    // A credential, a virtual sentinel, a package instance with settings and groups.
+    let ok = |r: (u16, Value)| assert!((200..300).contains(&r.0), "{r:?}");
+    ok(management(
+        &sim,
+        Method::POST,
+        "credentials",
+        "admin-key",
+        Some(json!({"Name": "Devices", "AccessKey": "lamp-key"})),
+    )
+    .await);
+    ok(management(
+        &sim,
+        Method::POST,
+        "sentinels",
+        "admin-key",
+        Some(json!({"Name": "Zigbee", "Credential": "Devices"})),
+    )
+    .await);
+    ok(management(
+        &sim,
+        Method::POST,
+        "sentinels/Zigbee/packages",
+        "admin-key",
+        Some(json!({"Name": "lamp", "Enable": true})),
+    )
+    .await);
+    ok(management(
+        &sim,
+        Method::POST,
+        "sentinels/Zigbee/packages/lamp/settings",
+        "admin-key",
+        Some(json!({"Interval": "10"})),
+    )
+    .await);
+    ok(management(
+        &sim,
+        Method::POST,
+        "sentinels/Zigbee/packages/lamp/groups",
+        "admin-key",
+        Some(json!(["Lights"])),
+    )
+    .await);
+    // Not before the reload.
+    assert!(matches!(
+        c.check_access(&lamp).await,
+        Err(Error::Auth {
+            status: Some(401),
+            ..
+        })
+    ));
+    ok(management(
+        &sim,
+        Method::GET,
+        "configuration/reload?deployConfiguration=true",
+        "admin-key",
+        None,
+    )
+    .await);
+    c.check_access(&lamp).await.unwrap();
+    assert_eq!(
+        c.get_settings(&lamp).await.unwrap()["Interval"],
+        json!("10")
+    );
+    // Listings, keys only on request.
+    let (_, creds) = management(&sim, Method::GET, "credentials", "admin-key", None).await;
+    assert!(creds
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c.get("AccessKey").is_none()));
+    let (_, creds) = management(
+        &sim,
+        Method::GET,
+        "credentials?includeAccessKeys=true",
+        "admin-key",
+        None,
+    )
+    .await;
+    assert!(creds
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["AccessKey"] == "lamp-key"));
+    let (_, packages) = management(
+        &sim,
+        Method::GET,
+        "sentinels/Zigbee/packages",
+        "admin-key",
+        None,
+    )
+    .await;
+    assert_eq!(packages[0]["Name"], "lamp");
+    let (_, groups) = management(
+        &sim,
+        Method::GET,
+        "sentinels/Zigbee/packages/lamp/groups",
+        "admin-key",
+        None,
+    )
+    .await;
+    assert_eq!(groups, json!(["Lights"]));
+    // Bad input: a body that does not parse, a name the configuration cannot hold, an
+    // unknown sentinel, an unknown action.
+    let (status, body) = management(
+        &sim,
+        Method::POST,
+        "sentinels",
+        "admin-key",
+        Some(json!([1])),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let bad = management(
+        &sim,
+        Method::POST,
+        "sentinels/Zigbee/packages",
+        "admin-key",
+        Some(json!({"Name": "a/b"})),
+    )
+    .await;
+    assert_eq!(bad.0, 400);
+    assert!(bad.1["Message"].as_str().unwrap().contains("not valid"));
+    assert_eq!(
+        management(
+            &sim,
+            Method::GET,
+            "sentinels/Nope/packages",
+            "admin-key",
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        management(&sim, Method::GET, "nothing", "admin-key", None)
+            .await
+            .0,
+        404
+    );
+    // Removed, then reloaded: refused again.
+    ok(management(
+        &sim,
+        Method::DELETE,
+        "sentinels/Zigbee/packages/lamp",
+        "admin-key",
+        None,
+    )
+    .await);
+    c.check_access(&lamp).await.unwrap();
+    ok(management(&sim, Method::GET, "configuration/reload", "admin-key", None).await);
+    assert!(matches!(
+        c.check_access(&lamp).await,
+        Err(Error::Auth {
+            status: Some(401),
+            ..
+        })
+    ));
+    // The inspection API shows both configurations.
+    let view = get_json(&http(), format!("{}sim/configuration", sim.url())).await;
+    assert_eq!(view["Reloads"], 2);
+    assert_eq!(view["File"]["sentinels"][0]["name"], "Zigbee");
+}

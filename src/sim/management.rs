@@ -94,6 +94,7 @@ pub(super) async fn handle(
         }
     };
     let response = match result {
+        Ok(Some(Value::Null)) => StatusCode::OK.into_response(),
         Ok(Some(v)) => Json(v).into_response(),
         Ok(None) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
@@ -112,7 +113,8 @@ fn act(
 ) -> Result<Option<Value>, SimError> {
     let done = |r: Result<(), SimError>| r.map(|()| None);
     match (method.as_str(), segments) {
-        ("GET", ["CheckAccess"]) => Ok(None),
+        // 200 with no body, as the REST interface's CheckAccess.
+        ("GET", ["CheckAccess"]) => Ok(Some(Value::Null)),
         ("GET", ["server", "version"]) => Ok(Some(json!({"Version": "1.8-simulator"}))),
         ("GET", ["credentials"]) => Ok(Some(conf::credentials(world, include_keys))),
         ("POST", ["credentials"]) => done(conf::add_credential(world, body(bytes)?)),
