@@ -329,3 +329,29 @@ async fn prune_removes_only_the_adapters_own_instances_once_gone() {
     })
     .await;
 }
+
+/// A server may take a moment to apply a reload: a package still refused right after
+/// it was provisioned is retried with backoff for a while, not put on the credential
+/// hold at once.
+#[tokio::test]
+async fn a_package_refused_just_after_its_provisioning_is_retried_until_the_server_applies_it() {
+    let h = Harness::embedded(strict(), provisioned).await;
+    let handle = h.sim.handle();
+    // Every REST request refused (as a server still loading its configuration would).
+    handle.set_faults(Faults {
+        status: Some(401),
+        ..Faults::default()
+    });
+    let d = h.device("native").await;
+    d.publish("constellation/Zigbee/slow/stateobject/T", "7")
+        .await;
+    wait_for("provisioned, then refused again", T, || async {
+        let refused = handle.stats().count("PushStateObject", 401);
+        (handle.reloads() == 1 && refused >= 2).then_some(())
+    })
+    .await;
+    handle.set_faults(Faults::default());
+    let so = h.state_object_arrives("Zigbee", "slow", "T").await;
+    assert_eq!(so.value, json!(7));
+    assert_eq!(handle.reloads(), 1, "provisioned once");
+}
