@@ -57,6 +57,18 @@ impl Management {
         Ok(list.into_iter().map(|n| n.name).collect())
     }
 
+    /// POSTs `body` to `segments`.
+    async fn post(
+        &self,
+        action: &'static str,
+        segments: &[&str],
+        body: &Value,
+    ) -> Result<(), Error> {
+        self.call(action, Method::POST, segments, vec![], Some(body))
+            .await
+            .map(drop)
+    }
+
     /// `CheckAccess`: whether the management credential is accepted.
     pub async fn check_access(&self) -> Result<(), Error> {
         self.call(
@@ -78,15 +90,8 @@ impl Management {
     /// Adds (or replaces) the credential `name` with `access_key`.
     pub async fn add_credential(&self, name: &str, access_key: &str) -> Result<(), Error> {
         let body = json!({"Name": name, "AccessKey": access_key, "Enable": true});
-        self.call(
-            "management/credentials",
-            Method::POST,
-            &["credentials"],
-            vec![],
-            Some(&body),
-        )
-        .await
-        .map(drop)
+        self.post("management/credentials", &["credentials"], &body)
+            .await
     }
 
     /// The names of the sentinels.
@@ -97,15 +102,8 @@ impl Management {
     /// Adds (or replaces) a virtual sentinel using `credential`.
     pub async fn add_sentinel(&self, name: &str, credential: &str) -> Result<(), Error> {
         let body = json!({"Name": name, "Credential": credential});
-        self.call(
-            "management/sentinels",
-            Method::POST,
-            &["sentinels"],
-            vec![],
-            Some(&body),
-        )
-        .await
-        .map(drop)
+        self.post("management/sentinels", &["sentinels"], &body)
+            .await
     }
 
     /// The names of a sentinel's package instances.
@@ -123,15 +121,7 @@ impl Management {
     ) -> Result<(), Error> {
         let body = json!({"Name": package, "Enable": true, "Credential": credential});
         let path = ["sentinels", sentinel, "packages"];
-        self.call(
-            "management/packages",
-            Method::POST,
-            &path,
-            vec![],
-            Some(&body),
-        )
-        .await
-        .map(drop)
+        self.post("management/packages", &path, &body).await
     }
 
     /// Removes a package instance.
@@ -151,15 +141,7 @@ impl Management {
     ) -> Result<(), Error> {
         let path = ["sentinels", sentinel, "packages", package, "settings"];
         let body = Value::Object(settings.clone());
-        self.call(
-            "management/settings",
-            Method::POST,
-            &path,
-            vec![],
-            Some(&body),
-        )
-        .await
-        .map(drop)
+        self.post("management/settings", &path, &body).await
     }
 
     /// Replaces an instance's groups.
@@ -170,15 +152,7 @@ impl Management {
         groups: &[String],
     ) -> Result<(), Error> {
         let path = ["sentinels", sentinel, "packages", package, "groups"];
-        self.call(
-            "management/groups",
-            Method::POST,
-            &path,
-            vec![],
-            Some(&json!(groups)),
-        )
-        .await
-        .map(drop)
+        self.post("management/groups", &path, &json!(groups)).await
     }
 
     /// `configuration/reload` (with `deployConfiguration` when `deploy`).

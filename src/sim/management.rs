@@ -3,6 +3,7 @@
 //! `configuration/reload` puts it in effect.
 
 use super::configuration as conf;
+use super::rest::json_body as body;
 use super::shared::Shared;
 use super::state::SimError;
 use axum::body::Bytes;
@@ -27,10 +28,6 @@ fn part(headers: &HeaderMap, query: &[(String, String)], name: &str) -> Option<S
                 .find(|(k, _)| k.eq_ignore_ascii_case(name))
                 .map(|(_, v)| v.clone())
         })
-}
-
-fn body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, SimError> {
-    serde_json::from_slice(body).map_err(|e| SimError::bad_request(format!("invalid body: {e}")))
 }
 
 /// The handler of every Management API action.

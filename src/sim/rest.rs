@@ -94,7 +94,7 @@ fn credential<'a>(headers: &'a HeaderMap, params: &'a Params, name: &str) -> Opt
         .or_else(|| params.get(name))
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, SimError> {
+pub(super) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, SimError> {
     serde_json::from_slice(body)
         .map_err(|e| SimError::bad_request(format!("invalid JSON body: {e}")))
 }
