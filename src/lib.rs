@@ -55,6 +55,7 @@ pub mod demo;
 pub mod devices;
 pub mod discovery;
 pub mod dispatch;
+pub mod export;
 pub mod http;
 pub mod init;
 pub mod journal;

@@ -18,7 +18,16 @@ impl Setup {
     /// reason).
     pub fn new(config: Config) -> Result<Self, Vec<(String, String)>> {
         let mut errors = config::validate(&config);
-        match Mapping::compile(&config) {
+        errors.extend(crate::export::check_templates(&config));
+        let mapping = Mapping::compile(&config);
+        if let Ok(mapping) = &mapping {
+            // What the rules, presets and discovery subscribe: no export may land there.
+            let mut filters = mapping.filters.clone();
+            let discovery = crate::discovery::Discovery::new(&mapping.discovery);
+            filters.extend(discovery.filters().iter().cloned());
+            errors.extend(crate::export::loops(&config, &filters));
+        }
+        match mapping {
             Ok(mapping) if errors.is_empty() => Ok(Self {
                 config: Arc::new(config),
                 mapping,

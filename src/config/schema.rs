@@ -75,6 +75,9 @@ pub struct Config {
     /// Sentinels and packages declared on the server through its Management API.
     #[serde(default)]
     pub provisioning: ProvisioningConfig,
+    /// Constellation StateObjects published on MQTT (and announced to Home Assistant).
+    #[serde(default)]
+    pub export: Vec<ExportConfig>,
     /// Packages with their own settings or credentials.
     #[serde(default)]
     pub packages: Vec<PackageConfig>,
@@ -104,6 +107,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             storage: StorageConfig::default(),
             provisioning: ProvisioningConfig::default(),
+            export: Vec::new(),
             packages: Vec::new(),
             map: Vec::new(),
             command: Vec::new(),
@@ -256,6 +260,100 @@ pub struct ConstellationConfig {
     pub saga_timeout_ms: u64,
     /// Sagas remembered per package; the oldest is forgotten beyond.
     pub max_sagas_per_package: usize,
+    /// The adapter's own identity (a consumer or a package credential): what
+    /// `[[export]]` follows and `<prefix>/_send` sends as.
+    pub identity: Option<IdentityConfig>,
+}
+
+/// `[constellation] identity = { sentinel, package, access_key }`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// `Consumer` for a consumer credential.
+    pub sentinel: String,
+    pub package: String,
+    /// Default: `constellation.access_key`.
+    pub access_key: Option<Secret>,
+}
+
+/// `[[export]]`: Constellation StateObjects published on MQTT, optionally announced to
+/// Home Assistant.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExportConfig {
+    /// One StateObject filter or a list (`*` or absent fields match anything).
+    pub filter: OneOrMany<SoFilter>,
+    /// Topic template over `{sentinel}`, `{package}`, `{name}`, `{type}` (each a
+    /// sanitised topic level).
+    #[serde(default = "default_export_topic")]
+    pub topic: String,
+    /// Jinja over `so` (the StateObject as Constellation gives it); default: its JSON.
+    pub payload: Option<String>,
+    #[serde(default = "yes")]
+    pub retain: bool,
+    pub qos: Option<u8>,
+    /// Also announce each exported StateObject to Home Assistant.
+    #[serde(default)]
+    pub homeassistant_discovery: bool,
+    #[serde(default = "default_discovery_prefix")]
+    pub discovery_prefix: String,
+    /// For an object StateObject, the Home Assistant state: a template over the
+    /// published payload (`value_json`); the object goes to the entity's attributes.
+    #[serde(default = "default_object_value")]
+    pub object_value_template: String,
+    /// MessageCallbacks announced to Home Assistant as entities that send the message.
+    #[serde(default)]
+    pub callback: Vec<ExportCallback>,
+}
+
+/// `[[export.callback]]`: a MessageCallback of a Constellation package, as a Home
+/// Assistant `button` (no parameter), `number`, `text` or `switch`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExportCallback {
+    pub sentinel: String,
+    pub package: String,
+    pub key: String,
+    /// The one parameter's type: `System.Double` (and other numbers) → `number`,
+    /// `System.Boolean` → `switch`, anything else → `text`; none → `button`.
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
+    /// Its name in Home Assistant (default: the key).
+    pub name: Option<String>,
+}
+
+/// One value or a list of them.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    /// The values.
+    pub fn as_slice(&self) -> &[T] {
+        match self {
+            Self::One(t) => std::slice::from_ref(t),
+            Self::Many(v) => v,
+        }
+    }
+}
+
+fn default_export_topic() -> String {
+    "constellation-export/{sentinel}/{package}/{name}".into()
+}
+
+fn default_discovery_prefix() -> String {
+    "homeassistant".into()
+}
+
+fn default_object_value() -> String {
+    "{{ value_json.Value | tojson }}".into()
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for ConstellationConfig {
@@ -278,6 +376,7 @@ impl Default for ConstellationConfig {
             package_idle_s: 3_600,
             saga_timeout_ms: 300_000,
             max_sagas_per_package: 1_000,
+            identity: None,
         }
     }
 }
@@ -608,6 +707,18 @@ impl Config {
             .unwrap_or(("constellation-mqtt", "Check"));
         let key = self.constellation.access_key.as_ref();
         Identity::new(sentinel, package, key.map_or("", Secret::expose))
+    }
+
+    /// The adapter's own identity (`[constellation] identity`), its key defaulting to
+    /// `constellation.access_key`.
+    pub fn identity(&self) -> Option<Identity> {
+        let i = self.constellation.identity.as_ref()?;
+        let key = i
+            .access_key
+            .as_ref()
+            .or(self.constellation.access_key.as_ref())
+            .map_or("", Secret::expose);
+        Some(Identity::new(&i.sentinel, &i.package, key))
     }
 
     /// The declared package of that name, if any.

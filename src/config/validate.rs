@@ -139,6 +139,31 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
         }
     }
 
+    if !config.export.is_empty() && c.identity.is_none() {
+        fail(
+            "constellation.identity",
+            "[[export]] follows StateObjects as the adapter's own identity: set { sentinel, package }".into(),
+        );
+    }
+    for (i, x) in config.export.iter().enumerate() {
+        let key = |k: &str| format!("export[{i}].{k}");
+        if x.filter.as_slice().is_empty() {
+            fail(&key("filter"), "needs at least one filter".into());
+        }
+        if x.topic.is_empty() || x.topic.contains(['+', '#']) || x.topic.starts_with('/') {
+            fail(
+                &key("topic"),
+                format!("{:?} is not a topic template", x.topic),
+            );
+        }
+        if x.qos.is_some_and(|q| q > 2) {
+            fail(&key("qos"), "must be 0, 1 or 2".into());
+        }
+        if let Err(reason) = check_prefix(&x.discovery_prefix) {
+            fail(&key("discovery_prefix"), reason);
+        }
+    }
+
     let m = &config.mqtt;
     if m.qos > 2 {
         fail(

@@ -14,6 +14,7 @@ mod replay;
 use crate::config::Config;
 use crate::constellation::Client;
 use crate::devices::Devices;
+use crate::export::Exports;
 use crate::journal::Journal;
 use crate::lock::lock;
 use crate::mapping::MapError;
@@ -48,6 +49,8 @@ pub struct Dispatcher {
     /// Refusal lines in the log for publishes no live package answers for (bad topics,
     /// packages refused or not yet started).
     log_limit: Arc<LogLimit>,
+    /// `[[export]]` and `_send`, when the adapter has an identity.
+    exports: Option<Arc<Exports>>,
 }
 
 impl Dispatcher {
@@ -62,6 +65,7 @@ impl Dispatcher {
         metrics: Arc<Metrics>,
         journal: Journal,
     ) -> Self {
+        let exports = Exports::start(&config, &client, &publisher);
         let cx = Context {
             provisioner: Provisioner::start(&config, &client, publisher.clone()),
             server: Server::new(client, &config),
@@ -81,6 +85,7 @@ impl Dispatcher {
             packages: Arc::default(),
             tasks: Arc::default(),
             log_limit: Arc::default(),
+            exports,
         }
     }
 
@@ -121,8 +126,27 @@ impl Dispatcher {
         let metrics = &self.cx.metrics;
         let (package, kind) = match parse_topic(prefix, &topic) {
             Topic::Device(package, kind) => (package, kind),
+            Topic::Send => {
+                metrics.received("send");
+                return match &self.exports {
+                    Some(x) => x
+                        .send
+                        .handle(&topic, &publish.payload, publish.properties.as_ref()),
+                    None => self.refuse(
+                        Refusal::InvalidTopic,
+                        &format!("{prefix}/_send/error"),
+                        &origin(),
+                        "_send needs the adapter's identity: set [constellation] identity",
+                    ),
+                };
+            }
             Topic::Foreign => {
                 metrics.received("foreign");
+                if let Some(x) = &self.exports {
+                    if x.home_assistant_status(&topic, &publish.payload, prefix) {
+                        return;
+                    }
+                }
                 return self.project(&topic, &publish.payload, publish.retain, origin);
             }
             Topic::Downlink => return,
@@ -408,6 +432,9 @@ impl Dispatcher {
 
     /// Stops the packages: each delivers what it has queued, for at most `flush`.
     pub async fn shutdown(&self, flush: Duration) {
+        if let Some(x) = &self.exports {
+            x.stop();
+        }
         self.cx.lifecycle.drain.cancel();
         let mut tasks = std::mem::take(&mut *lock(&self.tasks));
         let drained =

@@ -17,6 +17,7 @@ mod values;
 pub use commands::{Commands, Invocation};
 pub use presets::DiscoverySource;
 pub use rules::{MapError, Mapper};
+pub use template::environment;
 
 use crate::config::{CommandRule, Config, MapRule};
 

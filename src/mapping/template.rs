@@ -11,7 +11,7 @@ pub(crate) const FUEL: u64 = 100_000;
 /// Home Assistant's template environment ([`super::ha`]) where touching something
 /// absent is an error (so that a payload without a template's key gives no update), and
 /// every rendering is bounded by [`FUEL`].
-pub(super) fn environment() -> Environment<'static> {
+pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_fuel(Some(FUEL));

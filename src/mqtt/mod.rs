@@ -168,6 +168,18 @@ impl Publisher {
         self.send(topic, qos, payload.into(), false, None);
     }
 
+    /// Publishes at `qos`, or the adapter's QoS.
+    pub fn publish_at(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        retain: bool,
+        qos: Option<u8>,
+    ) {
+        let qos = qos.map_or(self.subscriptions.qos, qos_of);
+        self.send(topic, qos, payload.into(), retain, None);
+    }
+
     /// Publishes at the adapter's QoS with MQTT 5 properties.
     pub fn publish_with(
         &self,

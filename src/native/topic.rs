@@ -72,6 +72,9 @@ pub enum Topic {
     /// A topic the adapter itself publishes (callbacks, settings, errors, its status…):
     /// nothing to do.
     Downlink,
+    /// `<prefix>/_send` or under it (not the adapter's own `response/…` and `error`): a
+    /// message to send to Constellation.
+    Send,
     /// Not under the prefix.
     Foreign,
     /// Under the prefix but malformed; `error_topic` is where to say so.
@@ -87,6 +90,10 @@ pub fn parse_topic(prefix: &str, topic: &str) -> Topic {
     let sentinel = levels.next().unwrap_or_default();
     if sentinel == "_adapter" {
         return Topic::Downlink;
+    }
+    if sentinel == "_send" {
+        let own = rest.starts_with("_send/response/") || rest == "_send/error";
+        return if own { Topic::Downlink } else { Topic::Send };
     }
     let (Some(package), Some(tail)) = (levels.next(), levels.next()) else {
         return Topic::Invalid {

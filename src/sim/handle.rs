@@ -100,6 +100,12 @@ impl SimHandle {
         self.0.lock().push_so(package, push)
     }
 
+    /// Purges `package`'s StateObjects matching `name` and `type` (`*` = any), as its
+    /// `PurgeStateObjects` would; returns how many.
+    pub fn purge_state_objects(&self, package: &Participant, name: &str, type_name: &str) -> usize {
+        self.0.lock().purge_sos(package, name, type_name)
+    }
+
     /// Sends a message as `from` (a package or `Consumer/<name>`), appearing as a sender
     /// of type `sender`. Answers to `from` (sagas) are kept in its inbox, which exists
     /// from this call on. Returns how many subscriptions the message reached.
