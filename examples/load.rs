@@ -4,7 +4,7 @@
 //! time and peak RSS read from /proc.
 //!
 //! `scripts/bench.sh [scenario…]` builds and runs it; scenarios: raw, uplink, latency,
-//! downlink, idle, overload (default: all).
+//! downlink, export, idle, overload (default: all).
 
 mod common;
 
@@ -51,6 +51,7 @@ async fn main() {
             "flood" => flood(1000, Duration::from_secs(10)).await,
             "latency" => latency(100, 1000, Duration::from_secs(20)).await,
             "downlink" => downlink(1000, 1000, Duration::from_secs(10)).await,
+            "export" => export(1000, 1000, Duration::from_secs(10)).await,
             "idle" => idle(10_000, Duration::from_secs(30)).await,
             "idle1k" => idle(1_000, Duration::from_secs(5)).await,
             "journal" => journal_bytes(100, 20_000).await,
@@ -577,6 +578,83 @@ async fn downlink(packages: usize, rate: u64, run: Duration) {
     println!(
         "(c) downlink, {sent} messages to {packages} packages at {rate}/s: Constellation → device {} ({} lost); adapter CPU {:.0}% of one core, peak RSS {peak:.1} MiB",
         percentiles(lat.clone()), sent - lat.len(), (cpu1 - cpu0) / elapsed * 100.0
+    );
+}
+
+/// Constellation → MQTT: `sos` StateObjects of a Constellation package updated at
+/// `rate`/s in turn, exported by the adapter (as its identity); latency from the push to
+/// the MQTT subscriber.
+async fn export(sos: usize, rate: u64, run: Duration) {
+    let extra = "identity = { sentinel = \"Consumer\", package = \"Bench\" }\n\
+                 [[export]]\nfilter = { Package = \"Source\" }\n";
+    let setup = setup(0, extra).await;
+    let handle = setup.sim.handle();
+    let source = Participant {
+        sentinel: "Bench".into(),
+        package: "Source".into(),
+    };
+    let push = |i: usize| {
+        let _ = handle.push_state_object(
+            &source,
+            StateObjectPush {
+                name: format!("S{i}"),
+                value: now_us().into(),
+                type_name: None,
+                lifetime: None,
+                metadatas: None,
+            },
+        );
+    };
+    let mut d = Device::connect("dashboard", setup.port).await;
+    let _ = d
+        .client
+        .subscribe("constellation-export/#", QoS::AtMostOnce)
+        .await;
+    // Every SO once, then wait until each has been exported: the export is live.
+    for i in 0..sos {
+        push(i);
+    }
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < sos {
+        match tokio::time::timeout(Duration::from_secs(30), d.rx.recv()).await {
+            Ok(Some((topic, _))) => {
+                seen.insert(topic);
+            }
+            _ => {
+                println!("(e) export: only {} of {sos} SOs exported", seen.len());
+                return;
+            }
+        }
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    tokio::spawn(async move {
+        while let Some((_, payload)) = d.rx.recv().await {
+            let pushed = serde_json::from_slice::<serde_json::Value>(&payload)
+                .ok()
+                .and_then(|so| so["Value"].as_u64());
+            if let Some(pushed) = pushed {
+                let _ = tx.send(now_us().saturating_sub(pushed));
+            }
+        }
+    });
+    let (cpu0, _, _) = usage(setup.adapter.id());
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
+    let started = Instant::now();
+    let mut sent = 0usize;
+    while started.elapsed() < run {
+        tick.tick().await;
+        push(sent % sos);
+        sent += 1;
+    }
+    let mut lat = Vec::with_capacity(sent);
+    while let Ok(Some(l)) = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await {
+        lat.push(l);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let (cpu1, peak, _) = usage(setup.adapter.id());
+    println!(
+        "(e) export, {sent} updates of {sos} SOs at {rate}/s: Constellation → MQTT {} ({} published; conflation may merge updates); adapter CPU {:.0}% of one core, peak RSS {peak:.1} MiB",
+        percentiles(lat.clone()), lat.len(), (cpu1 - cpu0) / elapsed * 100.0
     );
 }
 

@@ -42,6 +42,21 @@ pub async fn run(
     config.constellation.access_key = Some("demo".into());
     // The demo's world lives in memory; so does its work.
     config.storage.durability = crate::config::Durability::Memory;
+    // Constellation → MQTT too: the Salon's StateObjects exported, announced to Home
+    // Assistant.
+    config.constellation.identity = Some(crate::config::IdentityConfig {
+        sentinel: "Consumer".into(),
+        package: "Demo".into(),
+        access_key: None,
+    });
+    config.export = vec![crate::config::ExportConfig {
+        filter: crate::config::OneOrMany::One(SoFilter {
+            sentinel: "Salon".into(),
+            ..SoFilter::default()
+        }),
+        ..crate::config::ExportConfig::default()
+    }];
+    config.export[0].homeassistant_discovery = true;
     if std::net::TcpListener::bind(&config.http.listen).is_err() {
         println!(
             "HTTP: {} is taken; listening on a free port instead",
@@ -85,6 +100,7 @@ pub async fn run(
     println!("Press Ctrl-C to stop.\n");
 
     tokio::spawn(watch(sim.url(), shutdown.clone()));
+    tokio::spawn(exported(device_port, shutdown.clone()));
     tokio::spawn(console(sim.handle(), shutdown.clone()));
     for (i, (sentinel, package)) in DEVICES.into_iter().enumerate() {
         tokio::spawn(device(i, sentinel, package, device_port, shutdown.clone()));
@@ -168,6 +184,42 @@ async fn device(
                 value,
             )
             .await;
+    }
+}
+
+/// Prints each exported value, and the first Home Assistant config, as a dashboard
+/// subscribed to them would see them.
+async fn exported(port: u16, stop: CancellationToken) {
+    let (client, mut eventloop) =
+        AsyncClient::new(MqttOptions::new("demo-dashboard", "127.0.0.1", port), 64);
+    let _ = client
+        .subscribe("constellation-export/#", QoS::AtLeastOnce)
+        .await;
+    let _ = client.subscribe("homeassistant/#", QoS::AtLeastOnce).await;
+    let mut announced = false;
+    loop {
+        let event = tokio::select! {
+            e = eventloop.poll() => e,
+            _ = stop.cancelled() => return,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                let payload = String::from_utf8_lossy(&p.payload);
+                if p.topic.starts_with("homeassistant/") {
+                    if !announced && p.topic.contains("/sensor/") && !payload.is_empty() {
+                        println!("Home Assistant ← {}: {payload}", p.topic);
+                        announced = true;
+                    }
+                } else if !p.topic.ends_with("/available") {
+                    let value = serde_json::from_str::<serde_json::Value>(&payload)
+                        .map(|so| so["Value"].to_string())
+                        .unwrap_or_else(|_| payload.into_owned());
+                    println!("MQTT ← {}: {value}", p.topic);
+                }
+            }
+            Ok(_) => {}
+            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
     }
 }
 

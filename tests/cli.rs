@@ -300,7 +300,16 @@ async fn demo_runs_from_an_empty_directory_and_shows_data_flowing() {
             let line = line.unwrap();
             seen.push_str(&line);
             seen.push('\n');
-            if line.starts_with("Constellation ← Salon/Thermometer: Temperature") {
+            // A value reaching Constellation, exported back to MQTT, announced to
+            // Home Assistant.
+            if [
+                "Constellation ← Salon/Thermometer: Temperature",
+                "MQTT ← constellation-export/Salon/Thermometer/Temperature",
+                "Home Assistant ← homeassistant/sensor/",
+            ]
+            .iter()
+            .all(|l| seen.contains(l))
+            {
                 break;
             }
         }

@@ -306,6 +306,23 @@ pub struct ExportConfig {
     pub callback: Vec<ExportCallback>,
 }
 
+impl Default for ExportConfig {
+    /// An export with the defaults of the configuration file and no filter.
+    fn default() -> Self {
+        Self {
+            filter: OneOrMany::Many(Vec::new()),
+            topic: default_export_topic(),
+            payload: None,
+            retain: true,
+            qos: None,
+            homeassistant_discovery: false,
+            discovery_prefix: default_discovery_prefix(),
+            object_value_template: default_object_value(),
+            callback: Vec::new(),
+        }
+    }
+}
+
 /// `[[export.callback]]`: a MessageCallback of a Constellation package, as a Home
 /// Assistant `button` (no parameter), `number`, `text` or `switch`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]

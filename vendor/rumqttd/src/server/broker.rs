@@ -393,7 +393,12 @@ impl<P: Protocol + Clone + Send + 'static> Server<P> {
         loop {
             // Await new network connection.
             let (stream, addr) = match listener.accept().await {
-                Ok((s, r)) => (s, r),
+                Ok((s, r)) => {
+                    // Small publishes to subscribers that send nothing back (QoS 0)
+                    // must not wait for delayed ACKs behind Nagle's algorithm.
+                    let _ = s.set_nodelay(true);
+                    (s, r)
+                }
                 Err(e) => {
                     error!(error=?e, "Unable to accept socket.");
                     continue;
