@@ -556,6 +556,31 @@ async fn a_message_sent_from_mqtt_reaches_its_package_and_its_saga_answer_comes_
         })
         .await;
     assert!(!callback.retain);
+    // A switch's payload is a boolean, a button's nothing.
+    ha.publish(
+        "constellation/_send/callback/Nest/Thermostat/SetEco",
+        "true",
+    )
+    .await;
+    let eco = nest
+        .expect("constellation/Nest/Thermostat/callback/SetEco", |_| true)
+        .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&eco.payload).unwrap()["Data"],
+        json!(true)
+    );
+    ha.publish(
+        "constellation/_send/callback/Nest/Thermostat/Boost",
+        "PRESS",
+    )
+    .await;
+    let boost = nest
+        .expect("constellation/Nest/Thermostat/callback/Boost", |_| true)
+        .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&boost.payload).unwrap()["Data"],
+        Value::Null
+    );
 
     // Not a message: answered on `_send/error`, and nothing else stops.
     ha.publish("constellation/_send", "not json").await;
