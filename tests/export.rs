@@ -624,13 +624,7 @@ async fn an_export_read_back_by_the_adapter_is_a_configuration_error() {
 async fn after_a_restart_only_current_values_are_published() {
     // Over Mosquitto: the broker (and the dashboard's connection) outlive the adapter.
     let mut h = Harness::external(World::open("demo"), exporting).await;
-    push(&h, "CPU", json!(1), None, None);
-    let d = h.device("dashboard").await;
-    d.subscribe("constellation-export/PC/HWMonitor/CPU").await;
-    d.expect("constellation-export/PC/HWMonitor/CPU", |p| {
-        p.contains("\"Value\":1")
-    })
-    .await;
+    let d = cpu_exported(&h).await;
     h.stop_adapter().await;
     push(&h, "CPU", json!(2), None, None);
     h.start_adapter().await;
@@ -799,13 +793,7 @@ async fn values_of_every_json_shape_are_exported() {
 #[tokio::test]
 async fn exports_resume_with_current_values_when_the_server_returns() {
     let mut h = Harness::embedded(World::open("demo"), exporting).await;
-    push(&h, "CPU", json!(1), None, None);
-    let d = h.device("dashboard").await;
-    d.subscribe("constellation-export/PC/HWMonitor/CPU").await;
-    d.expect("constellation-export/PC/HWMonitor/CPU", |p| {
-        p.contains("\"Value\":1")
-    })
-    .await;
+    let d = cpu_exported(&h).await;
     h.sim.stop().await;
     push(&h, "CPU", json!(2), None, None);
     h.sim.restart().await.unwrap();
@@ -813,4 +801,16 @@ async fn exports_resume_with_current_values_when_the_server_returns() {
         p.contains("\"Value\":2")
     })
     .await;
+}
+
+/// `CPU` = 1 pushed, and a dashboard that has seen it exported.
+async fn cpu_exported(h: &Harness) -> Device {
+    push(h, "CPU", json!(1), None, None);
+    let d = h.device("dashboard").await;
+    d.subscribe("constellation-export/PC/HWMonitor/CPU").await;
+    d.expect("constellation-export/PC/HWMonitor/CPU", |p| {
+        p.contains("\"Value\":1")
+    })
+    .await;
+    d
 }
