@@ -3,7 +3,7 @@
 //! purged meanwhile); back off while the server is down; report a refused filter and
 //! try again after the credential hold.
 
-use super::Export;
+use super::publish::Export;
 use crate::constellation::model::StateObject;
 use crate::constellation::{Backoff, Client, Error, Identity};
 use std::collections::HashSet;
@@ -11,6 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// How often an export asks for its StateObjects again, to clear those purged.
+const RECONCILE: Duration = Duration::from_secs(60);
 
 /// Follows `x` as `identity` until `stop`.
 pub(super) async fn follow(
@@ -68,7 +71,7 @@ async fn run(x: &Export, client: &Client, identity: &Identity, backoff: &mut Bac
             return e;
         }
         backoff.reset();
-        let mut next_reconcile = Instant::now() + super::RECONCILE;
+        let mut next_reconcile = Instant::now() + RECONCILE;
         loop {
             match client.get_state_objects(identity, &subscription, 0).await {
                 Ok(sos) => {
@@ -83,7 +86,7 @@ async fn run(x: &Export, client: &Client, identity: &Identity, backoff: &mut Bac
                 if let Err(e) = reconcile(x, client, identity).await {
                     return e;
                 }
-                next_reconcile = Instant::now() + super::RECONCILE;
+                next_reconcile = Instant::now() + RECONCILE;
             }
         }
         tracing::info!("export: subscription lost; renewing");
