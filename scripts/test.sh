@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of constellation-mqtt, after installing what the tests need
-# (Mosquitto and its clients, for the external-broker tests; openssl for the TLS test).
+# (Mosquitto and its clients, for the external-broker tests; openssl for the TLS test;
+# Chromium and its WebDriver, for the consoles' browser tests).
 # Used as is by .ci/run.
 #
 # The tests run in a copy of the repository's files in a fresh temporary directory,
@@ -16,6 +17,12 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ] \
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto mosquitto-clients openssl >/dev/null
+fi
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "Installing Chromium and chromedriver (needed by the browser tests)…"
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
 scratch="$(mktemp -d)"

@@ -79,6 +79,10 @@ pub async fn run(
         .ok_or_else(|| "the demo needs the embedded broker".to_string())?;
     let device_port = broker.v4.first().map_or(1883, |a| a.port());
     println!(
+        "Console: {}  (the simulated Constellation, live)",
+        sim.url()
+    );
+    println!(
         "Constellation simulator: {}  (inspect: {}sim/stateobjects, {}sim/configuration)",
         sim.url(),
         sim.url(),
@@ -94,7 +98,7 @@ pub async fn run(
         broker.adapter_addr
     );
     if let Some(http) = adapter.http {
-        println!("Adapter: http://{http}/metrics, /status, /readyz, /healthz");
+        println!("Adapter: http://{http}/metrics, /status, /readyz, /healthz; status page http://{http}/");
     }
     println!("Try: mosquitto_pub -p {device_port} -t constellation/Salon/Thermometer/stateobject/Temperature -m 22.5");
     println!("Press Ctrl-C to stop.\n");
@@ -153,6 +157,27 @@ async fn device(
         .await;
     let _ = client
         .publish(format!("{base}/status"), QoS::AtLeastOnce, true, "online")
+        .await;
+    // Its callback, for the console's forms (each answered by `answer`).
+    let callback = match index {
+        0 => {
+            serde_json::json!({"MessageKey": "GetTemperature", "Description": "the current temperature", "Parameters": []})
+        }
+        1 => {
+            serde_json::json!({"MessageKey": "Open", "Description": "opens the door", "Parameters": [{"Name": "open", "TypeName": "System.Boolean"}]})
+        }
+        _ => {
+            serde_json::json!({"MessageKey": "SetBrightness", "Description": "0..100", "Parameters": [{"Name": "brightness", "TypeName": "System.Int32"}]})
+        }
+    };
+    let descriptor = serde_json::json!({"PackageName": package, "MessageCallbacks": [callback]});
+    let _ = client
+        .publish(
+            format!("{base}/descriptor"),
+            QoS::AtLeastOnce,
+            true,
+            descriptor.to_string(),
+        )
         .await;
     let _ = client
         .publish(

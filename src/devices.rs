@@ -46,6 +46,11 @@ impl Devices {
         }
     }
 
+    /// The packages of the devices learned from discovery.
+    pub fn learned(&self) -> Vec<PackageId> {
+        crate::lock::lock(&self.discovery).learned()
+    }
+
     /// The MQTT filters the rules, the commands' answers and the discovery topics need
     /// from the start.
     pub fn filters(&self) -> &[String] {

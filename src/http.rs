@@ -36,6 +36,7 @@ pub fn serve(
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/status", get(status))
+        .route("/", get(page))
         .with_state(Observed {
             dispatcher,
             readiness,
@@ -50,6 +51,11 @@ pub fn serve(
         }
     });
     Ok(addr)
+}
+
+/// `GET /`: the status page, a human view of `/status` refreshing every second.
+async fn page() -> impl IntoResponse {
+    axum::response::Html(include_str!("status.html"))
 }
 
 async fn metrics(State(o): State<Observed>) -> impl IntoResponse {
@@ -115,9 +121,16 @@ async fn status(State(o): State<Observed>) -> Json<Value> {
             v
         })
         .collect();
+    let learned: Vec<String> = o
+        .dispatcher
+        .learned()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     Json(json!({
         "mqtt": { "connected": o.dispatcher.metrics().is_mqtt_connected() },
         "packages": packages,
+        "learned": learned,
     }))
 }
 

@@ -231,6 +231,13 @@ impl Discovery {
             .filter_map(|k| self.devices.get(k))
     }
 
+    /// The packages of the learned devices, each once, in name order.
+    pub fn learned(&self) -> Vec<PackageId> {
+        let set: std::collections::BTreeSet<&PackageId> =
+            self.devices.values().map(|d| &d.package).collect();
+        set.into_iter().cloned().collect()
+    }
+
     /// The handlers of the learned devices with a rule or a command answer on `topic`.
     pub fn handlers(&self, topic: &str) -> Vec<Handler> {
         self.on_topic(topic)

@@ -391,6 +391,11 @@ impl Dispatcher {
         }
     }
 
+    /// The packages of the devices learned from discovery.
+    pub fn learned(&self) -> Vec<PackageId> {
+        self.cx.devices.learned()
+    }
+
     /// Every package the dispatcher knows, with its state, in name order.
     pub fn packages(&self) -> Vec<(PackageId, PackageState)> {
         let mut all: Vec<_> = lock(&self.packages)

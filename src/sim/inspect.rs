@@ -10,7 +10,7 @@ use crate::constellation::model::{OutgoingMessage, Scope, SenderType, SoFilter, 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, put};
+use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -25,7 +25,11 @@ pub(super) fn router() -> Router<Shared> {
         .route("/subscriptions", get(subscriptions))
         .route("/subscriptions/{id}", delete(expire_subscription))
         .route("/stats", get(stats))
-        .route("/settings/{sentinel}/{package}", put(set_settings))
+        .route(
+            "/settings/{sentinel}/{package}",
+            get(settings).put(set_settings),
+        )
+        .route("/events", get(super::console::events))
         .route("/faults", get(faults).put(set_faults))
         .route("/send", axum::routing::post(send))
         .route("/inbox/{sentinel}/{package}", get(inbox))
@@ -125,6 +129,14 @@ async fn set_settings(
 ) -> Response {
     handle(s).set_settings(&Participant { sentinel, package }, settings);
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// `GET /sim/settings/<sentinel>/<package>`.
+async fn settings(
+    State(s): State<Shared>,
+    Path((sentinel, package)): Path<(String, String)>,
+) -> Response {
+    Json(s.lock().settings(&Participant { sentinel, package })).into_response()
 }
 
 async fn faults(State(s): State<Shared>) -> Response {

@@ -7,6 +7,7 @@
 //! - `routing`: which subscriptions a message's scope reaches;
 //! - `shared`: the state behind its one mutex;
 //! - `configuration`: the configuration file the Management API (`management`) edits;
+//! - `console`: the console page (`/`) and its live event stream;
 //! - `rest`: the REST interface; `inspect`: the inspection API (`/sim/...`), which
 //!   [`SimHandle`] (`handle`) offers in process too.
 //!
@@ -14,6 +15,7 @@
 //! ([`crate::constellation`]): it can be used, and split out, on its own.
 
 mod configuration;
+mod console;
 mod handle;
 mod inspect;
 mod management;
@@ -114,6 +116,7 @@ impl Simulator {
         let app = Router::new()
             .route("/rest/constellation/{action}", any(rest::handle))
             .route("/rest/management/{*path}", any(management::handle))
+            .route("/", axum::routing::get(console::page))
             .nest("/sim", inspect::router())
             .with_state(self.shared.clone());
         let stop = CancellationToken::new();

@@ -213,6 +213,8 @@ pub(super) struct State {
     pub faults: Faults,
     /// Every StateObject push, for in-process observers (see `SimHandle::updates`).
     pub updates: tokio::sync::broadcast::Sender<StateObject>,
+    /// Every log line, for the console.
+    pub log_events: tokio::sync::broadcast::Sender<LogEntry>,
 }
 
 fn now_iso() -> String {
@@ -242,6 +244,7 @@ impl State {
             stats: Stats::default(),
             faults: Faults::default(),
             updates: tokio::sync::broadcast::Sender::new(65_536),
+            log_events: tokio::sync::broadcast::Sender::new(4_096),
         };
         state.apply(world);
         state
@@ -472,13 +475,15 @@ impl State {
 
     /// `WriteLog`.
     pub fn write_log(&mut self, who: &Participant, level: LogLevel, message: String) {
-        self.logs.push(LogEntry {
+        let entry = LogEntry {
             sentinel_name: who.sentinel.clone(),
             package_name: who.package.clone(),
             level,
             message,
             date: now_iso(),
-        });
+        };
+        let _ = self.log_events.send(entry.clone());
+        self.logs.push(entry);
     }
 
     /// Logs of a package (or all with `None`), oldest first.
