@@ -519,12 +519,7 @@ fn purge(h: &Harness, name: &str) {
 async fn a_message_sent_from_mqtt_reaches_its_package_and_its_saga_answer_comes_back() {
     let h = Harness::embedded(World::open("demo"), exporting).await;
     // Nest/Thermostat is a device of the native scheme, answering its callbacks.
-    let nest = h.device("nest").await;
-    nest.subscribe("constellation/Nest/Thermostat/callback/#")
-        .await;
-    nest.publish("constellation/Nest/Thermostat/stateobject/Temp", "20")
-        .await;
-    polled(&h, "Nest/Thermostat").await;
+    let nest = thermostat(&h).await;
     let ha = h.device("automation").await;
     ha.subscribe("constellation/_send/#").await;
     ha.publish(
@@ -643,12 +638,7 @@ async fn an_mqtt5_request_gets_its_answer_on_its_response_topic() {
     use rumqttc::v5::mqttbytes::QoS;
     use rumqttc::v5::{AsyncClient, Event, MqttOptions};
     let h = Harness::embedded(World::open("demo"), exporting).await;
-    let nest = h.device("nest").await;
-    nest.subscribe("constellation/Nest/Thermostat/callback/#")
-        .await;
-    nest.publish("constellation/Nest/Thermostat/stateobject/Temp", "20")
-        .await;
-    polled(&h, "Nest/Thermostat").await;
+    let nest = thermostat(&h).await;
     let (client, mut eventloop) = AsyncClient::new(
         MqttOptions::new("v5-automation", "127.0.0.1", h.v5_port),
         10,
@@ -813,4 +803,31 @@ async fn cpu_exported(h: &Harness) -> Device {
     })
     .await;
     d
+}
+
+/// Without an identity there is nothing to send as: `_send` says so on its `error` topic.
+#[tokio::test]
+async fn send_without_an_identity_is_answered_with_an_error() {
+    let h = Harness::embedded(World::open("demo"), |_| {}).await;
+    let d = h.device("automation").await;
+    d.subscribe("constellation/_send/error").await;
+    d.publish(
+        "constellation/_send",
+        r#"{"Scope":{"Type":"Package","Args":["Nest/Thermostat"]},"Key":"Boost"}"#,
+    )
+    .await;
+    let error = d.expect("constellation/_send/error", |_| true).await;
+    assert!(error.payload.contains("identity"), "{}", error.payload);
+}
+
+/// `Nest/Thermostat`, a device of the native scheme listening to its callbacks, its
+/// messages polled by the adapter.
+async fn thermostat(h: &Harness) -> Device {
+    let nest = h.device("nest").await;
+    nest.subscribe("constellation/Nest/Thermostat/callback/#")
+        .await;
+    nest.publish("constellation/Nest/Thermostat/stateobject/Temp", "20")
+        .await;
+    polled(h, "Nest/Thermostat").await;
+    nest
 }
