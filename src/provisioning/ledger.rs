@@ -34,9 +34,10 @@ pub fn now_s() -> u64 {
 
 impl Ledger {
     /// The ledger kept in `file` (none: in memory only); an unreadable file is reported
-    /// and started afresh (pruning then forgets what it had created).
+    /// and started afresh (pruning then forgets what it had created). Every instance
+    /// counts as seen now: the time the adapter was down says nothing of its devices.
     pub fn open(file: Option<PathBuf>) -> Self {
-        let entries = file
+        let mut entries: BTreeMap<String, Created> = file
             .as_ref()
             .filter(|f| f.exists())
             .and_then(|f| {
@@ -47,6 +48,10 @@ impl Ledger {
                     .ok()
             })
             .unwrap_or_default();
+        let now = now_s();
+        for c in entries.values_mut() {
+            c.seen_s = now;
+        }
         Self { entries, file }
     }
 
