@@ -21,16 +21,17 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
     loop {
         let filters = filters_rx.borrow_and_update().clone();
         clear(&cx, &package, |so| !filters.iter().any(|f| f.matches(so)));
-        // Boxed so that a package without links (most) keeps a small task.
-        let mut follow = Box::pin(async {
-            if filters.is_empty() {
-                std::future::pending::<()>().await;
-            }
-            follow(&cx, &package, &filters, &mut trouble).await
-        });
+        // Allocated only with links: a package without (most) keeps a small task.
+        let mut follow =
+            (!filters.is_empty()).then(|| Box::pin(follow(&cx, &package, &filters, &mut trouble)));
         loop {
             tokio::select! {
-                () = &mut follow => break,
+                () = async {
+                    match follow.as_mut() {
+                        Some(f) => f.await,
+                        None => std::future::pending().await,
+                    }
+                } => break,
                 changed = filters_rx.changed() => if changed.is_err() { return } else { break },
                 purge = purged.recv() => match purge {
                     Ok(filter) => clear(&cx, &package, |so| filter.matches(so)),
