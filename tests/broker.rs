@@ -230,22 +230,44 @@ async fn mqtt5_properties_do_not_crash_mqtt311_subscribers() {
 async fn ordinary_clients_coming_and_going_log_no_error_or_warning() {
     let sim = start(World::open("demo")).await;
     let dir = tempfile::tempdir().unwrap();
-    let (v4, v5) = (free_port(), free_port());
-    std::fs::write(
-        dir.path().join("rumqttd.toml"),
-        broker_toml(v4, v5, 256 * 1024),
-    )
-    .unwrap();
-    let config = binary::write_config(
-        dir.path(),
-        sim.url().as_str(),
-        "[mqtt]\nbroker_config = \"rumqttd.toml\"\n\n[storage]\ndurability = \"memory\"\n",
-    );
     let log = dir.path().join("adapter.log");
-    let mut adapter = binary::run(&config, &log);
-    let d = Device::connect("comes-and-goes", v4).await;
-    d.wait_adapter_online("constellation").await;
-    d.publish("constellation/Quiet/Dev/log", "first").await;
+    // A port found free may be taken by another test before the adapter binds it (then
+    // it exits, and the device would meet another test's broker): again, other ports.
+    let (mut adapter, v4, v5, d) = loop {
+        let (v4, v5) = (free_port(), free_port());
+        std::fs::write(
+            dir.path().join("rumqttd.toml"),
+            broker_toml(v4, v5, 256 * 1024),
+        )
+        .unwrap();
+        let config = binary::write_config(
+            dir.path(),
+            sim.url().as_str(),
+            "[mqtt]\nbroker_config = \"rumqttd.toml\"\n\n[storage]\ndurability = \"memory\"\n",
+        );
+        let mut adapter = binary::run(&config, &log);
+        let d = Device::connect("comes-and-goes", v4).await;
+        d.wait_adapter_online("constellation").await;
+        d.publish("constellation/Quiet/Dev/log", "first").await;
+        let who = constellation_mqtt::sim::Participant::parse("Quiet/Dev").unwrap();
+        let handle = sim.handle();
+        let ours = tokio::time::timeout(Duration::from_secs(10), async {
+            while !handle.logs(Some(&who)).iter().any(|l| l.message == "first") {
+                if adapter.try_wait().ok().flatten().is_some() {
+                    return false;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            true
+        })
+        .await
+        .unwrap_or(false);
+        if ours {
+            break (adapter, v4, v5, d);
+        }
+        let _ = adapter.kill();
+        let _ = adapter.wait();
+    };
     d.client.disconnect().await.unwrap();
     for (port, version, line) in [(v4, "311", "second"), (v5, "5", "third")] {
         let status = std::process::Command::new("mosquitto_pub")
