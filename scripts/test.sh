@@ -4,8 +4,8 @@
 # Chromium and its WebDriver, for the consoles' browser tests).
 # Used as is by .ci/run.
 #
-# The tests run in a copy of the repository's files in a fresh temporary directory,
-# with nothing beside it: they prove that the crate needs nothing outside itself, as
+# The tests run in a copy of the repository's files in a temporary directory emptied
+# first, with nothing beside it: they prove that the crate needs nothing outside itself, as
 # in a user's fresh clone. The build cache (target/) is shared with this checkout.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -25,7 +25,12 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
-scratch="$(mktemp -d)"
+# Always the same directory: the test binaries keep their `CARGO_MANIFEST_DIR` (cargo
+# does not rebuild a binary only because the package moved), so one built by an earlier
+# run still finds its files. One run at a time.
+scratch="${TMPDIR:-/tmp}/constellation-mqtt-tests"
+rm -rf "$scratch"
+mkdir -p "$scratch"
 trap 'rm -rf "$scratch"' EXIT
 copy="$scratch/constellation-mqtt"
 mkdir "$copy"
