@@ -24,6 +24,13 @@ struct Browser {
     driver: Child,
 }
 
+impl Browser {
+    /// Ends the session: Chromium quits (chromedriver, killed on drop, would leave it).
+    async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
@@ -171,6 +178,7 @@ async fn the_console_shows_state_objects_live_and_a_callback_returns_its_saga_an
     })
     .await;
     screenshot(&b, "console.png").await;
+    b.close().await;
 }
 
 #[tokio::test]
@@ -239,4 +247,5 @@ async fn a_fault_switched_on_in_the_console_shows_the_package_waiting_on_the_sta
         "{:?}",
         so.value
     );
+    b.close().await;
 }
