@@ -56,11 +56,16 @@ fn one_of(c: &Map<String, Value>, key: &str, values: &[&str]) -> Map<String, Val
             .filter_map(as_payload)
             .map(|v| (v.clone(), Value::String(v)))
             .collect(),
-        None => values
-            .iter()
-            .map(|v| ((*v).to_owned(), Value::String((*v).into())))
-            .collect(),
+        None => each(values),
     }
+}
+
+/// Each of `values` to itself.
+fn each(values: &[&str]) -> Map<String, Value> {
+    values
+        .iter()
+        .map(|v| ((*v).to_owned(), Value::String((*v).into())))
+        .collect()
 }
 
 /// A number setting of `c`, or `default`.
@@ -268,7 +273,12 @@ pub fn attributes(component: &str, c: &Map<String, Value>) -> Vec<Attribute> {
                 );
             }
             for (topic, key, suffix, list, defaults) in CLIMATE_MODES {
-                let mut map = one_of(c, list, defaults);
+                // The action has no setting: Home Assistant's `HVACAction` values.
+                let mut map = if list.is_empty() {
+                    each(defaults)
+                } else {
+                    one_of(c, list, defaults)
+                };
                 if *list == "preset_modes" {
                     map.insert("none".into(), Value::String("none".into()));
                 }
@@ -317,7 +327,7 @@ pub fn attributes(component: &str, c: &Map<String, Value>) -> Vec<Attribute> {
                 "direction_state_topic",
                 own("direction_value_template"),
                 "System.String",
-                one_of(c, "", &["forward", "reverse"]),
+                each(&["forward", "reverse"]),
             );
         }
         "light" if !json_schema(c) => {

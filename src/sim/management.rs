@@ -3,7 +3,7 @@
 //! `configuration/reload` puts it in effect.
 
 use super::configuration as conf;
-use super::rest::json_body as body;
+use super::rest::{credential, json_body as body, Params};
 use super::shared::Shared;
 use super::state::SimError;
 use axum::body::Bytes;
@@ -16,20 +16,6 @@ use serde_json::{json, Value};
 /// The sentinel name of Management API callers.
 const MANAGEMENT: &str = "Management";
 
-/// A query or header credential part (names matched in any case).
-fn part(headers: &HeaderMap, query: &[(String, String)], name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| {
-            query
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone())
-        })
-}
-
 /// The handler of every Management API action.
 pub(super) async fn handle(
     State(shared): State<Shared>,
@@ -39,10 +25,7 @@ pub(super) async fn handle(
     RawQuery(query): RawQuery,
     bytes: Bytes,
 ) -> Response {
-    let query: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
+    let params = Params::parse(query.as_deref());
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let action = format!("management/{}", segments.first().copied().unwrap_or(""));
     let faults = shared.lock().faults.clone();
@@ -55,20 +38,16 @@ pub(super) async fn handle(
             message: "fault injected by the simulator".into(),
         }),
         None => {
-            let sentinel = part(&headers, &query, "SentinelName");
-            let key = part(&headers, &query, "AccessKey").unwrap_or_default();
+            let sentinel = credential(&headers, &params, "SentinelName");
+            let key = credential(&headers, &params, "AccessKey").unwrap_or_default();
             let mut state = shared.lock();
-            if sentinel.as_deref() != Some(MANAGEMENT) || !state.management_key(&key) {
+            if sentinel != Some(MANAGEMENT) || !state.management_key(key) {
                 Err(SimError::unauthorized(
                     "the Management API needs SentinelName=Management and a credential with EnableManagementAPI",
                 ))
             } else {
-                let deploy = query
-                    .iter()
-                    .any(|(k, v)| k.eq_ignore_ascii_case("deployConfiguration") && v == "true");
-                let include_keys = query
-                    .iter()
-                    .any(|(k, v)| k.eq_ignore_ascii_case("includeAccessKeys") && v == "true");
+                let deploy = params.get("deployConfiguration") == Some("true");
+                let include_keys = params.get("includeAccessKeys") == Some("true");
                 match (&method, segments.as_slice()) {
                     (&Method::GET, ["configuration", "reload"]) => {
                         state.reload();

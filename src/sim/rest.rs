@@ -47,10 +47,10 @@ impl IntoResponse for SimError {
 }
 
 /// Query parameters, with names matched in any case as the server does.
-struct Params(HashMap<String, String>);
+pub(super) struct Params(HashMap<String, String>);
 
 impl Params {
-    fn parse(query: Option<&str>) -> Self {
+    pub(super) fn parse(query: Option<&str>) -> Self {
         let pairs = url::form_urlencoded::parse(query.unwrap_or("").as_bytes());
         Self(
             pairs
@@ -58,7 +58,7 @@ impl Params {
                 .collect(),
         )
     }
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.0.get(&name.to_ascii_lowercase()).map(String::as_str)
     }
     fn required(&self, name: &str) -> Result<&str, SimError> {
@@ -87,7 +87,11 @@ impl Params {
 }
 
 /// A credential part from its header, else from the query string.
-fn credential<'a>(headers: &'a HeaderMap, params: &'a Params, name: &str) -> Option<&'a str> {
+pub(super) fn credential<'a>(
+    headers: &'a HeaderMap,
+    params: &'a Params,
+    name: &str,
+) -> Option<&'a str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
