@@ -3,8 +3,10 @@
 //! (in this process), drives a scenario, and prints its figures with the adapter's CPU
 //! time and peak RSS read from /proc.
 //!
-//! `scripts/bench.sh [scenario…]` builds and runs it; scenarios: raw, uplink, latency,
-//! downlink, export, idle, overload (default: all).
+//! `scripts/bench.sh [scenario…]` builds and runs it; scenarios: raw, burst,
+//! burst-mosquitto, uplink, flood, latency, downlink, export, idle, idle1k, overload,
+//! journal (default: raw burst burst-mosquitto uplink latency downlink idle idle1k
+//! overload).
 
 mod common;
 
@@ -32,7 +34,17 @@ fn now_us() -> u64 {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let all = ["raw", "uplink", "latency", "downlink", "idle", "overload"];
+    let all = [
+        "raw",
+        "burst",
+        "burst-mosquitto",
+        "uplink",
+        "latency",
+        "downlink",
+        "idle",
+        "idle1k",
+        "overload",
+    ];
     let chosen: Vec<&str> = if args.is_empty() {
         all.to_vec()
     } else {
@@ -46,7 +58,10 @@ async fn main() {
     );
     for s in chosen {
         match s {
-            "raw" => raw(32, Duration::from_secs(10)).await,
+            "raw" => drop(raw(32, Duration::from_secs(10)).await),
+            "raw-client" => raw_client(32, Duration::from_secs(10)).await,
+            "burst" => burst(3_750, 4, None).await,
+            "burst-mosquitto" => burst(3_750, 4, Some(Mosquitto::start())).await,
             "uplink" => uplink(1000, Duration::from_secs(10)).await,
             "flood" => flood(1000, Duration::from_secs(10)).await,
             "latency" => latency(100, 1000, Duration::from_secs(20)).await,
@@ -57,7 +72,7 @@ async fn main() {
             "journal" => journal_bytes(100, 20_000).await,
             "empty" => {
                 let setup = setup(0, "").await;
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                tokio::time::sleep(Duration::from_secs(5)).await;
                 println!("no packages: {:?}", usage(setup.adapter.id()));
             }
             "idle-nopoll" => {
@@ -82,6 +97,11 @@ struct Setup {
 
 /// The simulator, then the adapter with its embedded broker, `packages` declared.
 async fn setup(packages: usize, extra: &str) -> Setup {
+    setup_on(packages, extra, None).await
+}
+
+/// As [`setup`], on `external` (a Mosquitto) when given.
+async fn setup_on(packages: usize, extra: &str, external: Option<&Mosquitto>) -> Setup {
     let mut world = World::open(KEY);
     world.max_queued_messages = 100_000;
     world.subscription_expiry_ms = 600_000;
@@ -94,11 +114,15 @@ async fn setup(packages: usize, extra: &str) -> Setup {
          [v4.1]\nname = \"v4\"\nlisten = \"127.0.0.1:{v4}\"\nnext_connection_delay_ms = 0\n[v4.1.connections]\nconnection_timeout_ms = 60000\nmax_payload_size = 1048576\nmax_inflight_count = 100\ndynamic_filters = true\n\
          [v5.1]\nname = \"v5\"\nlisten = \"127.0.0.1:{v5}\"\nnext_connection_delay_ms = 0\n[v5.1.connections]\nconnection_timeout_ms = 60000\nmax_payload_size = 1048576\nmax_inflight_count = 100\ndynamic_filters = true\n"
     )).expect("broker config");
+    let mqtt = match external {
+        None => format!("broker_config = {:?}", broker.display().to_string()),
+        Some(m) => format!("mode = \"external\"\nurl = \"mqtt://127.0.0.1:{}\"", m.port),
+    };
     let mut config = format!(
-        "[constellation]\nurl = \"{}\"\naccess_key = \"{KEY}\"\nsettings_refresh_s = 0\n{extra}\n[http]\nlisten = \"127.0.0.1:0\"\n[mqtt]\nbroker_config = {:?}\n",
+        "[constellation]\nurl = \"{}\"\naccess_key = \"{KEY}\"\nsettings_refresh_s = 0\n{extra}\n[http]\nlisten = \"127.0.0.1:0\"\n[mqtt]\n{mqtt}\n",
         sim.url(),
-        broker.display().to_string()
     );
+    let v4 = external.map_or(v4, |m| m.port);
     for i in 0..packages {
         config.push_str(&format!(
             "[[packages]]\nsentinel = \"Bench\"\npackage = \"D{i}\"\ncallback_payload = \"data\"\n"
@@ -137,8 +161,8 @@ impl Drop for Setup {
     }
 }
 
-/// The adapter's CPU seconds so far and its peak and current RSS (MiB), from /proc.
-fn usage(pid: u32) -> (f64, f64, f64) {
+/// A process's user and system CPU seconds so far, from /proc.
+fn cpu_split(pid: u32) -> (f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit(')')
@@ -146,14 +170,19 @@ fn usage(pid: u32) -> (f64, f64, f64) {
         .unwrap_or("")
         .split_whitespace()
         .collect();
-    let ticks: f64 = fields
-        .get(11)
-        .and_then(|u| u.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        + fields
-            .get(12)
-            .and_then(|s| s.parse::<f64>().ok())
-            .unwrap_or(0.0);
+    let seconds = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|t| t.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 100.0
+    };
+    (seconds(11), seconds(12))
+}
+
+/// The adapter's CPU seconds so far and its peak and current RSS (MiB), from /proc.
+fn usage(pid: u32) -> (f64, f64, f64) {
+    let (user, system) = cpu_split(pid);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kib = |key: &str| {
         status
@@ -164,7 +193,7 @@ fn usage(pid: u32) -> (f64, f64, f64) {
             .unwrap_or(0.0)
     };
     (
-        ticks / 100.0,
+        user + system,
         kib("VmHWM:") / 1024.0,
         kib("VmRSS:") / 1024.0,
     )
@@ -257,23 +286,68 @@ fn pushes(sim: &SimHandle) -> u64 {
 // ----- scenarios ----------------------------------------------------------------------
 
 /// The ceiling: a plain HTTP client pushing StateObjects straight to the simulator,
-/// `concurrency` requests in flight.
-async fn raw(concurrency: usize, run: Duration) {
+/// `concurrency` requests in flight. Returns the rate.
+async fn raw(concurrency: usize, run: Duration) -> f64 {
     let sim = Simulator::start_local(World::open(KEY))
         .await
         .expect("simulator");
-    let client = Client::new(ClientOptions::new(sim.url())).expect("client");
+    let rate = push_flat_out(&sim.url(), KEY, concurrency, run).await;
+    println!("raw baseline: {rate:.0} PushStateObject/s with {concurrency} in flight (the adapter's HTTP client → simulator)");
+    rate
+}
+
+/// What one HTTP client costs: the raw baseline against the simulator in its own
+/// process (`constellation-mqtt sim`), with this process's CPU time per request, the
+/// floor of the adapter's HTTP side.
+async fn raw_client(concurrency: usize, run: Duration) {
+    let port = free_port();
+    let mut sim = Command::new(adapter_binary())
+        .args(["sim", "--log-level", "warn", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the adapter binary");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let url = url::Url::parse(&format!("http://127.0.0.1:{port}/")).expect("url");
+    let (user0, sys0) = cpu_split(std::process::id());
+    let (sim0, _, _) = usage(sim.id());
+    let started = Instant::now();
+    let rate = push_flat_out(&url, "demo", concurrency, run).await;
+    let requests = rate * started.elapsed().as_secs_f64();
+    let (user1, sys1) = cpu_split(std::process::id());
+    let (sim1, _, _) = usage(sim.id());
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let per = |seconds: f64| seconds / requests * 1e6;
+    println!(
+        "raw client: {rate:.0} PushStateObject/s with {concurrency} in flight against the simulator's own process; client CPU {:.1} µs per request ({:.1} user, {:.1} kernel), simulator {:.1} µs",
+        per(user1 - user0 + sys1 - sys0),
+        per(user1 - user0),
+        per(sys1 - sys0),
+        per(sim1 - sim0)
+    );
+}
+
+/// Pushes StateObjects to `url` as `key` with `concurrency` in flight for `run`, through
+/// the adapter's own client; returns the rate.
+async fn push_flat_out(url: &url::Url, key: &str, concurrency: usize, run: Duration) -> f64 {
+    let client = Client::new(ClientOptions::new(url.clone())).expect("client");
+    let key: Arc<str> = key.into();
     let count = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|t| {
-            let (client, count, stop) = (client.clone(), count.clone(), stop.clone());
+            let (client, count, stop, key) =
+                (client.clone(), count.clone(), stop.clone(), key.clone());
             tokio::spawn(async move {
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let id =
-                        Identity::new("Bench", format!("D{}", (t as u64 * 31 + i) % 1000), KEY);
+                        Identity::new("Bench", format!("D{}", (t as u64 * 31 + i) % 1000), &*key);
                     let push = StateObjectPush {
                         name: "Value".into(),
                         value: i.into(),
@@ -294,8 +368,126 @@ async fn raw(concurrency: usize, run: Duration) {
     for t in tasks {
         let _ = t.await;
     }
-    let rate = count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
-    println!("raw baseline: {rate:.0} PushStateObject/s with {concurrency} in flight (reqwest → simulator)");
+    count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// A Mosquitto of its own on a free port, for the external-broker scenarios.
+struct Mosquitto {
+    port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    fn start() -> Self {
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("allow_anonymous true\nlistener {port} 127.0.0.1\nmax_queued_messages 0\n"),
+        )
+        .expect("mosquitto config");
+        let binary = ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("mosquitto");
+        let child = Command::new(binary)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto (scripts/test.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto does not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The flat, non-conflated burst of issue 15: `packages × sos` distinct StateObjects,
+/// each published once, as fast as 25 devices can, on the embedded broker or on
+/// `external`. A first round (every SO once) brings the packages up; the second is
+/// measured: the adapter's CPU time ÷ pushes, and pushes/s against the raw ceiling
+/// measured just before.
+async fn burst(packages: usize, sos: usize, external: Option<Mosquitto>) {
+    let ceiling = raw(32, Duration::from_secs(5)).await;
+    let setup = setup_on(0, "", external.as_ref()).await;
+    let handle = setup.sim.handle();
+    let devices = 25;
+    let clients: Vec<AsyncClient> = devices_on(setup.port, "burst", devices)
+        .await
+        .into_iter()
+        .map(|d| d.client)
+        .collect();
+    let topics: Arc<Vec<String>> = Arc::new(
+        (0..packages * sos)
+            .map(|i| format!("constellation/Bench/D{}/stateobject/V{}", i / sos, i % sos))
+            .collect(),
+    );
+    let total = topics.len() as u64;
+    let round = |value: &'static str| {
+        let tasks: Vec<_> = clients
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(d, client)| {
+                let topics = topics.clone();
+                tokio::spawn(async move {
+                    for topic in topics.iter().skip(d).step_by(devices) {
+                        let _ = client.publish(topic, QoS::AtLeastOnce, false, value).await;
+                    }
+                })
+            })
+            .collect();
+        let handle = handle.clone();
+        async move {
+            let before = pushes(&handle);
+            let started = Instant::now();
+            for t in tasks {
+                let _ = t.await;
+            }
+            while pushes(&handle) < before + total {
+                if started.elapsed() > Duration::from_secs(300) {
+                    eprintln!("burst: only {} of {total} pushed", pushes(&handle) - before);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            started.elapsed()
+        }
+    };
+    round("0").await;
+    wait_polling(&handle, packages).await;
+    let (cpu0, _, _) = usage(setup.adapter.id());
+    let elapsed = round("1").await.as_secs_f64();
+    let (cpu1, peak, _) = usage(setup.adapter.id());
+    let rate = total as f64 / elapsed;
+    let broker = if external.is_some() {
+        "Mosquitto"
+    } else {
+        "embedded broker"
+    };
+    println!(
+        "burst, {broker}: {total} distinct SOs of {packages} packages once each: {rate:.0} pushes/s = {:.2} × raw ({ceiling:.0}/s); adapter CPU {:.1} µs per push ({:.0}% of one core), peak RSS {peak:.1} MiB",
+        rate / ceiling,
+        (cpu1 - cpu0) / total as f64 * 1e6,
+        (cpu1 - cpu0) / elapsed * 100.0
+    );
 }
 
 /// (a) `devices` devices, one SO each, flat out in closed loop: each device publishes
@@ -685,8 +877,8 @@ async fn idle(packages: usize, window: Duration) {
     tokio::time::sleep(window).await;
     let (cpu1, peak, rss) = usage(setup.adapter.id());
     println!(
-        "(d) idle, {packages} packages with live long polls (all polling after {:.1} s): RSS {rss:.1} MiB (peak {peak:.1} MiB), idle CPU {:.1}% of one core over {} s",
-        ready.as_secs_f64(), (cpu1 - cpu0) / window.as_secs_f64() * 100.0, window.as_secs()
+        "(d) idle, {packages} packages with live long polls (all polling after {:.1} s): RSS {rss:.1} MiB = {:.1} KiB per package (peak {peak:.1} MiB), idle CPU {:.1}% of one core over {} s",
+        ready.as_secs_f64(), rss * 1024.0 / packages as f64, (cpu1 - cpu0) / window.as_secs_f64() * 100.0, window.as_secs()
     );
 }
 

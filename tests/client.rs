@@ -515,3 +515,194 @@ async fn retry_transient_waits_out_an_outage_and_stops_on_final_errors() {
         "no retry"
     );
 }
+
+/// What a scripted server saw: each request's text, and how many connections.
+#[derive(Default)]
+struct Seen {
+    requests: std::sync::Mutex<Vec<String>>,
+    connections: std::sync::atomic::AtomicUsize,
+}
+
+/// A server that answers each request with `pieces`, written one by one (so answers
+/// arrive split), and closes each connection after `per_connection` answers — without
+/// saying so, as a server whose keep-alive time ran out does.
+async fn scripted_server(
+    pieces: &'static [&'static [u8]],
+    per_connection: usize,
+) -> (url::Url, std::sync::Arc<Seen>) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(Seen::default());
+    let on_server = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            on_server.connections.fetch_add(1, Ordering::SeqCst);
+            let seen = on_server.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                for _ in 0..per_connection {
+                    // One request: its head, then as many bytes as it announces.
+                    let end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        let mut chunk = [0u8; 4096];
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .and_then(|n| n.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    while buf.len() < end + length {
+                        let mut chunk = [0u8; 4096];
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let request = String::from_utf8_lossy(&buf[..end + length]).into_owned();
+                    seen.requests.lock().unwrap().push(request);
+                    buf.drain(..end + length);
+                    for piece in pieces {
+                        if stream.write_all(piece).await.is_err() {
+                            return;
+                        }
+                        let _ = stream.flush().await;
+                        tokio::task::yield_now().await;
+                    }
+                }
+            });
+        }
+    });
+    (url::Url::parse(&format!("http://{addr}/")).unwrap(), seen)
+}
+
+#[tokio::test]
+async fn chunked_answers_with_trailers_are_read_whole() {
+    let (url, _) = scripted_server(
+        &[
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"3\r\n{\"a\r\n",
+            b"6;ext=1\r\n\": [1,\r\n3\r\n2]}\r\n0\r\n",
+            b"X-Trailer: yes\r\n\r\n",
+        ],
+        10,
+    )
+    .await;
+    let c = client_at(url);
+    for _ in 0..3 {
+        let settings = c.get_settings(&salon_temp()).await.unwrap();
+        assert_eq!(Value::Object(settings), json!({"a": [1, 2]}));
+    }
+}
+
+#[tokio::test]
+async fn an_answer_that_runs_to_the_end_of_the_connection_is_read_whole() {
+    let (url, seen) = scripted_server(&[b"HTTP/1.0 200 OK\r\n\r\n{\"b\":", b"true}"], 1).await;
+    let c = client_at(url);
+    for _ in 0..2 {
+        let settings = c.get_settings(&salon_temp()).await.unwrap();
+        assert_eq!(Value::Object(settings), json!({"b": true}));
+    }
+    assert_eq!(
+        seen.connections.load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+}
+
+#[tokio::test]
+async fn keep_alive_connections_are_reused_and_replaced_when_the_server_closed_them() {
+    const OK: &[&[u8]] = &[b"HTTP/1.1 204 No Content\r\n\r\n"];
+    // Kept: one connection for every request.
+    let (url, seen) = scripted_server(OK, 100).await;
+    let c = client_at(url);
+    for _ in 0..5 {
+        c.write_log(&salon_temp(), LogLevel::Info, "x")
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        seen.connections.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    // Closed by the server after each answer, unannounced: each request still succeeds,
+    // on a new connection, and reaches the server once.
+    let (url, seen) = scripted_server(OK, 1).await;
+    let c = client_at(url);
+    for _ in 0..5 {
+        c.write_log(&salon_temp(), LogLevel::Info, "x")
+            .await
+            .unwrap();
+    }
+    assert_eq!(seen.requests.lock().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn broken_answers_are_transient_errors() {
+    for pieces in [
+        &[b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}" as &[u8]]
+            as &'static [&'static [u8]],
+        &[b"HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n{}"],
+        &[b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n{}"],
+        &[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"],
+        &[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}XX"],
+        &[b"SMTP ready\r\n\r\n"],
+        &[b"HTTP/1.1 200 OK\r\n"],
+    ] {
+        let (url, _) = scripted_server(pieces, 1).await;
+        let err = client_at(url)
+            .get_settings(&salon_temp())
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{pieces:?}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn requests_carry_host_credentials_and_length_on_the_wire() {
+    let (url, seen) = scripted_server(&[b"HTTP/1.1 204 No Content\r\n\r\n"], 10).await;
+    let port = url.port().unwrap();
+    let c = client_at(url);
+    let push = StateObjectPush {
+        name: "Temp".into(),
+        value: json!(21.5),
+        type_name: None,
+        lifetime: None,
+        metadatas: None,
+    };
+    c.push_state_object(&salon_temp(), &push).await.unwrap();
+    let accented = Identity::new("Salle à manger", "Lampe", "k&y");
+    c.write_log(&accented, LogLevel::Warn, "a b").await.unwrap();
+    let requests = seen.requests.lock().unwrap().clone();
+    let body = serde_json::to_string(&push).unwrap();
+    assert!(
+        requests[0].starts_with("POST /rest/constellation/PushStateObject HTTP/1.1\r\n"),
+        "{}",
+        requests[0]
+    );
+    for line in [
+        format!("Host: 127.0.0.1:{port}\r\n"),
+        "SentinelName: Salon\r\n".into(),
+        "Content-Type: application/json\r\n".into(),
+        format!("Content-Length: {}\r\n", body.len()),
+    ] {
+        assert!(requests[0].contains(&line), "{line:?} in {}", requests[0]);
+    }
+    assert!(requests[0].ends_with(&format!("\r\n\r\n{body}")));
+    // Names beyond printable ASCII: every credential in the query, percent-encoded.
+    assert!(
+        requests[1].starts_with(
+            "GET /rest/constellation/WriteLog?message=a+b&level=Warn&SentinelName=Salle+%C3%A0+manger&PackageName=Lampe&AccessKey=k%26y HTTP/1.1\r\n"
+        ),
+        "{}",
+        requests[1]
+    );
+    assert!(!requests[1].contains("SentinelName:"));
+}

@@ -1,8 +1,10 @@
-//! The typed REST client: one method per action of the spec, over one keep-alive pool.
+//! The typed REST client: one method per action of the spec, over one set of keep-alive
+//! connections: the lean [`Wire`] for `http://` servers, reqwest (rustls) for `https://`.
 
 use super::model::{
     LogLevel, OutgoingMessage, ReceivedMessage, SoFilter, StateObject, StateObjectPush,
 };
+use super::wire::Wire;
 use super::{Error, Identity};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -40,14 +42,16 @@ impl ClientOptions {
     }
 }
 
-/// A Constellation REST client. Cheap to clone: clones share one connection pool.
+/// A Constellation REST client. Cheap to clone: clones share their connections.
 ///
 /// Credentials travel as headers, so keys stay out of URLs and access logs, unless a
 /// name is not printable ASCII (then all three go in the query string).
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    transport: Transport,
     base: Url,
+    /// The path of the REST interface's actions: `<base path>rest/constellation/`.
+    actions: Arc<str>,
     request_timeout: Duration,
     long_poll_timeout: Duration,
     observer: Option<Arc<dyn RequestObserver>>,
@@ -61,6 +65,15 @@ impl std::fmt::Debug for Client {
             .field("long_poll_timeout", &self.long_poll_timeout)
             .finish_non_exhaustive()
     }
+}
+
+/// How requests reach the server.
+#[derive(Clone)]
+enum Transport {
+    /// `http://`: requests written and answers read in the caller's task.
+    Wire(Arc<Wire>),
+    /// `https://`: reqwest over rustls.
+    Tls(reqwest::Client),
 }
 
 /// A request on its way: the action, the identity, the query, the body.
@@ -78,18 +91,26 @@ struct Call<'a> {
 impl Client {
     /// A client for the server at `options.url`.
     pub fn new(options: ClientOptions) -> Result<Self, reqwest::Error> {
-        crate::tls::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .connect_timeout(options.request_timeout)
-            .build()?;
         let mut base = options.url;
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
+        let transport = match Wire::for_url(&base) {
+            Some(wire) => Transport::Wire(Arc::new(wire)),
+            None => {
+                crate::tls::install_crypto_provider();
+                Transport::Tls(
+                    reqwest::Client::builder()
+                        .tcp_nodelay(true)
+                        .pool_idle_timeout(Duration::from_secs(90))
+                        .connect_timeout(options.request_timeout)
+                        .build()?,
+                )
+            }
+        };
         Ok(Self {
-            http,
+            transport,
+            actions: format!("{}rest/constellation/", base.path()).into(),
             base,
             request_timeout: options.request_timeout,
             long_poll_timeout: options.long_poll_timeout,
@@ -351,12 +372,8 @@ impl Client {
     async fn send(&self, call: Call<'_>) -> Result<bytes::Bytes, Error> {
         let action = call.action;
         let protocol = |reason: String| Error::Protocol { action, reason };
-        let url = match &call.management {
-            None => self
-                .base
-                .join("rest/constellation/")
-                .and_then(|u| u.join(action))
-                .map_err(|e| protocol(e.to_string()))?,
+        let path = match &call.management {
+            None => format!("{}{action}", self.actions),
             Some(segments) => {
                 let mut url = self
                     .base
@@ -366,12 +383,12 @@ impl Client {
                     .map_err(|()| protocol("the server URL cannot have a path".into()))?
                     .pop_if_empty()
                     .extend(segments);
-                url
+                url.path().to_owned()
             }
         };
         let id = call.identity;
-        let mut req = self.http.request(call.method, url).timeout(call.timeout);
         let mut query = call.query.clone();
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(4);
         // Headers carry printable ASCII only: names beyond it (`Salle à manger`) go in
         // the query string, percent-encoded, which the REST interface also reads.
         let credentials = [
@@ -383,49 +400,38 @@ impl Client {
             .iter()
             .all(|(_, v)| v.bytes().all(|b| (0x20..0x7f).contains(&b)))
         {
-            for (name, value) in credentials {
-                req = req.header(name, value);
-            }
+            headers.extend(credentials);
         } else {
             query.extend(credentials);
         }
-        if !query.is_empty() {
-            req = req.query(&query);
+        if call.body.is_some() {
+            headers.push(("Content-Type", "application/json"));
         }
-        // An access key in the query must not reach a log through an error's URL.
-        let key_in_url = query.iter().any(|(k, _)| *k == "AccessKey");
-        // A request that cannot even be built will never succeed: not worth retrying.
-        let request_error = |e: reqwest::Error| {
-            let e = if key_in_url { e.without_url() } else { e };
-            if e.is_builder() {
-                Error::Protocol {
-                    action,
-                    reason: error_chain(&e),
-                }
-            } else {
-                Error::Transient {
-                    action,
-                    reason: error_chain(&e),
-                }
-            }
+        let query = (!query.is_empty()).then(|| {
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&query)
+                .finish()
+        });
+        let request = Request {
+            method: &call.method,
+            path: &path,
+            query: query.as_deref(),
+            headers: &headers,
+            body: call.body.as_deref(),
+            timeout: call.timeout,
         };
-        if let Some(body) = call.body {
-            req = req
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body);
-        }
         let started = Instant::now();
-        let resp = match req.send().await {
-            Ok(resp) => resp,
-            Err(e) => {
-                self.observe(action, None, started);
-                return Err(request_error(e));
-            }
+        let answer = match &self.transport {
+            Transport::Wire(wire) => over_wire(wire, &request).await,
+            Transport::Tls(http) => over_reqwest(http, &self.base, request).await,
         };
-        let status = resp.status();
-        let body = resp.bytes().await;
-        self.observe(action, body.is_ok().then_some(status.as_u16()), started);
-        let body = body.map_err(request_error)?;
+        self.observe(action, answer.as_ref().ok().map(|a| a.0), started);
+        let (status, body) = answer.map_err(|failure| match failure {
+            Failure::Unsendable(reason) => Error::Protocol { action, reason },
+            Failure::Transport(reason) => Error::Transient { action, reason },
+        })?;
+        let status = StatusCode::from_u16(status)
+            .map_err(|_| protocol(format!("HTTP status {status} out of range")))?;
         if status.is_success() {
             return Ok(body);
         }
@@ -461,6 +467,88 @@ impl Client {
             },
         })
     }
+}
+
+/// A request ready for either transport.
+struct Request<'a> {
+    method: &'a Method,
+    path: &'a str,
+    query: Option<&'a str>,
+    headers: &'a [(&'a str, &'a str)],
+    body: Option<&'a [u8]>,
+    timeout: Duration,
+}
+
+/// Why no answer came.
+enum Failure {
+    /// The request cannot be expressed: retrying will not help.
+    Unsendable(String),
+    /// Connection, time-out, a broken answer: worth retrying.
+    Transport(String),
+}
+
+/// The request written as HTTP/1.1 on the lean transport.
+async fn over_wire(wire: &Wire, r: &Request<'_>) -> Result<(u16, bytes::Bytes), Failure> {
+    use std::fmt::Write;
+    let mut head = String::with_capacity(256);
+    let _ = write!(head, "{} {}", r.method, r.path);
+    if let Some(q) = r.query {
+        let _ = write!(head, "?{q}");
+    }
+    let _ = write!(head, " HTTP/1.1\r\nHost: {}\r\n", wire.authority());
+    for (name, value) in r.headers {
+        // Printable ASCII was checked; a line break in a value must not split the head.
+        if value.contains(['\r', '\n']) {
+            return Err(Failure::Unsendable(format!(
+                "a line break in header {name}"
+            )));
+        }
+        let _ = write!(head, "{name}: {value}\r\n");
+    }
+    if let Some(body) = r.body {
+        let _ = write!(head, "Content-Length: {}\r\n", body.len());
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(r.body.unwrap_or_default());
+    match tokio::time::timeout(r.timeout, wire.exchange(&bytes)).await {
+        Ok(Ok(answer)) => Ok((answer.status, answer.body)),
+        Ok(Err(e)) => Err(Failure::Transport(e.to_string())),
+        Err(_) => Err(Failure::Transport(format!(
+            "no answer within {} ms",
+            r.timeout.as_millis()
+        ))),
+    }
+}
+
+/// The request through reqwest (TLS servers).
+async fn over_reqwest(
+    http: &reqwest::Client,
+    base: &Url,
+    r: Request<'_>,
+) -> Result<(u16, bytes::Bytes), Failure> {
+    let mut url = base.clone();
+    url.set_path(r.path);
+    url.set_query(r.query);
+    let mut req = http.request(r.method.clone(), url).timeout(r.timeout);
+    for (name, value) in r.headers {
+        req = req.header(*name, *value);
+    }
+    if let Some(body) = r.body {
+        req = req.body(body.to_vec());
+    }
+    // No URL in errors: it may carry an access key.
+    let failure = |e: reqwest::Error| {
+        let e = e.without_url();
+        if e.is_builder() {
+            Failure::Unsendable(error_chain(&e))
+        } else {
+            Failure::Transport(error_chain(&e))
+        }
+    };
+    let resp = req.send().await.map_err(failure)?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.bytes().await.map_err(failure)?))
 }
 
 /// The `Message` of a `{"Message": ...}` error body, else the body itself.

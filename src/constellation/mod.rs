@@ -6,6 +6,7 @@ mod error;
 mod identity;
 mod management;
 pub mod model;
+mod wire;
 
 pub use backoff::{retry_transient, Backoff, MIN_DELAY};
 pub use client::{Client, ClientOptions, RequestObserver};
