@@ -423,7 +423,8 @@ impl Client {
         let started = Instant::now();
         let answer = match &self.transport {
             Transport::Wire(wire) => over_wire(wire, &request).await,
-            Transport::Tls(http) => over_reqwest(http, &self.base, request).await,
+            // Boxed: reqwest's futures would enlarge every request's, long polls' too.
+            Transport::Tls(http) => Box::pin(over_reqwest(http, &self.base, request)).await,
         };
         self.observe(action, answer.as_ref().ok().map(|a| a.0), started);
         let (status, body) = answer.map_err(|failure| match failure {

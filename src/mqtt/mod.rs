@@ -2,8 +2,10 @@
 
 pub mod connection;
 pub mod embedded;
+mod overflow;
 
 use bytes::Bytes;
+use overflow::{Overflow, Pending};
 use rumqttc::v5::mqttbytes::v5::{Filter, PublishProperties, RetainForwardRule};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::AsyncClient;
@@ -45,11 +47,13 @@ pub fn qos_of(level: u8) -> QoS {
 }
 
 /// Publishes on the adapter's connection without ever waiting: a publish that finds
-/// the request queue full (the broker unreachable for long) is dropped, counted and
-/// logged, so that no caller is ever blocked by the broker.
+/// the request queue full waits in order in a bounded overflow (16 MiB); one that finds
+/// that full too (the broker unreachable for long) is dropped, counted and logged, so
+/// that no caller is ever blocked by the broker.
 #[derive(Clone)]
 pub struct Publisher {
     client: AsyncClient,
+    overflow: Overflow,
     dropped: Arc<AtomicU64>,
     subscriptions: Subscriptions,
 }
@@ -115,6 +119,7 @@ impl Publisher {
 
     fn new(client: AsyncClient, subscriptions: Subscriptions) -> Self {
         Self {
+            overflow: Overflow::new(client.clone()),
             client,
             dropped: Arc::new(AtomicU64::new(0)),
             subscriptions,
@@ -199,15 +204,35 @@ impl Publisher {
         retain: bool,
         properties: Option<PublishProperties>,
     ) {
-        let result = match properties {
-            Some(p) => self
-                .client
-                .try_publish_with_properties(topic, qos, retain, payload, p),
-            None => self.client.try_publish(topic, qos, retain, payload),
+        if !self.overflow.is_waiting() {
+            let sent = match &properties {
+                Some(p) => self.client.try_publish_with_properties(
+                    topic,
+                    qos,
+                    retain,
+                    payload.clone(),
+                    p.clone(),
+                ),
+                None => self.client.try_publish(topic, qos, retain, payload.clone()),
+            };
+            if sent.is_ok() {
+                return;
+            }
+        }
+        let pending = Pending {
+            topic: topic.to_owned(),
+            qos,
+            retain,
+            payload,
+            properties,
         };
-        if let Err(e) = result {
+        if !self.overflow.push(pending) {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::warn!(topic, error = %e, dropped_total = n, "MQTT publish dropped");
+            tracing::warn!(
+                topic,
+                dropped_total = n,
+                "MQTT publish dropped: the broker takes nothing and 16 MiB already wait"
+            );
         }
     }
 }

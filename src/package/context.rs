@@ -70,9 +70,21 @@ impl Server {
     }
 
     /// Runs an ordinary (not long-poll) request under the `max_concurrent_requests` bound.
-    pub async fn request<T>(&self, call: impl Future<Output = T>) -> T {
-        let _permit = self.requests.acquire().await;
-        call.await
+    ///
+    /// A combinator rather than an `async fn`, which would hold `call` twice (as its
+    /// argument and as the future it awaits): these futures are a live package's
+    /// largest.
+    pub fn request<'a, T: 'a>(
+        &'a self,
+        call: impl Future<Output = T> + 'a,
+    ) -> impl Future<Output = T> + 'a {
+        use futures_util::FutureExt;
+        self.requests.acquire().then(move |permit| {
+            call.map(move |answer| {
+                drop(permit);
+                answer
+            })
+        })
     }
 
     /// A turn to hold a long poll, under the `max_long_polls` bound.

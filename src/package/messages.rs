@@ -33,20 +33,22 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
             }
             let id = match &sub {
                 Some(id) => id.clone(),
+                // Boxed, as the joins below: rare, their futures need not take room in
+                // the poll's, which a package holds all its life.
                 None => {
-                    let id = cx
-                        .server
-                        .request(
+                    let id = Box::pin(
+                        cx.server.request(
                             cx.server
                                 .client
                                 .subscribe_to_message(&package.identity, renew.as_deref()),
-                        )
-                        .await?;
+                        ),
+                    )
+                    .await?;
                     joined.clear();
                     sub.insert(id).clone()
                 }
             };
-            join(&cx, &package, &id, &wanted, &mut joined, &mut refused).await?;
+            Box::pin(join(&cx, &package, &id, &wanted, &mut joined, &mut refused)).await?;
             let _turn = cx.server.poll_turn().await;
             let poll = cx.server.client.get_messages(&package.identity, &id, 0);
             tokio::pin!(poll);
@@ -61,7 +63,7 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                             renew = None;
                             return Ok(Vec::new());
                         }
-                        join(&cx, &package, &id, &wanted, &mut joined, &mut refused).await?;
+                        Box::pin(join(&cx, &package, &id, &wanted, &mut joined, &mut refused)).await?;
                     }
                 }
             }
@@ -86,7 +88,7 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                     renew = sub.take().or(renew);
                 }
                 tokio::select! {
-                    _ = trouble.wait(&cx, "message subscription", &package, &e) => {}
+                    _ = Box::pin(trouble.wait(&cx, "message subscription", &package, &e)) => {}
                     _ = cx.lifecycle.drain.cancelled() => return,
                 }
             }

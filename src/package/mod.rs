@@ -28,6 +28,7 @@ pub use report::{report, LogLimit};
 pub use state::{Package, PackageState, Refused};
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -39,21 +40,22 @@ pub fn start(cx: &Arc<Context>, package: &Arc<Package>, tasks: &mut JoinSet<()>)
     let released = &package.released;
     tasks.spawn(until(
         released.clone(),
-        uplink::run(cx.clone(), package.clone()),
+        Box::pin(uplink::run(cx.clone(), package.clone())),
     ));
     tasks.spawn(until(
         released.clone(),
-        messages::run(cx.clone(), package.clone()),
+        Box::pin(messages::run(cx.clone(), package.clone())),
     ));
     tasks.spawn(until(
         released.clone(),
-        stateobjects::run(cx.clone(), package.clone()),
+        Box::pin(stateobjects::run(cx.clone(), package.clone())),
     ));
 }
 
 /// Runs `task` until it ends or the package is released (only when its worker holds no
-/// job: see [`Package::releasable`]).
-async fn until(released: CancellationToken, task: impl Future<Output = ()>) {
+/// job: see [`Package::releasable`]). The task comes boxed: an `async fn` holds its
+/// argument twice, and these futures live as long as their package.
+async fn until(released: CancellationToken, task: Pin<Box<dyn Future<Output = ()> + Send>>) {
     tokio::select! {
         () = task => {}
         () = released.cancelled() => {}

@@ -79,16 +79,19 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
         // A refused credential: declared on the server first, when provisioning may.
         let mut not_provisioned = None;
         let outcome = match outcome {
-            Outcome::Refused(job, error) => match declared.declare(&cx, &package, &error).await {
-                Ok(()) => {
-                    package.retry(Entry { job, key, bytes });
-                    continue;
+            // Boxed, as the wait below: rare paths, kept out of the idle worker's room.
+            Outcome::Refused(job, error) => {
+                match Box::pin(declared.declare(&cx, &package, &error)).await {
+                    Ok(()) => {
+                        package.retry(Entry { job, key, bytes });
+                        continue;
+                    }
+                    Err(reason) => {
+                        not_provisioned = reason;
+                        Outcome::Refused(job, error)
+                    }
                 }
-                Err(reason) => {
-                    not_provisioned = reason;
-                    Outcome::Refused(job, error)
-                }
-            },
+            }
             other => other,
         };
         if !matches!(outcome, Outcome::Retry(..)) {
@@ -112,7 +115,7 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                 }
                 package.retry(Entry { job, key, bytes });
                 tokio::select! {
-                    released = cx.wait_for_server(&package.identity, backoff.next_delay(), early) => early = !released,
+                    released = Box::pin(cx.wait_for_server(&package.identity, backoff.next_delay(), early)) => early = !released,
                     _ = cx.lifecycle.abort.cancelled() => return,
                 }
             }
