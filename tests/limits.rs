@@ -122,3 +122,80 @@ async fn value_arrives(h: &Harness, sentinel: &str, package: &str, value: i64) {
     })
     .await;
 }
+
+/// Messages that reach a package while the broker takes nothing (stalled: its process
+/// stopped) are far more than the connection's request queue holds; none is dropped:
+/// they wait, in order, and are all published once the broker resumes.
+#[tokio::test]
+async fn messages_delivered_while_the_broker_stalls_are_all_published_in_order() {
+    const N: usize = 6_000;
+    let mut world = World::open("demo");
+    world.max_queued_messages = 100_000;
+    let mosquitto = Mosquitto::start_with(free_port(), "max_queued_messages 0\n").await;
+    let h = Harness::external_on(world, mosquitto, None, |_| {}).await;
+    let d = h.device("stalled").await;
+    d.subscribe("constellation/Stall/Device/callback/#").await;
+    d.publish("constellation/Stall/Device/stateobject/Up", "1")
+        .await;
+    h.state_object_arrives("Stall", "Device", "Up").await;
+    let polling = || {
+        h.sim.handle().subscriptions().into_iter().any(|s| {
+            s.owner.contains("Stall/Device")
+                && s.kind == constellation_mqtt::sim::SubKind::Messages
+                && s.polling > 0
+        })
+    };
+    common::wait_for(
+        "the package's message poll",
+        std::time::Duration::from_secs(15),
+        || async { polling().then_some(()) },
+    )
+    .await;
+    let broker = h.mosquitto.as_ref().expect("Mosquitto");
+    broker.signal("STOP");
+    let sender = common::client(&h.sim);
+    let me = constellation_mqtt::constellation::Identity::consumer("Sender", "demo");
+    for i in 0..N {
+        let message = constellation_mqtt::constellation::model::OutgoingMessage {
+            scope: constellation_mqtt::constellation::model::Scope {
+                kind: constellation_mqtt::constellation::model::ScopeType::Package,
+                args: vec!["Stall/Device".into()],
+                saga_id: None,
+            },
+            key: "Ping".into(),
+            data: serde_json::json!(i),
+        };
+        sender.send_message(&me, &message).await.unwrap();
+    }
+    // Every message taken by the adapter's long polls while the broker is stopped.
+    common::wait_for(
+        "the adapter to take every message",
+        std::time::Duration::from_secs(60),
+        || async {
+            let queued: usize = h
+                .sim
+                .handle()
+                .subscriptions()
+                .iter()
+                .filter(|s| s.owner.contains("Stall/Device"))
+                .map(|s| s.queued)
+                .sum();
+            (queued == 0).then_some(())
+        },
+    )
+    .await;
+    broker.signal("CONT");
+    let mut next = 0;
+    let all = async {
+        while next < N {
+            let Some(r) = d.recv().await else { break };
+            if r.topic == "constellation/Stall/Device/callback/Ping" {
+                let message: serde_json::Value = serde_json::from_str(&r.payload).unwrap();
+                assert_eq!(message["Data"], serde_json::json!(next), "in order");
+                next += 1;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(120), all).await;
+    assert_eq!(next, N, "messages published");
+}

@@ -487,6 +487,16 @@ impl Mosquitto {
         }
     }
 
+    /// Sends the broker's process `signal` (`STOP` stalls it, `CONT` resumes it).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal}");
+    }
+
     /// Kills the broker (a crash: no clean disconnect for anyone).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
