@@ -531,7 +531,7 @@ async fn scripted_server(
     per_connection: usize,
 ) -> (url::Url, std::sync::Arc<Seen>) {
     use std::sync::atomic::Ordering;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = std::sync::Arc::new(Seen::default());
@@ -548,10 +548,8 @@ async fn scripted_server(
                         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                             break i + 4;
                         }
-                        let mut chunk = [0u8; 4096];
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        if !read_more(&mut stream, &mut buf).await {
+                            return;
                         }
                     };
                     let head = String::from_utf8_lossy(&buf[..end]).into_owned();
@@ -561,10 +559,8 @@ async fn scripted_server(
                         .and_then(|n| n.trim().parse::<usize>().ok())
                         .unwrap_or(0);
                     while buf.len() < end + length {
-                        let mut chunk = [0u8; 4096];
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        if !read_more(&mut stream, &mut buf).await {
+                            return;
                         }
                     }
                     let request = String::from_utf8_lossy(&buf[..end + length]).into_owned();
@@ -582,6 +578,19 @@ async fn scripted_server(
         }
     });
     (url::Url::parse(&format!("http://{addr}/")).unwrap(), seen)
+}
+
+/// Reads what comes into `buf`; false at the end of the connection.
+async fn read_more(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut chunk = [0u8; 4096];
+    match stream.read(&mut chunk).await {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            true
+        }
+    }
 }
 
 #[tokio::test]

@@ -25,6 +25,17 @@ struct Browser {
 }
 
 impl Browser {
+    /// Clicks the element `css` selects.
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
     /// Ends the session: Chromium quits (chromedriver, killed on drop, would leave it).
     async fn close(self) {
         let _ = self.client.clone().close().await;
@@ -143,20 +154,8 @@ async fn the_console_shows_state_objects_live_and_a_callback_returns_its_saga_an
         .await
         .unwrap();
     field.send_keys("22.5").await.unwrap();
-    b.client
-        .find(Locator::Css(&format!("{form} input[name=__saga]")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.client
-        .find(Locator::Css(&format!("{form} button")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(&format!("{form} input[name=__saga]")).await;
+    b.click(&format!("{form} button")).await;
     let callback = d
         .expect("constellation/Salon/Thermometer/callback/SetTarget", |_| {
             true
@@ -202,13 +201,7 @@ async fn a_fault_switched_on_in_the_console_shows_the_package_waiting_on_the_sta
         )
         .await
         .unwrap();
-    b.client
-        .find(Locator::Css("#apply-faults"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#apply-faults").await;
     text_of(&b, "#fault-state", |t| t.contains("503")).await;
     d.publish(
         "constellation/Salon/Thermometer/stateobject/Temperature",

@@ -73,18 +73,23 @@ impl Wire {
     /// A reused connection that the server closed before answering a single byte is
     /// replaced by a new one, once: that is a keep-alive connection the server dropped.
     pub(super) async fn exchange(&self, request: &[u8]) -> io::Result<Answer> {
-        if let Some(stream) = self.checkout() {
-            match exchange_on(stream, request).await {
-                Err(Failure::Unanswered(_)) => {}
-                Err(Failure::Answering(e)) => return Err(e),
-                Ok((answer, stream)) => return Ok(self.checkin(answer, stream)),
-            }
+        let reused = match self.checkout() {
+            Some(stream) => match exchange_on(stream, request).await {
+                Err(Failure::Unanswered(_)) => None,
+                done => Some(done),
+            },
+            None => None,
+        };
+        let done = match reused {
+            Some(done) => done,
+            None => exchange_on(self.connect().await?, request).await,
+        };
+        let (answer, stream) =
+            done.map_err(|(Failure::Unanswered(e) | Failure::Answering(e))| e)?;
+        if let Some(stream) = stream {
+            self.keep(stream);
         }
-        let stream = self.connect().await?;
-        match exchange_on(stream, request).await {
-            Ok((answer, stream)) => Ok(self.checkin(answer, stream)),
-            Err(Failure::Unanswered(e) | Failure::Answering(e)) => Err(e),
-        }
+        Ok(answer)
     }
 
     async fn connect(&self) -> io::Result<TcpStream> {
@@ -109,15 +114,12 @@ impl Wire {
         None
     }
 
-    /// Keeps `stream` for the next request, if it can carry one; returns `answer`.
-    fn checkin(&self, answer: Answer, stream: Option<TcpStream>) -> Answer {
-        if let Some(stream) = stream {
-            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() < MAX_IDLE {
-                idle.push(stream);
-            }
+    /// Keeps `stream` for the next request (unless [`MAX_IDLE`] already wait).
+    fn keep(&self, stream: TcpStream) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(stream);
         }
-        answer
     }
 }
 
@@ -139,23 +141,22 @@ async fn exchange_on(
         .await
         .map_err(Failure::Unanswered)?;
     let mut buf = Vec::new();
+    // Whether any byte of an answer came (an interim one included).
+    let mut answered = false;
     let head = loop {
-        let empty = buf.is_empty();
-        if fill(&mut stream, &mut buf, MAX_HEAD).await.map_err(|e| {
-            if empty {
-                Failure::Unanswered(e)
-            } else {
+        let read = match fill(&mut stream, &mut buf, MAX_HEAD).await {
+            Ok(0) => Err(eof("the server closed the connection before answering")),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        read.map_err(|e| {
+            if answered {
                 Failure::Answering(e)
+            } else {
+                Failure::Unanswered(e)
             }
-        })? == 0
-        {
-            let e = eof("the server closed the connection before answering");
-            return Err(if empty {
-                Failure::Unanswered(e)
-            } else {
-                Failure::Answering(e)
-            });
-        }
+        })?;
+        answered = true;
         match parse_head(&buf).map_err(Failure::Answering)? {
             Some(head) if head.status < 200 => {
                 // An interim answer (100 Continue): the real one follows.

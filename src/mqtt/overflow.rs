@@ -43,6 +43,8 @@ struct Shared {
 struct Queue {
     publishes: VecDeque<Pending>,
     bytes: usize,
+    /// A publish taken from the queue is being handed to the connection.
+    handing_over: bool,
 }
 
 impl Overflow {
@@ -59,7 +61,8 @@ impl Overflow {
 
     /// Whether publishes wait: a new one must then queue behind them, to keep order.
     pub(crate) fn is_waiting(&self) -> bool {
-        !self.lock().publishes.is_empty()
+        let queue = self.lock();
+        queue.handing_over || !queue.publishes.is_empty()
     }
 
     /// Queues `publish`; false (and `publish` dropped) when the bound is reached.
@@ -83,40 +86,34 @@ impl Overflow {
 async fn drain(client: AsyncClient, shared: Arc<Shared>) {
     let overflow = Overflow { shared };
     loop {
-        // The front stays queued while it is handed over, so later publishes queue
-        // behind it.
-        let front = {
-            let queue = overflow.lock();
-            queue.publishes.front().map(|p| {
-                (
-                    p.topic.clone(),
-                    p.qos,
-                    p.retain,
-                    p.payload.clone(),
-                    p.properties.clone(),
-                )
-            })
+        let next = {
+            let mut queue = overflow.lock();
+            let next = queue.publishes.pop_front();
+            queue.handing_over = next.is_some();
+            if let Some(p) = &next {
+                queue.bytes -= p.size();
+            }
+            next
         };
-        let Some((topic, qos, retain, payload, properties)) = front else {
+        let Some(p) = next else {
             overflow.shared.wake.notified().await;
             continue;
         };
-        let sent = match properties {
-            Some(p) => {
+        let sent = match p.properties {
+            Some(props) => {
                 client
-                    .publish_with_properties(topic.clone(), qos, retain, payload, p)
+                    .publish_with_properties(p.topic.as_str(), p.qos, p.retain, p.payload, props)
                     .await
             }
-            None => client.publish(topic.clone(), qos, retain, payload).await,
+            None => {
+                client
+                    .publish(p.topic.as_str(), p.qos, p.retain, p.payload)
+                    .await
+            }
         };
-        let mut queue = overflow.lock();
-        if let Some(p) = queue.publishes.pop_front() {
-            queue.bytes -= p.size();
-        }
-        drop(queue);
         if let Err(e) = sent {
             // Awaiting room, `publish` fails only when the event loop is gone.
-            tracing::warn!(%topic, error = %e, "MQTT publish dropped: the connection is gone");
+            tracing::warn!(topic = %p.topic, error = %e, "MQTT publish dropped: the connection is gone");
             return;
         }
     }
