@@ -446,6 +446,10 @@ async fn burst(packages: usize, sos: usize, external: Option<Mosquitto>, extra: 
     );
     let total = topics.len() as u64;
     let round = |value: &'static str| {
+        // Counted before any device publishes: a push of this round that lands before
+        // the wait below starts must not count as a previous one.
+        let before = pushes(&handle);
+        let started = Instant::now();
         let tasks: Vec<_> = clients
             .iter()
             .cloned()
@@ -460,15 +464,15 @@ async fn burst(packages: usize, sos: usize, external: Option<Mosquitto>, extra: 
             })
             .collect();
         let handle = handle.clone();
+        let topics = topics.clone();
         async move {
-            let before = pushes(&handle);
-            let started = Instant::now();
             for t in tasks {
                 let _ = t.await;
             }
             while pushes(&handle) < before + total {
-                if started.elapsed() > Duration::from_secs(300) {
+                if started.elapsed() > Duration::from_secs(BURST_DEADLINE_S) {
                     eprintln!("burst: only {} of {total} pushed", pushes(&handle) - before);
+                    missing(&handle, &topics, value);
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -500,6 +504,30 @@ async fn burst(packages: usize, sos: usize, external: Option<Mosquitto>, extra: 
         rate / ceiling,
         (cpu1 - cpu0) / total as f64 * 1e6,
         (cpu1 - cpu0) / elapsed * 100.0
+    );
+}
+
+/// How long a burst round may take before the harness reports what is missing.
+const BURST_DEADLINE_S: u64 = 120;
+
+/// Prints the StateObjects of `topics` the simulator does not hold with `value`, and
+/// what the simulator answered to pushes so far.
+fn missing(handle: &SimHandle, topics: &[String], value: &str) {
+    let mut absent = 0;
+    for topic in topics {
+        let mut parts = topic.split('/').skip(2);
+        let (package, name) = (parts.next().unwrap_or(""), parts.nth(1).unwrap_or(""));
+        let held = handle.state_object("Bench", package, name);
+        if held.as_ref().map(|so| so.value.to_string()) != Some(value.to_owned()) {
+            absent += 1;
+            if absent <= 10 {
+                eprintln!("burst: {topic} holds {:?}", held.map(|so| so.value));
+            }
+        }
+    }
+    eprintln!(
+        "burst: {absent} StateObjects without {value}; pushes answered {:?}",
+        handle.stats().by_action.get("PushStateObject")
     );
 }
 
