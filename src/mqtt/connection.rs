@@ -49,6 +49,9 @@ pub struct Login {
 /// broker allows.
 const MAX_OUTGOING_INFLIGHT: u16 = 1024;
 
+/// Requests (acknowledgements, publishes) written together before a flush.
+const MAX_REQUEST_BATCH: usize = 64;
+
 /// Publishes received from the broker, in arrival order.
 pub type Inbound = mpsc::Receiver<Publish>;
 
@@ -70,6 +73,9 @@ pub fn connect(
     // Publishes are acknowledged by the journal once their work is kept, in arrival
     // order ([`crate::journal`]): the broker keeps what this process has not taken.
     mqtt.set_manual_acks(true);
+    // A burst of acknowledgements goes out in one write, not one each (patched rumqttc,
+    // vendor/README.md).
+    mqtt.set_max_request_batch(MAX_REQUEST_BATCH);
     mqtt.set_clean_start(false)
         .set_session_expiry_interval(Some(7 * 24 * 3600))
         .set_keep_alive(options.keep_alive)

@@ -227,6 +227,23 @@ impl EventLoop {
                     if let Some(outgoing) = self.state.handle_outgoing_packet(request)? {
                         network.write(outgoing).await?;
                     }
+                    // Patched (constellation-mqtt, see vendor/README.md): the requests
+                    // already waiting go out in the same flush (one write for a burst of
+                    // acknowledgements instead of one each), under the same flow control.
+                    for _ in 1..self.options.max_request_batch {
+                        if !self.pending.is_empty()
+                            || self.state.inflight >= self.state.max_outgoing_inflight
+                            || self.state.collision.is_some()
+                        {
+                            break;
+                        }
+                        let Ok(request) = self.requests_rx.try_recv() else {
+                            break;
+                        };
+                        if let Some(outgoing) = self.state.handle_outgoing_packet(request)? {
+                            network.write(outgoing).await?;
+                        }
+                    }
                     network.flush().await?;
                     Ok(self.state.events.pop_front().unwrap())
                 }

@@ -292,6 +292,14 @@ impl MqttOptions {
         self.request_channel_capacity
     }
 
+    /// Patched (constellation-mqtt, see vendor/README.md): up to `max` requests waiting
+    /// in the request channel are written together, in one flush (0 or 1: each request
+    /// is flushed on its own, as upstream does).
+    pub fn set_max_request_batch(&mut self, max: usize) -> &mut Self {
+        self.max_request_batch = max;
+        self
+    }
+
     /// Enables throttling and sets outoing message rate to the specified 'rate'
     pub fn set_pending_throttle(&mut self, duration: Duration) -> &mut Self {
         self.pending_throttle = duration;
