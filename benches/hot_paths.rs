@@ -54,7 +54,7 @@ fn queueing(c: &mut Criterion) {
         let mut n = 0u64;
         b.iter(|| {
             n += 1;
-            let _ = q.push(job(n), 64, true);
+            let _ = q.push(job(n), 64, Some(n));
             if n.is_multiple_of(10) {
                 black_box(q.pop());
             }

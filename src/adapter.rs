@@ -159,7 +159,8 @@ impl Adapter {
         options.subscriptions.dedup();
         let (publisher, mut inbound, mqtt_task) = connect(options, mqtt_stop.clone());
         let journal_stop = CancellationToken::new();
-        let journal_task = tokio::spawn(writer.run(publisher.client(), journal_stop.clone()));
+        let journal_task =
+            tokio::spawn(writer.run(publisher.client(), metrics.clone(), journal_stop.clone()));
         let readiness = Duration::from_secs(config.http.readiness_s);
         tokio::spawn(probe(
             client.clone(),

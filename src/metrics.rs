@@ -111,6 +111,7 @@ pub struct Metrics {
     sagas_pending: Gauge,
     pending_bytes: Gauge,
     restored: Counter,
+    commits: Counter,
     released: Counter,
     started: Instant,
     /// Milliseconds since `started` of the latest answer from Constellation, plus one
@@ -145,6 +146,7 @@ impl Metrics {
             sagas_pending: Gauge::default(),
             pending_bytes: Gauge::default(),
             restored: Counter::default(),
+            commits: Counter::default(),
             released: Counter::default(),
             started: Instant::now(),
             last_answer_ms: AtomicU64::new(0),
@@ -200,6 +202,11 @@ impl Metrics {
             "pending_bytes",
             "Bytes of accepted work not yet taken by Constellation (bounded by storage.max_bytes)",
             m.pending_bytes.clone(),
+        );
+        r.register(
+            "journal_commits",
+            "Durable commits of the journal (storage.durability = \"disk\")",
+            m.commits.clone(),
         );
         r.register(
             "jobs_restored",
@@ -288,7 +295,12 @@ impl Metrics {
         }
     }
 
-    /// Counts a job found in the journal at start.
+    /// Counts a durable commit of the journal.
+    pub fn committed(&self) {
+        self.commits.inc();
+    }
+
+    /// Counts a job found in the journal at start (counted once it is queued anew).
     pub fn restored(&self) {
         self.restored.inc();
     }

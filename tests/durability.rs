@@ -170,6 +170,162 @@ async fn a_killed_adapter_loses_nothing_while_the_server_is_down() {
     killed_mid_stream_with_mosquitto(true).await;
 }
 
+/// The value of counter `name` in the `/metrics` of the adapter listening on `http`
+/// (none while it does not answer).
+async fn counter(http: u16, name: &str) -> Option<u64> {
+    constellation_mqtt::tls::install_crypto_provider();
+    let text = reqwest::get(format!("http://127.0.0.1:{http}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let line = text.lines().find(|l| l.starts_with(name))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Waits until the adapter on `http` has committed its journal twice more: the second
+/// of those commits began after every operation sent before this call. Each round
+/// publishes a log on `marker` (a commit needs work to keep).
+async fn two_more_commits(http: u16, device: &Device, marker: &str) {
+    const COMMITS: &str = "constellation_mqtt_journal_commits_total";
+    let c0 = wait_for("the adapter's metrics", Duration::from_secs(30), || {
+        counter(http, COMMITS)
+    })
+    .await;
+    wait_for(
+        "two more journal commits",
+        Duration::from_secs(30),
+        || async {
+            device.publish(marker, "marker").await;
+            counter(http, COMMITS).await.filter(|c| *c >= c0 + 2)
+        },
+    )
+    .await;
+}
+
+/// A server down from the start, and the adapter killed twice: the second run queues
+/// what the first one's journal held anew and is killed once that is committed; the
+/// third delivers everything when the server is back. (Each package's journal keys
+/// used to start again at 1 in every run: a job restored under the key it had been
+/// found under was forgotten by the restore itself, and the second kill lost it.)
+#[tokio::test]
+async fn an_adapter_killed_twice_during_an_outage_loses_nothing() {
+    let sim = start(World::open("demo")).await;
+    let handle = sim.handle();
+    let down = Faults {
+        delay_ms: 0,
+        status: Some(503),
+        management_status: None,
+    };
+    handle.set_faults(down);
+    let port = free_port();
+    let _mosquitto = Mosquitto::start_persistent(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let http = free_port();
+    let config = external_config(dir.path(), sim.url().as_str(), port);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("127.0.0.1:0", &format!("127.0.0.1:{http}")),
+    )
+    .unwrap();
+    let sink = Participant::parse("Durable/Sink").unwrap();
+    let inbox = collect_inbox(handle.clone(), sink);
+    let marker = "constellation/Durable/Marker/log";
+
+    let mut adapter = run(&config, &dir.path().join("first.log"));
+    let device = Device::connect("durable-device", port).await;
+    device.wait_adapter_online("constellation").await;
+    publish_load(&device).await;
+    two_more_commits(http, &device, marker).await;
+    kill(&mut adapter);
+
+    let mut adapter = run(&config, &dir.path().join("second.log"));
+    two_more_commits(http, &device, marker).await;
+    let restored = counter(http, "constellation_mqtt_jobs_restored_total").await;
+    assert!(
+        restored.is_some_and(|n| n > 0),
+        "the second run found the first one's work in the journal ({restored:?})"
+    );
+    kill(&mut adapter);
+
+    let mut adapter = run(&config, &dir.path().join("third.log"));
+    handle.set_faults(Faults::default());
+    let duplicates = everything_arrives(&handle, &inbox).await;
+    assert!(
+        duplicates <= LOGS + MESSAGES,
+        "at most one extra delivery each"
+    );
+    kill(&mut adapter);
+}
+
+/// A journal written by an adapter of before 2026-12-03 (jobs keyed by package, then a
+/// per-package number) is read: its jobs are delivered, each package's in order.
+#[tokio::test]
+async fn a_journal_of_the_previous_layout_is_delivered() {
+    use constellation_mqtt::constellation::model::LogLevel;
+    use constellation_mqtt::native::Intent;
+    use constellation_mqtt::package::{Job, Origin};
+    const OLD: redb::TableDefinition<(&str, &str, u64), &[u8]> = redb::TableDefinition::new("jobs");
+    let sim = start(World::open("demo")).await;
+    let handle = sim.handle();
+    let port = free_port();
+    let _mosquitto = Mosquitto::start(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = external_config(dir.path(), sim.url().as_str(), port);
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    let db = redb::Database::create(dir.path().join("data/journal.redb")).unwrap();
+    let write = db.begin_write().unwrap();
+    {
+        let mut jobs = write.open_table(OLD).unwrap();
+        // Two packages, each with keys from 1, as every package had them.
+        for (package, key) in [("A", 1), ("A", 2), ("B", 1), ("A", 3), ("B", 2)] {
+            let job = Job {
+                intent: Intent::WriteLog {
+                    level: LogLevel::Info,
+                    message: format!("old-{package}-{key}"),
+                },
+                origin: Origin {
+                    topic: format!("constellation/Old/{package}/log"),
+                    payload: String::new(),
+                },
+            };
+            let record = serde_json::to_vec(&job).unwrap();
+            jobs.insert(("Old", package, key), record.as_slice())
+                .unwrap();
+        }
+    }
+    write.commit().unwrap();
+    drop(db);
+
+    let mut adapter = run(&config, &dir.path().join("adapter.log"));
+    for (package, expected) in [
+        ("A", vec!["old-A-1", "old-A-2", "old-A-3"]),
+        ("B", vec!["old-B-1", "old-B-2"]),
+    ] {
+        let who = Participant::parse(&format!("Old/{package}")).unwrap();
+        wait_for(
+            "the old journal's logs, in order",
+            Duration::from_secs(30),
+            || async {
+                let logs: Vec<String> = handle
+                    .logs(Some(&who))
+                    .into_iter()
+                    .map(|l| l.message)
+                    .collect();
+                (logs == expected).then_some(())
+            },
+        )
+        .await;
+    }
+    kill(&mut adapter);
+    // Moved when the journal opened: no later run reads the old table again.
+    let db = redb::Database::create(dir.path().join("data/journal.redb")).unwrap();
+    let read = redb::ReadableDatabase::begin_read(&db).unwrap();
+    assert!(read.open_table(OLD).is_err(), "the old table is gone");
+}
+
 fn embedded_config(dir: &Path, sim_url: &str, v4: u16, v5: u16) -> PathBuf {
     std::fs::write(
         dir.join("rumqttd.toml"),

@@ -97,21 +97,24 @@ impl Dispatcher {
     }
 
     /// Delivers the work a previous run left in the journal (`(package, key, record)`,
-    /// in per-package order), before anything new: each job is queued anew, then its old
-    /// record forgotten.
+    /// in the order it was accepted), before anything new: each job is queued anew (under
+    /// a new key), then its old record forgotten.
     pub fn restore(&self, jobs: Vec<(PackageId, u64, Vec<u8>)>) {
         for (id, key, record) in jobs {
-            let id = Arc::new(id);
-            match serde_json::from_slice::<Job>(&record) {
+            let restored = match serde_json::from_slice::<Job>(&record) {
                 Ok(job) => {
-                    self.cx.metrics.restored();
-                    self.enqueue((*id).clone(), job.intent, job.origin);
+                    self.enqueue(id, job.intent, job.origin);
+                    true
                 }
                 Err(e) => {
                     tracing::error!(package = %id, key, error = %e, "journal: unreadable job dropped");
+                    false
                 }
+            };
+            self.cx.journal.delete(key, 0);
+            if restored {
+                self.cx.metrics.restored();
             }
-            self.cx.journal.delete(&id, key, 0);
         }
     }
 

@@ -33,6 +33,8 @@ pub struct Journal {
     durable: bool,
     bytes: Arc<AtomicU64>,
     max_bytes: u64,
+    /// The next job's key: one sequence for every package, beyond every key on disk.
+    next_key: Arc<AtomicU64>,
 }
 
 /// The journal had no room for a job.
@@ -56,11 +58,13 @@ impl Journal {
             Durability::Memory => (None, Recovered::default()),
         };
         let (tx, rx) = mpsc::unbounded_channel();
+        let after_recovered = recovered.jobs.iter().map(|(_, key, _)| key + 1).max();
         let journal = Journal {
             ops: tx,
             durable: store.is_some(),
             bytes: Arc::default(),
             max_bytes: config.max_bytes,
+            next_key: Arc::new(AtomicU64::new(after_recovered.unwrap_or(1))),
         };
         let commit = std::time::Duration::from_millis(config.commit_ms);
         Ok((journal, Writer::new(store, rx, commit), recovered))
@@ -78,6 +82,12 @@ impl Journal {
         Ok(())
     }
 
+    /// A key for a new job: never one a pending job (of any package, from this run or
+    /// the last) holds.
+    pub fn next_key(&self) -> u64 {
+        self.next_key.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Keeps job `key` of `package`: `record` (replacing `replaced` bytes, when it takes
     /// the place of a pending job with the same key).
     pub fn put(&self, package: &Arc<PackageId>, key: u64, record: Vec<u8>, replaced: usize) {
@@ -93,16 +103,13 @@ impl Journal {
         });
     }
 
-    /// Forgets job `key` of `package` (of `bytes` bytes): done, or refused for good.
-    pub fn delete(&self, package: &Arc<PackageId>, key: u64, bytes: usize) {
+    /// Forgets job `key` (of `bytes` bytes): done, or refused for good.
+    pub fn delete(&self, key: u64, bytes: usize) {
         self.release(bytes);
         if !self.durable {
             return;
         }
-        self.send(Op::Delete {
-            package: package.clone(),
-            key,
-        });
+        self.send(Op::Delete { key });
     }
 
     /// Acknowledges `publish` once the work of every publish before it is kept.

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 /// What the journal is asked to do, in order.
 pub(super) enum Op {
-    /// Keep `record` as job `key` of `package` (replacing it).
+    /// Keep `record` of `package` as job `key` (replacing it).
     Put {
         package: Arc<PackageId>,
         key: u64,
         record: Vec<u8>,
     },
-    /// Job `key` of `package` is done.
-    Delete { package: Arc<PackageId>, key: u64 },
+    /// Job `key` is done.
+    Delete { key: u64 },
     /// Acknowledge `publish` once everything before it is kept.
     Ack(Box<Publish>),
     /// The embedded broker's retained message of `topic` (none: cleared).

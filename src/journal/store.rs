@@ -1,9 +1,10 @@
 //! The journal on disk: one redb database, `journal.redb` in `storage.dir`.
 //!
-//! Two tables: pending jobs by `(sentinel, package, key)` (redb keeps keys in order, so a
-//! package's jobs read back in the order they were accepted), and the embedded broker's
-//! retained messages by topic. A commit is one write transaction, durable (fsync'd)
-//! when it returns.
+//! Two tables: pending jobs by key, one sequence for all packages (redb keeps keys in
+//! order, so jobs read back in the order they were accepted; a commit's new jobs share
+//! the last leaf of the tree and the oldest go first, so a commit rewrites a few pages,
+//! not one per job), and the embedded broker's retained messages by topic. A commit is
+//! one write transaction, durable (fsync'd) when it returns.
 
 use super::op::{Op, Record};
 use super::retained::RetainedMessages;
@@ -11,8 +12,11 @@ use crate::native::PackageId;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
 
-/// Pending jobs: `(sentinel, package, key)` → the job's record.
-const JOBS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("jobs");
+/// Pending jobs: key → `(sentinel, package, the job's record)`.
+const PENDING: TableDefinition<u64, (&str, &str, &[u8])> = TableDefinition::new("pending");
+/// Pending jobs as journals before 2026-12-03 kept them, `(sentinel, package, key)` →
+/// record: moved into [`PENDING`] when such a journal opens.
+const JOBS_BY_PACKAGE: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("jobs");
 /// Retained messages: topic → `(payload, QoS, properties as JSON or empty)`.
 const RETAINED: TableDefinition<&str, (&[u8], u8, &[u8])> = TableDefinition::new("retained");
 
@@ -20,7 +24,7 @@ const RETAINED: TableDefinition<&str, (&[u8], u8, &[u8])> = TableDefinition::new
 /// package in order, and the embedded broker's retained messages.
 #[derive(Default)]
 pub struct Recovered {
-    /// `(package, key, record)` in per-package order.
+    /// `(package, key, record)` in the order they were accepted.
     pub jobs: Vec<(PackageId, u64, Vec<u8>)>,
     pub retained: RetainedMessages,
 }
@@ -58,21 +62,33 @@ impl Store {
         Ok((store, recovered))
     }
 
-    /// Everything pending, and the retained messages (the tables are created if new).
+    /// Everything pending, and the retained messages (the tables are created if new, the
+    /// jobs of an older journal moved into the current table).
     fn read(&self) -> Result<Recovered, redb::Error> {
         let write = self.db.begin_write()?;
-        write.open_table(JOBS)?;
-        write.open_table(RETAINED)?;
+        {
+            let mut pending = write.open_table(PENDING)?;
+            let old = write.open_table(JOBS_BY_PACKAGE)?;
+            let next = pending.last()?.map_or(1, |(key, _)| key.value() + 1);
+            // Package by package, each in order: the order the new keys keep.
+            for (new_key, entry) in (next..).zip(old.iter()?) {
+                let (key, record) = entry?;
+                let (sentinel, package, _) = key.value();
+                pending.insert(new_key, (sentinel, package, record.value()))?;
+            }
+            write.open_table(RETAINED)?;
+        }
+        write.delete_table(JOBS_BY_PACKAGE)?;
         write.commit()?;
         let read = self.db.begin_read()?;
         let mut recovered = Recovered::default();
-        for entry in read.open_table(JOBS)?.iter()? {
-            let (key, record) = entry?;
-            let (sentinel, package, key) = key.value();
+        for entry in read.open_table(PENDING)?.iter()? {
+            let (key, value) = entry?;
+            let (sentinel, package, record) = value.value();
             recovered.jobs.push((
                 PackageId::new(sentinel, package),
-                key,
-                record.value().to_vec(),
+                key.value(),
+                record.to_vec(),
             ));
         }
         for entry in read.open_table(RETAINED)?.iter()? {
@@ -101,7 +117,7 @@ impl Store {
     fn apply(&self, ops: &[Op]) -> Result<(), redb::Error> {
         let write = self.db.begin_write()?;
         {
-            let mut jobs = write.open_table(JOBS)?;
+            let mut jobs = write.open_table(PENDING)?;
             let mut retained = write.open_table(RETAINED)?;
             for op in ops {
                 match op {
@@ -110,13 +126,15 @@ impl Store {
                         key,
                         record,
                     } => {
-                        jobs.insert(
-                            (package.sentinel.as_str(), package.package.as_str(), *key),
+                        let value = (
+                            package.sentinel.as_str(),
+                            package.package.as_str(),
                             record.as_slice(),
-                        )?;
+                        );
+                        jobs.insert(*key, value)?;
                     }
-                    Op::Delete { package, key } => {
-                        jobs.remove((package.sentinel.as_str(), package.package.as_str(), *key))?;
+                    Op::Delete { key } => {
+                        jobs.remove(*key)?;
                     }
                     Op::Retain {
                         topic,

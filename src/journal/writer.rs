@@ -4,6 +4,7 @@
 
 use super::op::Op;
 use super::store::Store;
+use crate::metrics::Metrics;
 use rumqttc::v5::AsyncClient;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,9 +35,9 @@ impl Writer {
         }
     }
 
-    /// Commits and acknowledges (on `acks`, the adapter's MQTT connection) until `stop`;
-    /// then commits and acknowledges what is left, and returns.
-    pub async fn run(mut self, acks: AsyncClient, stop: CancellationToken) {
+    /// Commits (counted in `metrics`) and acknowledges (on `acks`, the adapter's MQTT
+    /// connection) until `stop`; then commits and acknowledges what is left, and returns.
+    pub async fn run(mut self, acks: AsyncClient, metrics: Arc<Metrics>, stop: CancellationToken) {
         let mut last_commit = Instant::now();
         let mut batch = Vec::new();
         loop {
@@ -57,11 +58,11 @@ impl Writer {
             // The interval counts from a commit's start: a commit as long as it is
             // is followed by the next one at once.
             last_commit = Instant::now();
-            batch = self.commit(batch).await;
+            batch = self.commit(batch, &metrics).await;
             acknowledge(&acks, &mut batch).await;
         }
         self.gather(&mut batch);
-        batch = self.commit(batch).await;
+        batch = self.commit(batch, &metrics).await;
         acknowledge(&acks, &mut batch).await;
     }
 
@@ -77,7 +78,7 @@ impl Writer {
 
     /// Commits `batch` durably (on a blocking thread: it waits for the disk), retrying
     /// until it succeeds: nothing is acknowledged before its work is kept.
-    async fn commit(&self, batch: Vec<Op>) -> Vec<Op> {
+    async fn commit(&self, batch: Vec<Op>, metrics: &Metrics) -> Vec<Op> {
         let Some(store) = &self.store else {
             return batch;
         };
@@ -104,7 +105,10 @@ impl Writer {
             };
             batch = returned;
             match result {
-                Ok(()) => return batch,
+                Ok(()) => {
+                    metrics.committed();
+                    return batch;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, retry_in = ?delay, "journal: commit failed; publishes stay unacknowledged");
                     tokio::time::sleep(delay).await;

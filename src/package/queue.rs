@@ -54,8 +54,6 @@ pub struct PackageQueue {
     limit_bytes: usize,
     /// Bytes of the jobs waiting.
     bytes: usize,
-    /// The journal key of the next job.
-    next_key: u64,
     dropped: u64,
     high_water: usize,
     /// What the worker holds, taken from the queue.
@@ -101,20 +99,15 @@ impl PackageQueue {
             limit: limit.max(1),
             limit_bytes,
             bytes: 0,
-            next_key: 0,
             dropped: 0,
             high_water: 0,
             taken: None,
         }
     }
 
-    /// Queues `job` of `bytes` bytes (journaled or not), conflating a StateObject push
-    /// with its pending predecessor.
-    pub fn push(&mut self, job: Job, bytes: usize, journaled: bool) -> Result<Pushed, Full> {
-        let key = journaled.then(|| {
-            self.next_key += 1;
-            self.next_key
-        });
+    /// Queues `job` of `bytes` bytes under journal key `key` (none: not journaled),
+    /// conflating a StateObject push with its pending predecessor (which keeps its key).
+    pub fn push(&mut self, job: Job, bytes: usize, key: Option<u64>) -> Result<Pushed, Full> {
         if let Some(seq) = self.pending_seq(&job.intent) {
             let index = (seq - self.front_seq) as usize;
             let old = std::mem::replace(&mut self.jobs[index], Entry { job, key, bytes });
@@ -301,7 +294,7 @@ mod tests {
         std::iter::from_fn(|| q.pop().map(|e| e.job)).collect()
     }
     fn push(q: &mut PackageQueue, job: Job) -> Result<Pushed, Full> {
-        q.push(job, 10, true)
+        q.push(job, 10, Some(q.len() as u64))
     }
 
     #[test]
@@ -402,15 +395,15 @@ mod tests {
     fn bytes_bound_the_queue_and_a_replacing_value_keeps_its_journal_key() {
         let mut q = PackageQueue::new(100, 25);
         assert_eq!(
-            q.push(so("A", 1), 10, true),
+            q.push(so("A", 1), 10, Some(1)),
             Ok(Pushed::Queued { key: Some(1) })
         );
         assert_eq!(
-            q.push(log("1"), 10, true),
+            q.push(log("1"), 10, Some(2)),
             Ok(Pushed::Queued { key: Some(2) })
         );
         assert_eq!(
-            q.push(log("2"), 10, true),
+            q.push(log("2"), 10, Some(3)),
             Err(Full {
                 dropped: 1,
                 jobs: 2,
@@ -418,14 +411,14 @@ mod tests {
             })
         );
         assert_eq!(
-            q.push(so("A", 2), 12, true),
+            q.push(so("A", 2), 12, Some(4)),
             Ok(Pushed::Conflated {
                 key: Some(1),
                 replaced: 10
             })
         );
         assert_eq!(q.bytes(), 22);
-        assert_eq!(q.push(log("3"), 3, false), Ok(Pushed::Queued { key: None }));
+        assert_eq!(q.push(log("3"), 3, None), Ok(Pushed::Queued { key: None }));
         let first = q.pop().unwrap();
         assert_eq!((first.key, first.bytes), (Some(1), 12));
         assert_eq!(q.bytes(), 13);

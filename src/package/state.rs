@@ -163,7 +163,11 @@ impl Package {
         if !queue.conflates(&job.intent) && !queue.follows_in_flight(&job.intent) {
             self.journal.room(record.len()).map_err(Refused::NoRoom)?;
         }
-        let pushed = queue.push(job, record.len(), true).map_err(Refused::Full)?;
+        // Taken under the queue's lock: a package's keys follow its queue's order.
+        let key = self.journal.next_key();
+        let pushed = queue
+            .push(job, record.len(), Some(key))
+            .map_err(Refused::Full)?;
         // Under the queue's lock: the worker's `done` for this job comes after.
         match pushed {
             Pushed::Queued { key: Some(key) } => self.journal.put(&self.journal_id, key, record, 0),
@@ -181,7 +185,7 @@ impl Package {
     /// Queues work the package makes itself, not journaled (a settings refresh).
     pub(super) fn enqueue_own(&self, job: Job) {
         // Small and once per period: the queue's bounds need not apply.
-        let _ = lock(&self.queue).push(job, 0, false);
+        let _ = lock(&self.queue).push(job, 0, None);
     }
 
     /// The next job to execute.
@@ -202,7 +206,7 @@ impl Package {
     pub(super) fn done(&self, key: Option<u64>, bytes: usize) {
         lock(&self.queue).finished();
         if let Some(key) = key {
-            self.journal.delete(&self.journal_id, key, bytes);
+            self.journal.delete(key, bytes);
         }
     }
 
