@@ -67,7 +67,8 @@ impl Journal {
             next_key: Arc::new(AtomicU64::new(after_recovered.unwrap_or(1))),
         };
         let commit = std::time::Duration::from_millis(config.commit_ms);
-        Ok((journal, Writer::new(store, rx, commit), recovered))
+        let on_disk = recovered.jobs.iter().map(|(_, key, _)| *key).collect();
+        Ok((journal, Writer::new(store, on_disk, rx, commit), recovered))
     }
 
     /// Whether `bytes` more fit under `storage.max_bytes`.

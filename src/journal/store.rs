@@ -10,6 +10,7 @@ use super::op::{Op, Record};
 use super::retained::RetainedMessages;
 use crate::native::PackageId;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// Pending jobs: key → `(sentinel, package, the job's record)`.
@@ -106,21 +107,23 @@ impl Store {
         Ok(recovered)
     }
 
-    /// Applies `ops` in one durable transaction.
-    pub(super) fn commit(&self, ops: &[Op]) -> Result<(), StoreError> {
-        self.apply(ops).map_err(|source| StoreError {
+    /// Applies `ops`, but the puts and deletes of the jobs in `skip`, in one durable
+    /// transaction.
+    pub(super) fn commit(&self, ops: &[Op], skip: &HashSet<u64>) -> Result<(), StoreError> {
+        self.apply(ops, skip).map_err(|source| StoreError {
             path: self.path.clone(),
             source,
         })
     }
 
-    fn apply(&self, ops: &[Op]) -> Result<(), redb::Error> {
+    fn apply(&self, ops: &[Op], skip: &HashSet<u64>) -> Result<(), redb::Error> {
         let write = self.db.begin_write()?;
         {
             let mut jobs = write.open_table(PENDING)?;
             let mut retained = write.open_table(RETAINED)?;
             for op in ops {
                 match op {
+                    Op::Put { key, .. } | Op::Delete { key } if skip.contains(key) => {}
                     Op::Put {
                         package,
                         key,
