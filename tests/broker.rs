@@ -231,9 +231,14 @@ async fn ordinary_clients_coming_and_going_log_no_error_or_warning() {
     let sim = start(World::open("demo")).await;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("adapter.log");
-    // A port found free may be taken by another test before the adapter binds it (then
-    // it exits, and the device would meet another test's broker): again, other ports.
+    // A port found free may be taken by another test before the adapter binds it: the
+    // adapter then exits (or, taken between its check and its bind, logs the listener's
+    // error), and the device would meet another test's broker or none. Again, other ports.
+    let who = constellation_mqtt::sim::Participant::parse("Quiet/Dev").unwrap();
+    let handle = sim.handle();
+    let mut attempts = 0;
     let (mut adapter, v4, v5, d) = loop {
+        attempts += 1;
         let (v4, v5) = (free_port(), free_port());
         std::fs::write(
             dir.path().join("rumqttd.toml"),
@@ -246,27 +251,40 @@ async fn ordinary_clients_coming_and_going_log_no_error_or_warning() {
             "[mqtt]\nbroker_config = \"rumqttd.toml\"\n\n[storage]\ndurability = \"memory\"\n",
         );
         let mut adapter = binary::run(&config, &log);
-        let d = Device::connect("comes-and-goes", v4).await;
-        d.wait_adapter_online("constellation").await;
-        d.publish("constellation/Quiet/Dev/log", "first").await;
-        let who = constellation_mqtt::sim::Participant::parse("Quiet/Dev").unwrap();
-        let handle = sim.handle();
-        let ours = tokio::time::timeout(Duration::from_secs(10), async {
-            while !handle.logs(Some(&who)).iter().any(|l| l.message == "first") {
-                if adapter.try_wait().ok().flatten().is_some() {
-                    return false;
-                }
+        let ours = async {
+            let d = Device::connect("comes-and-goes", v4).await;
+            d.wait_adapter_online("constellation").await;
+            d.publish("constellation/Quiet/Dev/log", "first").await;
+            wait_for("the first log", Duration::from_secs(20), || async {
+                handle
+                    .logs(Some(&who))
+                    .iter()
+                    .any(|l| l.message == "first")
+                    .then_some(())
+            })
+            .await;
+            d
+        };
+        let gone = async {
+            while adapter.try_wait().ok().flatten().is_none()
+                && !std::fs::read_to_string(&log).is_ok_and(|t| t.contains(" ERROR "))
+            {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            true
-        })
-        .await
-        .unwrap_or(false);
-        if ours {
-            break (adapter, v4, v5, d);
+        };
+        let connected = tokio::select! {
+            d = ours => Some(d),
+            () = gone => None,
+        };
+        match connected {
+            Some(d) => break (adapter, v4, v5, d),
+            None => {
+                let _ = adapter.kill();
+                let _ = adapter.wait();
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                assert!(attempts < 5, "the adapter never came up:\n{text}");
+            }
         }
-        let _ = adapter.kill();
-        let _ = adapter.wait();
     };
     d.client.disconnect().await.unwrap();
     for (port, version, line) in [(v4, "311", "second"), (v5, "5", "third")] {
@@ -290,8 +308,6 @@ async fn ordinary_clients_coming_and_going_log_no_error_or_warning() {
     );
     let late = Device::connect("late", v4).await;
     late.publish("constellation/Quiet/Dev/log", "last").await;
-    let handle = sim.handle();
-    let who = constellation_mqtt::sim::Participant::parse("Quiet/Dev").unwrap();
     wait_for("the last log", Duration::from_secs(15), || async {
         handle
             .logs(Some(&who))
