@@ -6,10 +6,11 @@ use crate::constellation::{Client, ClientOptions, Identity};
 use crate::devices::Devices;
 use crate::dispatch::Dispatcher;
 use crate::http;
-use crate::journal::{Journal, StoreError};
+use crate::journal::{Journal, Recovered, Reports, StoreError};
 use crate::metrics::Metrics;
 use crate::mqtt::connection::{connect, ConnectOptions, Login};
-use crate::mqtt::embedded::{self, BrokerConfig, BrokerError, EmbeddedBroker};
+use crate::mqtt::embedded::{self, BrokerConfig, BrokerError, EmbeddedBroker, Gate};
+use crate::native::adapter_error_topic;
 use crate::setup::Setup;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -98,6 +99,7 @@ impl Adapter {
         };
         let metrics = Arc::new(Metrics::new());
         let (journal, writer, recovered) = Journal::open(&config.storage)?;
+        let damage = damage_report(&recovered, &metrics);
         if !recovered.jobs.is_empty() || !recovered.retained.is_empty() {
             tracing::info!(
                 jobs = recovered.jobs.len(),
@@ -105,11 +107,16 @@ impl Adapter {
                 "journal: work and retained messages of the last run found"
             );
         }
+        let mut gate = None;
         let (broker, mut options) = match (config.mqtt.mode, broker) {
             (MqttMode::Embedded, Some(mut broker_config)) => {
                 // The broker's retained messages live in the journal across restarts.
                 broker_config.settings.router.retained_store =
                     rumqttd::RetainedStoreHandle(Some(journal.retained_store(recovered.retained)));
+                // It takes no publish it could not hand on to the journal.
+                let publish_gate = Gate::new(metrics.clone());
+                broker_config.settings.router.publish_gate =
+                    rumqttd::PublishGateHandle(Some(publish_gate.clone()));
                 for warning in &broker_config.warnings {
                     tracing::warn!("embedded broker: {warning}");
                 }
@@ -126,6 +133,8 @@ impl Adapter {
                 // adapter's connection over by connecting with its id.
                 options.client_id =
                     format!("{}-{}", options.client_id, uuid::Uuid::new_v4().simple());
+                publish_gate.set_adapter(&options.client_id);
+                gate = Some(publish_gate);
                 // On a listener that authenticates, the login made for this process,
                 // unless the configuration names one.
                 if options.credentials.is_none() {
@@ -158,9 +167,22 @@ impl Adapter {
         options.subscriptions.sort();
         options.subscriptions.dedup();
         let (publisher, mut inbound, mqtt_task) = connect(options, mqtt_stop.clone());
-        let journal_stop = CancellationToken::new();
-        let journal_task =
-            tokio::spawn(writer.run(publisher.client(), metrics.clone(), journal_stop.clone()));
+        let error_topic = adapter_error_topic(&config.prefix);
+        if let Some(report) = damage {
+            publisher.publish(&error_topic, report, false);
+        }
+        let (journal_stop, journal_give_up) = (CancellationToken::new(), CancellationToken::new());
+        let reports = Reports {
+            publisher: publisher.clone(),
+            error_topic,
+        };
+        let journal_task = tokio::spawn(writer.run(
+            reports,
+            metrics.clone(),
+            journal_stop.clone(),
+            journal_give_up.clone(),
+        ));
+        let drain_topic = format!("{}/_adapter/drain", config.prefix);
         let readiness = Duration::from_secs(config.http.readiness_s);
         tokio::spawn(probe(
             client.clone(),
@@ -174,8 +196,14 @@ impl Adapter {
             readiness,
             shutdown.clone(),
         ));
-        let dispatcher =
-            Dispatcher::new(config.clone(), devices, client, publisher, metrics, journal);
+        let dispatcher = Dispatcher::new(
+            config.clone(),
+            devices,
+            client,
+            publisher.clone(),
+            metrics,
+            journal,
+        );
         dispatcher.start_declared();
         // The last run's work first, in per-package order.
         dispatcher.restore(recovered.jobs);
@@ -212,9 +240,36 @@ impl Adapter {
                     }
                 }
                 tracing::info!("shutting down: delivering queued work");
-                dispatcher.shutdown(flush).await;
-                // What is left is committed, and what was kept acknowledged.
+                let deadline = tokio::time::Instant::now() + flush;
+                if let Some(gate) = &gate {
+                    // The embedded broker takes no more, and what it took is journaled.
+                    gate.close();
+                    publisher.publish(&drain_topic, "", false);
+                    let drain = async {
+                        loop {
+                            tokio::select! {
+                                _ = gate.drained() => break,
+                                publish = inbound.recv() => match publish {
+                                    Some(p) => dispatcher.handle(p),
+                                    None => break,
+                                },
+                            }
+                        }
+                    };
+                    if tokio::time::timeout_at(deadline, drain).await.is_err() {
+                        tracing::warn!("shutdown: flush time up before every publish the embedded broker took reached the journal");
+                    }
+                }
+                dispatcher
+                    .shutdown(deadline.saturating_duration_since(tokio::time::Instant::now()))
+                    .await;
+                // What is left is committed, and what was kept acknowledged; a journal
+                // that cannot be written is given up at the deadline.
                 journal_stop.cancel();
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(deadline).await;
+                    journal_give_up.cancel();
+                });
                 let _ = journal_task.await;
                 mqtt_stop.cancel();
                 let _ = mqtt_task.await;
@@ -238,6 +293,28 @@ impl Adapter {
     pub async fn wait(self) {
         let _ = self.task.await;
     }
+}
+
+/// Logs and counts a damaged journal found at start; the report for the adapter's
+/// `error` topic.
+fn damage_report(recovered: &Recovered, metrics: &Metrics) -> Option<String> {
+    let damage = recovered.damage.as_ref()?;
+    metrics.journal_damaged();
+    let lost = if damage.unreadable_parts {
+        "parts of it could not be read: their records are lost"
+    } else {
+        "every record could be read"
+    };
+    let text = format!(
+        "the journal was damaged ({}); moved to {}; {} jobs and {} retained messages kept in a new journal, {lost}",
+        damage.reason,
+        damage.moved_to.display(),
+        damage.jobs,
+        damage.retained,
+    );
+    tracing::error!("{text}");
+    let body = serde_json::json!({"topic": "journal", "error": text, "payload": null});
+    Some(body.to_string())
 }
 
 /// Asks `CheckAccess` whenever Constellation has not answered anything for half of

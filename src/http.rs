@@ -92,10 +92,17 @@ async fn readyz(State(o): State<Observed>) -> (StatusCode, Json<Value>) {
             ),
         });
     }
+    let journal = metrics.journal_problem();
+    if let Some(problem) = &journal {
+        reasons.push(format!(
+            "the journal cannot be written ({problem}): devices' QoS 1 and 2 publishes wait or are refused"
+        ));
+    }
     let ready = reasons.is_empty();
     let body = json!({
         "ready": ready,
         "mqtt": { "connected": mqtt },
+        "journal": { "writable": journal.is_none(), "problem": journal },
         "constellation": {
             "answered_s_ago": answered.map(|a| a.as_secs_f64()),
             "readiness_s": o.readiness.as_secs(),

@@ -112,6 +112,11 @@ pub struct Metrics {
     pending_bytes: Gauge,
     restored: Counter,
     commits: Counter,
+    journal_writable: Gauge,
+    journal_failures: Counter,
+    journal_damaged: Counter,
+    /// Why the journal cannot be written now (none: it can).
+    journal_problem: std::sync::Mutex<Option<String>>,
     released: Counter,
     started: Instant,
     /// Milliseconds since `started` of the latest answer from Constellation, plus one
@@ -147,10 +152,15 @@ impl Metrics {
             pending_bytes: Gauge::default(),
             restored: Counter::default(),
             commits: Counter::default(),
+            journal_writable: Gauge::default(),
+            journal_failures: Counter::default(),
+            journal_damaged: Counter::default(),
+            journal_problem: std::sync::Mutex::new(None),
             released: Counter::default(),
             started: Instant::now(),
             last_answer_ms: AtomicU64::new(0),
         };
+        m.journal_writable.set(1);
         let r = &mut m.registry;
         r.register(
             "publishes_received",
@@ -207,6 +217,21 @@ impl Metrics {
             "journal_commits",
             "Durable commits of the journal (storage.durability = \"disk\")",
             m.commits.clone(),
+        );
+        r.register(
+            "journal_writable",
+            "1 while the journal can be written (0: its last commit failed; publishes wait)",
+            m.journal_writable.clone(),
+        );
+        r.register(
+            "journal_failures",
+            "Journal commits that failed (a full disk, an I/O error), each retried",
+            m.journal_failures.clone(),
+        );
+        r.register(
+            "journal_damaged",
+            "Damaged journals found at start, moved aside with what could be read kept",
+            m.journal_damaged.clone(),
         );
         r.register(
             "jobs_restored",
@@ -298,6 +323,48 @@ impl Metrics {
     /// Counts a durable commit of the journal.
     pub fn committed(&self) {
         self.commits.inc();
+    }
+
+    /// A journal commit failed for `reason`: true when the journal was writable until
+    /// now (the failure is news to report).
+    pub fn journal_failed(&self, reason: &str) -> bool {
+        self.journal_failures.inc();
+        self.journal_writable.set(0);
+        let mut problem = self
+            .journal_problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        problem.replace(reason.to_owned()).is_none()
+    }
+
+    /// The journal can be written (again): true when it could not until now.
+    pub fn journal_writable(&self) -> bool {
+        self.journal_writable.set(1);
+        let mut problem = self
+            .journal_problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        problem.take().is_some()
+    }
+
+    /// Why the journal cannot be written now, if it cannot.
+    pub fn journal_problem(&self) -> Option<String> {
+        let problem = self
+            .journal_problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        problem.clone()
+    }
+
+    /// Whether the journal can be written now (cheap: read for every publish the
+    /// embedded broker takes).
+    pub fn is_journal_writable(&self) -> bool {
+        self.journal_writable.get() == 1
+    }
+
+    /// Counts a damaged journal found at start.
+    pub fn journal_damaged(&self) {
+        self.journal_damaged.inc();
     }
 
     /// Counts a job found in the journal at start (counted once it is queued anew).

@@ -93,7 +93,7 @@ impl Dispatcher {
     /// the journal. Never blocks on Constellation.
     pub fn handle(&self, publish: Publish) {
         self.route(&publish);
-        self.cx.journal.ack(publish);
+        self.cx.journal.ack(&publish);
     }
 
     /// Delivers the work a previous run left in the journal (`(package, key, record)`,
@@ -452,7 +452,17 @@ impl Dispatcher {
                 .values()
                 .map(|p| p.snapshot().queued)
                 .sum();
-            tracing::warn!(left, "shutdown: flush time up, undelivered work dropped");
+            if self.cx.config.storage.durability == crate::config::Durability::Disk {
+                tracing::warn!(
+                    left,
+                    "shutdown: flush time up; undelivered work is kept in the journal for the next start"
+                );
+            } else {
+                tracing::warn!(
+                    left,
+                    "shutdown: flush time up; undelivered work dropped (storage.durability = \"memory\")"
+                );
+            }
             self.cx.lifecycle.abort.cancel();
             tasks.shutdown().await;
         }

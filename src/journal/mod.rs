@@ -9,12 +9,14 @@
 
 mod op;
 mod retained;
+mod salvage;
 mod store;
+mod tables;
 mod writer;
 
 pub use retained::RetainedMessages;
-pub use store::{Recovered, StoreError};
-pub use writer::Writer;
+pub use store::{Damage, Recovered, StoreError};
+pub use writer::{Reports, Writer};
 
 use op::Op;
 
@@ -114,8 +116,11 @@ impl Journal {
     }
 
     /// Acknowledges `publish` once the work of every publish before it is kept.
-    pub fn ack(&self, publish: Publish) {
-        self.send(Op::Ack(Box::new(publish)));
+    pub fn ack(&self, publish: &Publish) {
+        self.send(Op::Ack(op::Ack {
+            pkid: publish.pkid,
+            qos: publish.qos,
+        }));
     }
 
     /// Bytes of work pending.

@@ -1,7 +1,7 @@
 //! What the journal's handle asks of its writer.
 
 use crate::native::PackageId;
-use rumqttc::v5::mqttbytes::v5::Publish;
+use rumqttc::v5::mqttbytes::QoS;
 use std::sync::Arc;
 
 /// What the journal is asked to do, in order.
@@ -14,8 +14,8 @@ pub(super) enum Op {
     },
     /// Job `key` is done.
     Delete { key: u64 },
-    /// Acknowledge `publish` once everything before it is kept.
-    Ack(Box<Publish>),
+    /// Acknowledge a publish once everything before it is kept.
+    Ack(Ack),
     /// The embedded broker's retained message of `topic` (none: cleared).
     Retain {
         topic: String,
@@ -30,4 +30,12 @@ pub(super) struct Record {
     pub qos: u8,
     /// Its MQTT 5 properties as JSON (`retained::Properties`); empty when it had none.
     pub properties: Vec<u8>,
+}
+
+/// What acknowledging a publish needs of it: its packet id and QoS (not its topic or
+/// payload, which may be large and wait here while the journal cannot be written).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Ack {
+    pub pkid: u16,
+    pub qos: QoS,
 }

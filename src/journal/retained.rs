@@ -17,6 +17,13 @@ impl RetainedMessages {
         self.0.push((topic.to_owned(), record));
     }
 
+    /// Each topic and its message.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&str, &Record)> {
+        self.0
+            .iter()
+            .map(|(topic, record)| (topic.as_str(), record))
+    }
+
     /// How many there are.
     pub fn len(&self) -> usize {
         self.0.len()

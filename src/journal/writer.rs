@@ -5,12 +5,20 @@
 //! A job put and done within one group (Constellation took it before its commit) is
 //! not written at all: its publish is acknowledged with nothing to keep, and a group
 //! left with nothing to write commits nothing (no fsync).
+//!
+//! A commit that fails (a full disk, an I/O error) acknowledges nothing: it is reported
+//! once (log, the adapter's `error` topic, `journal_writable` 0, `/readyz`), the
+//! database closed and opened again (redb refuses every write after an I/O error) and
+//! the commit retried with backoff until it succeeds, or until shutdown gives up on it.
 
 use super::op::Op;
 use super::store::Store;
 use crate::metrics::Metrics;
-use rumqttc::v5::AsyncClient;
+use crate::mqtt::Publisher;
+use bytes::Bytes;
+use rumqttc::v5::mqttbytes::v5::Publish;
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -22,7 +30,10 @@ const MAX_BATCH: usize = 65_536;
 
 /// Runs the journal's operations; see [`Writer::run`].
 pub struct Writer {
-    store: Option<Arc<Store>>,
+    /// The database, on disk; none in memory, or while it must be opened again.
+    store: Option<Store>,
+    /// Where the database is (none: in memory).
+    path: Option<PathBuf>,
     /// The keys of the jobs whose record is on disk.
     on_disk: HashSet<u64>,
     ops: mpsc::UnboundedReceiver<Op>,
@@ -38,16 +49,29 @@ impl Writer {
         commit: Duration,
     ) -> Self {
         Self {
-            store: store.map(Arc::new),
+            path: store.as_ref().map(|s| s.path().to_owned()),
+            store,
             on_disk,
             ops,
             commit,
         }
     }
 
-    /// Commits (counted in `metrics`) and acknowledges (on `acks`, the adapter's MQTT
+    /// Commits (counted in `metrics`) and acknowledges (on the adapter's MQTT
     /// connection) until `stop`; then commits and acknowledges what is left, and returns.
-    pub async fn run(mut self, acks: AsyncClient, metrics: Arc<Metrics>, stop: CancellationToken) {
+    /// A failing commit is given up, unacknowledged, once `give_up` is cancelled.
+    pub async fn run(
+        mut self,
+        mqtt: Reports,
+        metrics: Arc<Metrics>,
+        stop: CancellationToken,
+        give_up: CancellationToken,
+    ) {
+        let cx = Cx {
+            mqtt,
+            metrics,
+            give_up,
+        };
         let mut last_commit = Instant::now();
         let mut batch = Vec::new();
         loop {
@@ -57,7 +81,7 @@ impl Writer {
             };
             let Some(first) = first else { break };
             batch.push(first);
-            if self.store.is_some() {
+            if self.path.is_some() {
                 // Group commit: what arrives meanwhile joins this commit.
                 tokio::select! {
                     _ = tokio::time::sleep_until(last_commit + self.commit) => {}
@@ -68,12 +92,18 @@ impl Writer {
             // The interval counts from a commit's start: a commit as long as it is
             // is followed by the next one at once.
             last_commit = Instant::now();
-            batch = self.commit(batch, &metrics).await;
-            acknowledge(&acks, &mut batch).await;
+            match self.commit(batch, &cx).await {
+                Some(mut kept) => {
+                    acknowledge(&cx.mqtt, &mut kept).await;
+                    batch = kept;
+                }
+                None => return,
+            }
         }
         self.gather(&mut batch);
-        batch = self.commit(batch, &metrics).await;
-        acknowledge(&acks, &mut batch).await;
+        if let Some(mut kept) = self.commit(batch, &cx).await {
+            acknowledge(&cx.mqtt, &mut kept).await;
+        }
     }
 
     /// Adds what is waiting to `batch`, up to [`MAX_BATCH`].
@@ -87,10 +117,11 @@ impl Writer {
     }
 
     /// Commits `batch` durably (on a blocking thread: it waits for the disk), retrying
-    /// until it succeeds: nothing is acknowledged before its work is kept.
-    async fn commit(&mut self, batch: Vec<Op>, metrics: &Metrics) -> Vec<Op> {
-        let Some(store) = &self.store else {
-            return batch;
+    /// until it succeeds: nothing is acknowledged before its work is kept. None: given
+    /// up at shutdown, nothing of it acknowledged.
+    async fn commit(&mut self, batch: Vec<Op>, cx: &Cx) -> Option<Vec<Op>> {
+        let Some(path) = self.path.clone() else {
+            return Some(batch);
         };
         let done = done_within(&batch, &self.on_disk);
         let writes = |op: &Op| match op {
@@ -99,31 +130,48 @@ impl Writer {
             Op::Ack(_) => false,
         };
         if !batch.iter().any(writes) {
-            return batch;
+            return Some(batch);
         }
         let mut batch = batch;
         let mut delay = Duration::from_millis(100);
         let done = Arc::new(done);
         loop {
-            let (store, skip) = (store.clone(), done.clone());
-            let (result, returned) = match tokio::task::spawn_blocking(move || {
+            let (store, skip, path) = (self.store.take(), done.clone(), path.clone());
+            let attempt = tokio::task::spawn_blocking(move || {
+                // After a failure the database is opened again: redb refuses every
+                // write of a database that has seen an I/O error.
+                let store = match store {
+                    Some(store) => store,
+                    None => match Store::reopen(&path) {
+                        Ok(store) => store,
+                        Err(e) => return (Err(e), None, batch),
+                    },
+                };
                 let result = store.commit(&batch, &skip);
-                (result, batch)
+                // A store that failed is closed (dropped) here.
+                let store = result.is_ok().then_some(store);
+                (result, store, batch)
             })
-            .await
-            {
-                Ok(done) => done,
+            .await;
+            let (result, store, returned) = match attempt {
+                Ok(attempt) => attempt,
                 Err(e) => {
                     // The batch went with the panicked thread: nothing of it is
                     // acknowledged, so the broker delivers it again.
                     tracing::error!(error = %e, "journal: commit panicked");
-                    return Vec::new();
+                    return Some(Vec::new());
                 }
             };
+            self.store = store;
             batch = returned;
             match result {
                 Ok(()) => {
-                    metrics.committed();
+                    cx.metrics.committed();
+                    if cx.metrics.journal_writable() {
+                        tracing::info!(
+                            "journal: writable again; waiting publishes are acknowledged"
+                        );
+                    }
                     for op in &batch {
                         match op {
                             Op::Put { key, .. } if !done.contains(key) => {
@@ -135,15 +183,55 @@ impl Writer {
                             _ => {}
                         }
                     }
-                    return batch;
+                    return Some(batch);
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, retry_in = ?delay, "journal: commit failed; publishes stay unacknowledged");
-                    tokio::time::sleep(delay).await;
+                    let reason = e.to_string();
+                    if cx.metrics.journal_failed(&reason) {
+                        tracing::error!(error = %reason, "journal: commit failed; nothing is acknowledged until it can be written (retried with backoff)");
+                        cx.mqtt.report(&reason);
+                    } else {
+                        tracing::debug!(error = %reason, retry_in = ?delay, "journal: commit failed again");
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = cx.give_up.cancelled() => {
+                            let waiting = batch.iter().filter(|op| matches!(op, Op::Ack(_))).count();
+                            tracing::error!(error = %reason, publishes = waiting, "journal: shutting down while it cannot be written; these publishes stay unacknowledged");
+                            return None;
+                        }
+                    }
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
             }
         }
+    }
+}
+
+/// What the writer needs besides its operations.
+struct Cx {
+    mqtt: Reports,
+    metrics: Arc<Metrics>,
+    give_up: CancellationToken,
+}
+
+/// Where the writer acknowledges publishes and reports failures: the adapter's MQTT
+/// connection and its `error` topic.
+pub struct Reports {
+    pub publisher: Publisher,
+    pub error_topic: String,
+}
+
+impl Reports {
+    /// Publishes a journal failure on the adapter's `error` topic.
+    fn report(&self, reason: &str) {
+        let body = serde_json::json!({
+            "topic": "journal",
+            "error": format!("the journal cannot be written: {reason}; publishes wait or are refused until it can"),
+            "payload": null,
+        });
+        self.publisher
+            .publish(&self.error_topic, body.to_string(), false);
     }
 }
 
@@ -168,9 +256,13 @@ fn done_within(batch: &[Op], on_disk: &HashSet<u64>) -> HashSet<u64> {
 }
 
 /// Sends the acknowledgements of `batch`, in order, and empties it.
-async fn acknowledge(acks: &AsyncClient, batch: &mut Vec<Op>) {
+async fn acknowledge(mqtt: &Reports, batch: &mut Vec<Op>) {
+    let acks = mqtt.publisher.client();
     for op in batch.drain(..) {
-        if let Op::Ack(publish) = op {
+        if let Op::Ack(ack) = op {
+            // rumqttc acknowledges by packet id and QoS: nothing else of the publish.
+            let mut publish = Publish::new("", ack.qos, Bytes::new(), None);
+            publish.pkid = ack.pkid;
             // Fails only when the connection task is gone (shutdown): the broker
             // delivers the publish again to the next run.
             let _ = acks.ack(&publish).await;

@@ -3,7 +3,10 @@
 
 mod access;
 mod codec;
+mod gate;
 mod tls;
+
+pub use gate::Gate;
 
 use crate::config::{parse_toml, read_toml, ConfigError};
 use crate::mqtt::connection::Login;

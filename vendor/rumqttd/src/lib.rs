@@ -205,6 +205,33 @@ pub struct RouterConfig {
     /// Where retained messages outlive the process (constellation-mqtt's addition).
     #[serde(skip)]
     pub retained_store: RetainedStoreHandle,
+    /// Who decides whether publishes are taken (constellation-mqtt's addition).
+    #[serde(skip)]
+    pub publish_gate: PublishGateHandle,
+}
+
+/// Decides, on the router's thread, whether the broker takes a client's publishes, and
+/// hears when a client has been given everything routed to it (constellation-mqtt's
+/// addition to rumqttd 0.20.0). Called on the router's thread: it must not block.
+pub trait PublishGate: Send + Sync {
+    /// Whether to take a publish at `qos` from `client_id`: `None` takes it; `Some(code)`
+    /// refuses it before it is acknowledged or routed, and the client is disconnected
+    /// with `code` (in an MQTT 5 DISCONNECT; an MQTT 3.1.1 client sees the connection
+    /// close). The client keeps its unacknowledged publish and sends it again.
+    fn refuse(&self, client_id: &str, qos: protocol::QoS) -> Option<protocol::DisconnectReasonCode>;
+    /// `client_id` is caught up: every publish routed to it so far has been sent and, at
+    /// QoS 1 or 2, acknowledged.
+    fn caught_up(&self, client_id: &str);
+}
+
+/// An optional [`PublishGate`], as [`RouterConfig`] carries it.
+#[derive(Clone, Default)]
+pub struct PublishGateHandle(pub Option<Arc<dyn PublishGate>>);
+
+impl fmt::Debug for PublishGateHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "PublishGate" } else { "None" })
+    }
 }
 
 /// Somewhere the broker's retained messages outlive the process (constellation-mqtt's

@@ -98,6 +98,12 @@ impl Outgoing {
         self.data_buffer.clone()
     }
 
+    /// Patched (constellation-mqtt, see vendor/README.md): whether no publish sent
+    /// waits for its acknowledgement.
+    pub fn nothing_inflight(&self) -> bool {
+        self.inflight_buffer.is_empty()
+    }
+
     pub fn free_slots(&self) -> usize {
         MAX_INFLIGHT - self.inflight_buffer.len()
     }

@@ -567,6 +567,17 @@ impl Router {
                     let qos = publish.qos;
                     let pkid = publish.pkid;
 
+                    // Patched (constellation-mqtt, see vendor/README.md): the gate may
+                    // refuse the publish before it is acknowledged or routed.
+                    if let Some(gate) = &self.config.publish_gate.0 {
+                        if let Some(code) = gate.refuse(&client_id, qos) {
+                            debug!(?code, "publish refused by the gate");
+                            disconnect = true;
+                            disconnect_reason = Some(code);
+                            break;
+                        }
+                    }
+
                     // Prepare acks for the above publish
                     // If any of the publish in the batch results in force flush,
                     // set global force flush flag. Force flush is triggered when the
@@ -1042,6 +1053,12 @@ impl Router {
                         // if no requests is in skip list, that means
                         // we have nothing left to process, i.e. we caughtup
                         self.scheduler.pause(id, PauseReason::Caughtup);
+                        // Patched (constellation-mqtt, see vendor/README.md).
+                        if let Some(gate) = &self.config.publish_gate.0 {
+                            if outgoing.nothing_inflight() {
+                                gate.caught_up(&outgoing.client_id);
+                            }
+                        }
                     }
                     // add back the skipped requests!
                     self.scheduler.trackv(id, skipped_requests);
