@@ -640,6 +640,7 @@ async fn journal_bytes(packages: usize, jobs: usize) {
             delay_ms: 0,
             status: Some(503),
             management_status: None,
+            lie: None,
         });
     let file = setup.dir.path().join("data/journal.redb");
     let size = || std::fs::metadata(&file).map_or(0, |m| m.len());
@@ -932,6 +933,7 @@ async fn overload(run: Duration) {
         delay_ms: 100,
         status: None,
         management_status: None,
+        lie: None,
     });
     let capacity = 320u64;
     let (devices, names) = (100usize, 10usize);

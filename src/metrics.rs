@@ -112,6 +112,8 @@ pub struct Metrics {
     pending_bytes: Gauge,
     restored: Counter,
     commits: Counter,
+    resent: Family<ActionLabel, Counter>,
+    bad_answers: Family<ActionLabel, Counter>,
     journal_writable: Gauge,
     journal_failures: Counter,
     journal_damaged: Counter,
@@ -152,6 +154,8 @@ impl Metrics {
             pending_bytes: Gauge::default(),
             restored: Counter::default(),
             commits: Counter::default(),
+            resent: Family::default(),
+            bad_answers: Family::default(),
             journal_writable: Gauge::default(),
             journal_failures: Counter::default(),
             journal_damaged: Counter::default(),
@@ -217,6 +221,16 @@ impl Metrics {
             "journal_commits",
             "Durable commits of the journal (storage.durability = \"disk\")",
             m.commits.clone(),
+        );
+        r.register(
+            "requests_resent",
+            "Requests that may not be repeated, sent again after a kept connection closed unanswered (possible duplicates at the server)",
+            m.resent.clone(),
+        );
+        r.register(
+            "bad_answers",
+            "Answers that were not the action's (a body not JSON or too large, broken HTTP): not taken as done, retried",
+            m.bad_answers.clone(),
         );
         r.register(
             "journal_writable",
@@ -418,5 +432,15 @@ impl RequestObserver for Metrics {
             let now = self.started.elapsed().as_millis() as u64;
             self.last_answer_ms.store(now + 1, Ordering::Relaxed);
         }
+    }
+
+    fn resent(&self, action: &'static str) {
+        self.resent.get_or_create(&ActionLabel { action }).inc();
+    }
+
+    fn bad_answer(&self, action: &'static str) {
+        self.bad_answers
+            .get_or_create(&ActionLabel { action })
+            .inc();
     }
 }

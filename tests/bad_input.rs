@@ -191,6 +191,7 @@ async fn a_server_answering_500_delays_work_but_loses_none_and_blocks_no_one() {
         delay_ms: 0,
         status: Some(500),
         management_status: None,
+        lie: None,
     });
     d.publish("constellation/Nobody/Known/log", "queued while failing")
         .await;

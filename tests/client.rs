@@ -420,6 +420,7 @@ async fn a_slow_server_is_a_transient_time_out() {
         delay_ms: 2_000,
         status: None,
         management_status: None,
+        lie: None,
     });
     let c = constellation_mqtt::constellation::Client::new(
         constellation_mqtt::constellation::ClientOptions {
@@ -455,16 +456,33 @@ async fn garbage_server(body: &'static str) -> url::Url {
 }
 
 #[tokio::test]
-async fn a_garbage_body_is_a_protocol_error() {
+async fn a_garbage_body_is_a_bad_answer_never_a_success() {
     let c = client_at(garbage_server("<html>surprise</html>").await);
     let err = c.get_settings(&salon_temp()).await.unwrap_err();
-    assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
+    assert!(matches!(err, Error::BadAnswer { .. }), "{err:?}");
     assert!(err.to_string().contains("surprise"), "{err}");
     let err = c
         .subscribe_to_message(&salon_temp(), None)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
+    assert!(matches!(err, Error::BadAnswer { .. }), "{err:?}");
+    // An action with nothing to read is not taken as done either.
+    let err = c
+        .write_log(&salon_temp(), LogLevel::Info, "x")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::BadAnswer { .. }), "{err:?}");
+    assert!(err.is_transient(), "kept and retried: {err:?}");
+}
+
+#[tokio::test]
+async fn an_empty_or_json_success_of_a_write_is_done() {
+    for body in ["", "null", "true", "{}"] {
+        let c = client_at(garbage_server(body).await);
+        c.write_log(&salon_temp(), LogLevel::Info, "x")
+            .await
+            .unwrap_or_else(|e| panic!("{body:?}: {e}"));
+    }
 }
 
 #[tokio::test]
@@ -530,6 +548,17 @@ async fn scripted_server(
     pieces: &'static [&'static [u8]],
     per_connection: usize,
 ) -> (url::Url, std::sync::Arc<Seen>) {
+    scripted(pieces, per_connection, false).await
+}
+
+/// Like [`scripted_server`], but after its answers a connection reads one more request
+/// and closes without answering it (a keep-alive connection closed just as a request
+/// was written).
+async fn scripted(
+    pieces: &'static [&'static [u8]],
+    per_connection: usize,
+    mute_after: bool,
+) -> (url::Url, std::sync::Arc<Seen>) {
     use std::sync::atomic::Ordering;
     use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -542,7 +571,7 @@ async fn scripted_server(
             let seen = on_server.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
-                for _ in 0..per_connection {
+                for n in 0..per_connection + usize::from(mute_after) {
                     // One request: its head, then as many bytes as it announces.
                     let end = loop {
                         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -566,6 +595,9 @@ async fn scripted_server(
                     let request = String::from_utf8_lossy(&buf[..end + length]).into_owned();
                     seen.requests.lock().unwrap().push(request);
                     buf.drain(..end + length);
+                    if n == per_connection {
+                        return;
+                    }
                     for piece in pieces {
                         if stream.write_all(piece).await.is_err() {
                             return;
@@ -651,6 +683,73 @@ async fn keep_alive_connections_are_reused_and_replaced_when_the_server_closed_t
             .unwrap();
     }
     assert_eq!(seen.requests.lock().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn bytes_after_an_answer_close_its_connection() {
+    const EXTRA: &[&[u8]] = &[b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}HTTP/1.1 200 OK\r\n"];
+    let (url, seen) = scripted_server(EXTRA, 100).await;
+    let c = client_at(url);
+    for _ in 0..3 {
+        let settings = c.get_settings(&salon_temp()).await.unwrap();
+        assert!(settings.is_empty());
+    }
+    // Never reused: the stray bytes would be taken for the next answer.
+    assert_eq!(
+        seen.connections.load(std::sync::atomic::Ordering::SeqCst),
+        3
+    );
+}
+
+#[tokio::test]
+async fn ambiguous_or_oversized_answers_are_bad_answers() {
+    for pieces in [
+        &[b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}" as &[u8]]
+            as &'static [&'static [u8]],
+        &[b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"],
+        // Over a write's small limit (4 KiB), by length and by chunks.
+        &[b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"],
+        &[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1388\r\n"],
+    ] {
+        let (url, _) = scripted_server(pieces, 1).await;
+        let err = client_at(url)
+            .write_log(&salon_temp(), LogLevel::Info, "x")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::BadAnswer { .. }), "{pieces:?}: {err:?}");
+    }
+}
+
+/// A kept connection closed after a request was written: a repeatable action is sent
+/// again silently; one that is not (WriteLog) is sent once more too, and counted as a
+/// possible duplicate.
+#[tokio::test]
+async fn a_request_written_to_a_closing_connection_is_sent_again_once_and_counted() {
+    const OK: &[&[u8]] = &[b"HTTP/1.1 204 No Content\r\n\r\n"];
+    let metrics = std::sync::Arc::new(constellation_mqtt::metrics::Metrics::new());
+    let (url, seen) = scripted(OK, 1, true).await;
+    let c = client_at(url).with_observer(metrics.clone());
+    for message in ["one", "two", "three"] {
+        c.write_log(&salon_temp(), LogLevel::Info, message)
+            .await
+            .unwrap();
+    }
+    c.check_access(&salon_temp()).await.unwrap();
+    let requests = seen.requests.lock().unwrap().clone();
+    let count = |what: &str| requests.iter().filter(|r| r.contains(what)).count();
+    assert_eq!(count("message=one"), 1);
+    assert_eq!(count("message=two"), 2, "sent again once");
+    assert_eq!(count("message=three"), 2, "sent again once");
+    assert_eq!(count("CheckAccess"), 2);
+    let text = metrics.encode(Default::default());
+    assert!(
+        text.contains("constellation_mqtt_requests_resent_total{action=\"WriteLog\"} 2"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("requests_resent_total{action=\"CheckAccess\"}"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -125,6 +125,7 @@ async fn killed_mid_stream_with_mosquitto(server_down_during_the_kill: bool) {
         delay_ms: 20,
         status: None,
         management_status: None,
+        lie: None,
     });
     let port = free_port();
     let _mosquitto = Mosquitto::start_persistent(port).await;
@@ -149,6 +150,7 @@ async fn killed_mid_stream_with_mosquitto(server_down_during_the_kill: bool) {
             delay_ms: 0,
             status: Some(503),
             management_status: None,
+            lie: None,
         });
     }
     kill(&mut adapter);
@@ -224,6 +226,7 @@ async fn an_adapter_killed_twice_during_an_outage_loses_nothing() {
         delay_ms: 0,
         status: Some(503),
         management_status: None,
+        lie: None,
     };
     handle.set_faults(down);
     let port = free_port();

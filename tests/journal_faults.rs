@@ -25,6 +25,7 @@ fn down() -> Faults {
         delay_ms: 0,
         status: Some(503),
         management_status: None,
+        lie: None,
     }
 }
 

@@ -150,6 +150,7 @@ async fn readyz_follows_the_server_and_healthz_the_process() {
         delay_ms: 0,
         status: Some(500),
         management_status: None,
+        lie: None,
     });
     let body = wait_for("not ready", Duration::from_secs(15), || async {
         let (status, body) = get_json(addr, "/readyz").await;

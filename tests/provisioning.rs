@@ -208,6 +208,7 @@ async fn a_burst_while_the_management_api_answers_503_is_provisioned_once_it_rec
     let handle = h.sim.handle();
     handle.set_faults(Faults {
         management_status: Some(503),
+        lie: None,
         ..Faults::default()
     });
     let d = h.device("z2m").await;

@@ -45,6 +45,7 @@ async fn a_long_outage_under_load_loses_nothing_accepted_and_resumes_at_once() {
         delay_ms: 0,
         status: Some(503),
         management_status: None,
+        lie: None,
     });
     // Long enough that each package's own backoff grows past 5 s (100 ms doubling:
     // the eighth wait begins 9.5–12.7 s into the outage and lasts 9.6–12.8 s).

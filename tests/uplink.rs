@@ -332,6 +332,7 @@ async fn a_slow_server_sees_only_the_latest_value_of_each_state_object() {
         delay_ms: 20,
         status: None,
         management_status: None,
+        lie: None,
     });
     let d = h.device("burst").await;
     for i in 0..10_000u32 {
@@ -566,6 +567,7 @@ async fn work_queued_when_the_shutdown_signal_comes_is_delivered() {
         delay_ms: 200,
         status: None,
         management_status: None,
+        lie: None,
     });
     let d = h.device("flush").await;
     for i in 0..10 {

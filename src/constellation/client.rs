@@ -4,7 +4,7 @@
 use super::model::{
     LogLevel, OutgoingMessage, ReceivedMessage, SoFilter, StateObject, StateObjectPush,
 };
-use super::wire::Wire;
+use super::wire::{Terms, Wire};
 use super::{Error, Identity};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -18,6 +18,12 @@ use url::Url;
 /// came: time-out, connection failure) and the time to the answer.
 pub trait RequestObserver: Send + Sync {
     fn answered(&self, action: &'static str, status: Option<u16>, elapsed: Duration);
+    /// A request of `action` that may not be repeated was sent twice: written on a kept
+    /// connection that closed unanswered, then on a new one (the server may have taken
+    /// both).
+    fn resent(&self, _action: &'static str) {}
+    /// The server's answer to `action` was not that action's ([`Error::BadAnswer`]).
+    fn bad_answer(&self, _action: &'static str) {}
 }
 
 /// How to reach the server.
@@ -86,6 +92,33 @@ struct Call<'a> {
     timeout: Duration,
     /// A Management API path (`sentinels/<name>/packages`), instead of the action.
     management: Option<Vec<String>>,
+    terms: Terms,
+}
+
+/// What each action's answer may be, and whether it may reach the server twice without
+/// harm: a log or a message would be written twice, a long poll's messages taken twice
+/// (the first answer lost), a new subscription made twice. Management requests are
+/// never repeated.
+fn terms(action: &str) -> Terms {
+    const SMALL: usize = 4 * 1024;
+    const LISTS: usize = 64 * 1024 * 1024;
+    let (max_body, repeatable) = match action {
+        "CheckAccess"
+        | "PushStateObject"
+        | "PurgeStateObjects"
+        | "DeclarePackageDescriptor"
+        | "SubscribeToStateObjects"
+        | "SubscribeToMessageGroup" => (SMALL, true),
+        "WriteLog" | "SendMessage" | "SubscribeToMessage" => (SMALL, false),
+        "GetSettings" => (4 * 1024 * 1024, true),
+        "RequestStateObjects" => (LISTS, true),
+        "GetMessages" | "GetStateObjects" => (LISTS, false),
+        _ => (16 * 1024 * 1024, false),
+    };
+    Terms {
+        max_body,
+        repeatable,
+    }
 }
 
 impl Client {
@@ -132,7 +165,7 @@ impl Client {
 
     /// `CheckAccess`: whether the server accepts this credential.
     pub async fn check_access(&self, id: &Identity) -> Result<(), Error> {
-        self.send(self.get("CheckAccess", id)).await.map(drop)
+        self.done(self.get("CheckAccess", id)).await
     }
 
     /// `PushStateObject` (POST form, which carries metadata).
@@ -141,9 +174,7 @@ impl Client {
         id: &Identity,
         so: &StateObjectPush,
     ) -> Result<(), Error> {
-        self.send(self.post("PushStateObject", id, so)?)
-            .await
-            .map(drop)
+        self.done(self.post("PushStateObject", id, so)?).await
     }
 
     /// `PurgeStateObjects` of this package's SOs matching `name` and `type` (`*` = any).
@@ -155,7 +186,7 @@ impl Client {
     ) -> Result<(), Error> {
         let mut call = self.get("PurgeStateObjects", id);
         call.query = vec![("name", name), ("type", type_name)];
-        self.send(call).await.map(drop)
+        self.done(call).await
     }
 
     /// `WriteLog`.
@@ -167,7 +198,7 @@ impl Client {
     ) -> Result<(), Error> {
         let mut call = self.get("WriteLog", id);
         call.query = vec![("message", message), ("level", level.as_str())];
-        self.send(call).await.map(drop)
+        self.done(call).await
     }
 
     /// `GetSettings`: the package's settings.
@@ -177,9 +208,7 @@ impl Client {
 
     /// `SendMessage` (POST form).
     pub async fn send_message(&self, id: &Identity, msg: &OutgoingMessage) -> Result<(), Error> {
-        self.send(self.post("SendMessage", id, msg)?)
-            .await
-            .map(drop)
+        self.done(self.post("SendMessage", id, msg)?).await
     }
 
     /// `SubscribeToMessage`, renewing `existing` when given; returns the subscription id.
@@ -270,9 +299,8 @@ impl Client {
         id: &Identity,
         descriptor: &Value,
     ) -> Result<(), Error> {
-        self.send(self.post("DeclarePackageDescriptor", id, descriptor)?)
+        self.done(self.post("DeclarePackageDescriptor", id, descriptor)?)
             .await
-            .map(drop)
     }
 
     fn get<'a>(&self, action: &'static str, identity: &'a Identity) -> Call<'a> {
@@ -284,6 +312,7 @@ impl Client {
             body: None,
             timeout: self.request_timeout,
             management: None,
+            terms: terms(action),
         }
     }
 
@@ -362,10 +391,29 @@ impl Client {
     async fn json<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, Error> {
         let action = call.action;
         let body = self.send(call).await?;
-        serde_json::from_slice(&body).map_err(|e| Error::Protocol {
-            action,
-            reason: format!("{e} in body {}", preview(&body)),
-        })
+        serde_json::from_slice(&body)
+            .map_err(|e| self.bad_answer(action, format!("{e} in body {}", preview(&body))))
+    }
+
+    /// Sends a call whose success carries nothing to read: its body must be empty, or
+    /// JSON (a server may answer `null` or `true`).
+    async fn done(&self, call: Call<'_>) -> Result<(), Error> {
+        let action = call.action;
+        let body = self.send(call).await?;
+        if body.trim_ascii().is_empty()
+            || serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok()
+        {
+            return Ok(());
+        }
+        Err(self.bad_answer(action, format!("not JSON: {}", preview(&body))))
+    }
+
+    /// A [`Error::BadAnswer`] to `action`, counted.
+    fn bad_answer(&self, action: &'static str, reason: String) -> Error {
+        if let Some(o) = &self.observer {
+            o.bad_answer(action);
+        }
+        Error::BadAnswer { action, reason }
     }
 
     /// Sends the call and maps the answer to the spec's failure classes.
@@ -419,6 +467,7 @@ impl Client {
             headers: &headers,
             body: call.body.as_deref(),
             timeout: call.timeout,
+            terms: call.terms,
         };
         let started = Instant::now();
         let answer = match &self.transport {
@@ -427,10 +476,17 @@ impl Client {
             Transport::Tls(http) => Box::pin(over_reqwest(http, &self.base, request)).await,
         };
         self.observe(action, answer.as_ref().ok().map(|a| a.0), started);
-        let (status, body) = answer.map_err(|failure| match failure {
-            Failure::Unsendable(reason) => Error::Protocol { action, reason },
-            Failure::Transport(reason) => Error::Transient { action, reason },
-        })?;
+        let (status, body, resent) = match answer {
+            Ok(answer) => answer,
+            Err(Failure::Unsendable(reason)) => return Err(Error::Protocol { action, reason }),
+            Err(Failure::Transport(reason)) => return Err(Error::Transient { action, reason }),
+            Err(Failure::BadAnswer(reason)) => return Err(self.bad_answer(action, reason)),
+        };
+        if resent {
+            if let Some(o) = &self.observer {
+                o.resent(action);
+            }
+        }
         let status = StatusCode::from_u16(status)
             .map_err(|_| protocol(format!("HTTP status {status} out of range")))?;
         if status.is_success() {
@@ -478,18 +534,24 @@ struct Request<'a> {
     headers: &'a [(&'a str, &'a str)],
     body: Option<&'a [u8]>,
     timeout: Duration,
+    terms: Terms,
 }
+
+/// A status, a body, and whether the request was sent twice.
+type Answered = (u16, bytes::Bytes, bool);
 
 /// Why no answer came.
 enum Failure {
     /// The request cannot be expressed: retrying will not help.
     Unsendable(String),
-    /// Connection, time-out, a broken answer: worth retrying.
+    /// Connection, time-out: worth retrying.
     Transport(String),
+    /// An answer broken at the HTTP level, or over the action's size limit.
+    BadAnswer(String),
 }
 
 /// The request written as HTTP/1.1 on the lean transport.
-async fn over_wire(wire: &Wire, r: &Request<'_>) -> Result<(u16, bytes::Bytes), Failure> {
+async fn over_wire(wire: &Wire, r: &Request<'_>) -> Result<Answered, Failure> {
     use std::fmt::Write;
     let mut head = String::with_capacity(256);
     let _ = write!(head, "{} {}", r.method, r.path);
@@ -507,8 +569,11 @@ async fn over_wire(wire: &Wire, r: &Request<'_>) -> Result<(u16, bytes::Bytes), 
     head.push_str("\r\n");
     let mut bytes = head.into_bytes();
     bytes.extend_from_slice(r.body.unwrap_or_default());
-    match tokio::time::timeout(r.timeout, wire.exchange(&bytes)).await {
-        Ok(Ok(answer)) => Ok((answer.status, answer.body)),
+    match tokio::time::timeout(r.timeout, wire.exchange(&bytes, r.terms)).await {
+        Ok(Ok(answer)) => Ok((answer.status, answer.body, answer.resent)),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+            Err(Failure::BadAnswer(e.to_string()))
+        }
         Ok(Err(e)) => Err(Failure::Transport(e.to_string())),
         Err(_) => Err(Failure::Transport(format!(
             "no answer within {} ms",
@@ -522,7 +587,7 @@ async fn over_reqwest(
     http: &reqwest::Client,
     base: &Url,
     r: Request<'_>,
-) -> Result<(u16, bytes::Bytes), Failure> {
+) -> Result<Answered, Failure> {
     let mut url = base.clone();
     url.set_path(r.path);
     url.set_query(r.query);
@@ -542,9 +607,23 @@ async fn over_reqwest(
             Failure::Transport(error_chain(&e))
         }
     };
-    let resp = req.send().await.map_err(failure)?;
+    let mut resp = req.send().await.map_err(failure)?;
     let status = resp.status().as_u16();
-    Ok((status, resp.bytes().await.map_err(failure)?))
+    let limit = if (200..300).contains(&status) {
+        r.terms.max_body
+    } else {
+        r.terms.max_body.max(64 * 1024)
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(failure)? {
+        if body.len() + chunk.len() > limit {
+            return Err(Failure::BadAnswer(format!(
+                "a body beyond this action's {limit} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, body.into(), false))
 }
 
 /// The `Message` of a `{"Message": ...}` error body, else the body itself.

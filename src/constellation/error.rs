@@ -34,9 +34,17 @@ pub enum Error {
         action: &'static str,
         reason: String,
     },
-    /// An answer that does not follow the protocol (unexpected status or body).
+    /// An answer that does not follow the protocol (an unexpected status).
     #[error("{action}: unexpected answer: {reason}")]
     Protocol {
+        action: &'static str,
+        reason: String,
+    },
+    /// A success whose body is not what the action returns (not JSON where JSON is
+    /// read, over the action's size limit), or an answer whose HTTP framing is broken:
+    /// not taken as the action done, and retried like a transient failure.
+    #[error("{action}: the server's answer is not this action's: {reason}")]
+    BadAnswer {
         action: &'static str,
         reason: String,
     },
@@ -49,7 +57,7 @@ fn status_text(status: Option<u16>) -> String {
 impl Error {
     /// Whether retrying the same request later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Transient { .. })
+        matches!(self, Self::Transient { .. } | Self::BadAnswer { .. })
     }
 
     /// Whether the credential was refused.

@@ -18,8 +18,8 @@ use url::{Host, Url};
 const MAX_IDLE: usize = 256;
 /// The largest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
-/// The largest response body accepted (a long poll's answer with `limit` 0 included).
-const MAX_BODY: usize = 64 * 1024 * 1024;
+/// The largest body of an error answer (a 4xx or 5xx page), whatever the action's limit.
+const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Headers a response may carry.
 const MAX_HEADERS: usize = 64;
 
@@ -42,6 +42,19 @@ enum Target {
 pub(super) struct Answer {
     pub status: u16,
     pub body: Bytes,
+    /// The request was written on a kept connection that closed without answering, and
+    /// sent again on a new one: the server may have taken it twice.
+    pub resent: bool,
+}
+
+/// What the caller allows of one exchange.
+#[derive(Clone, Copy)]
+pub(super) struct Terms {
+    /// The largest successful answer's body accepted; more is a protocol error.
+    pub max_body: usize,
+    /// Whether the request may reach the server twice without harm (see
+    /// [`Wire::exchange`]).
+    pub repeatable: bool,
 }
 
 impl Wire {
@@ -70,22 +83,31 @@ impl Wire {
     }
 
     /// Sends `request` (head and body, as written on the wire) and reads the answer.
-    /// A reused connection that the server closed before answering a single byte is
+    /// A kept connection that the server closed before answering a single byte is
     /// replaced by a new one, once: that is a keep-alive connection the server dropped.
-    pub(super) async fn exchange(&self, request: &[u8]) -> io::Result<Answer> {
+    /// When the request was written before the connection closed, the server may have
+    /// taken it: a request that is not `repeatable` is still sent once more (a closed
+    /// keep-alive connection almost never took it), and the answer says so (`resent`).
+    pub(super) async fn exchange(&self, request: &[u8], terms: Terms) -> io::Result<Answer> {
+        let mut resent = false;
         let reused = match self.checkout() {
-            Some(stream) => match exchange_on(stream, request).await {
-                Err(Failure::Unanswered(_)) => None,
+            Some(stream) => match exchange_on(stream, request, terms.max_body).await {
+                Err(Failure::Unanswered { written, .. }) => {
+                    resent = written && !terms.repeatable;
+                    None
+                }
                 done => Some(done),
             },
             None => None,
         };
         let done = match reused {
             Some(done) => done,
-            None => exchange_on(self.connect().await?, request).await,
+            None => exchange_on(self.connect().await?, request, terms.max_body).await,
         };
-        let (answer, stream) =
-            done.map_err(|(Failure::Unanswered(e) | Failure::Answering(e))| e)?;
+        let (mut answer, stream) = done.map_err(|failure| match failure {
+            Failure::Unanswered { error, .. } | Failure::Answering(error) => error,
+        })?;
+        answer.resent = resent;
         if let Some(stream) = stream {
             self.keep(stream);
         }
@@ -124,9 +146,9 @@ impl Wire {
 }
 
 /// Why an exchange failed: before any byte of the answer (the request may not have been
-/// seen), or while reading it.
+/// seen, or not even written), or while reading it.
 enum Failure {
-    Unanswered(io::Error),
+    Unanswered { error: io::Error, written: bool },
     Answering(io::Error),
 }
 
@@ -135,11 +157,15 @@ enum Failure {
 async fn exchange_on(
     mut stream: TcpStream,
     request: &[u8],
+    max_body: usize,
 ) -> Result<(Answer, Option<TcpStream>), Failure> {
     stream
         .write_all(request)
         .await
-        .map_err(Failure::Unanswered)?;
+        .map_err(|error| Failure::Unanswered {
+            error,
+            written: false,
+        })?;
     let mut buf = Vec::new();
     // Whether any byte of an answer came (an interim one included).
     let mut answered = false;
@@ -153,7 +179,10 @@ async fn exchange_on(
             if answered {
                 Failure::Answering(e)
             } else {
-                Failure::Unanswered(e)
+                Failure::Unanswered {
+                    error: e,
+                    written: true,
+                }
             }
         })?;
         answered = true;
@@ -167,12 +196,19 @@ async fn exchange_on(
         }
     };
     buf.drain(..head.len);
-    let read = read_body(&mut stream, buf, &head).await;
-    let body = read.map_err(Failure::Answering)?;
-    let reusable = head.keep_alive && head.framed;
+    let limit = if (200..300).contains(&head.status) {
+        max_body
+    } else {
+        max_body.max(MAX_ERROR_BODY)
+    };
+    let read = read_body(&mut stream, buf, &head, limit).await;
+    let (body, clean) = read.map_err(Failure::Answering)?;
+    // Bytes after the body belong to no request: the connection is not used again.
+    let reusable = head.keep_alive && head.framed && clean;
     let answer = Answer {
         status: head.status,
         body,
+        resent: false,
     };
     Ok((answer, reusable.then_some(stream)))
 }
@@ -189,6 +225,9 @@ struct Head {
     framed: bool,
 }
 
+/// The head of an answer at the start of `buf`, once it is whole (none before). A
+/// repeated `Content-Length`, or one beside `Transfer-Encoding`, is an error: the body's
+/// end would be ambiguous.
 fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
@@ -212,7 +251,9 @@ fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
             let n = value
                 .parse::<usize>()
                 .map_err(|_| invalid(format!("bad Content-Length {value:?}")))?;
-            head.length = Some(n);
+            if head.length.replace(n).is_some() {
+                return Err(invalid("Content-Length given twice".into()));
+            }
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             head.chunked = value
                 .rsplit(',')
@@ -228,6 +269,11 @@ fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
             }
         }
     }
+    if head.chunked && head.length.is_some() {
+        return Err(invalid(
+            "both Content-Length and Transfer-Encoding: chunked".into(),
+        ));
+    }
     let bodiless = status == 204 || status == 304;
     head.framed = bodiless || head.chunked || head.length.is_some();
     if bodiless {
@@ -237,13 +283,19 @@ fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
     Ok(Some(head))
 }
 
-/// The body after `head`, `buf` holding what was read past the head.
-async fn read_body(stream: &mut TcpStream, mut buf: Vec<u8>, head: &Head) -> io::Result<Bytes> {
+/// The body after `head`, `buf` holding what was read past the head, at most `limit`
+/// bytes; and whether nothing came after it.
+async fn read_body(
+    stream: &mut TcpStream,
+    mut buf: Vec<u8>,
+    head: &Head,
+    limit: usize,
+) -> io::Result<(Bytes, bool)> {
     if head.chunked {
-        return read_chunked(stream, buf).await;
+        return read_chunked(stream, buf, limit).await;
     }
     match head.length {
-        Some(n) if n > MAX_BODY => Err(invalid(format!("a body of {n} bytes is too large"))),
+        Some(n) if n > limit => Err(too_large(n, limit)),
         Some(n) => {
             buf.reserve(n.saturating_sub(buf.len()));
             while buf.len() < n {
@@ -251,62 +303,107 @@ async fn read_body(stream: &mut TcpStream, mut buf: Vec<u8>, head: &Head) -> io:
                     return Err(eof("the server closed the connection mid-answer"));
                 }
             }
+            let clean = buf.len() == n;
             buf.truncate(n);
-            Ok(buf.into())
+            Ok((buf.into(), clean))
         }
         // Neither length nor chunks: the body runs to the end of the connection.
         None => {
-            while fill(stream, &mut buf, MAX_BODY).await? > 0 {}
-            Ok(buf.into())
-        }
-    }
-}
-
-async fn read_chunked(stream: &mut TcpStream, mut raw: Vec<u8>) -> io::Result<Bytes> {
-    let mut body = Vec::new();
-    let mut at = 0;
-    loop {
-        let (skip, size) = loop {
-            match httparse::parse_chunk_size(&raw[at..]) {
-                Ok(httparse::Status::Complete(found)) => break found,
-                Ok(httparse::Status::Partial) => more(stream, &mut raw).await?,
-                Err(_) => return Err(invalid("malformed chunk size".into())),
+            while fill(stream, &mut buf, limit + 1).await? > 0 {
+                if buf.len() > limit {
+                    return Err(too_large(buf.len(), limit));
+                }
             }
-        };
-        at += skip;
-        let size = usize::try_from(size).unwrap_or(usize::MAX);
-        if size == 0 {
-            break;
-        }
-        if size > MAX_BODY - body.len() {
-            return Err(invalid("a chunked body too large".into()));
-        }
-        // The chunk and its CRLF.
-        while raw.len() - at < size + 2 {
-            more(stream, &mut raw).await?;
-        }
-        if &raw[at + size..at + size + 2] != b"\r\n" {
-            return Err(invalid("a chunk without its CRLF".into()));
-        }
-        body.extend_from_slice(&raw[at..at + size]);
-        at += size + 2;
-    }
-    // Trailer fields, if any, up to the blank line.
-    loop {
-        match raw[at..].windows(2).position(|w| w == b"\r\n") {
-            Some(0) => return Ok(body.into()),
-            Some(line) => at += line + 2,
-            None => more(stream, &mut raw).await?,
-        }
-        if raw.len() > MAX_BODY {
-            return Err(invalid("chunked trailers too large".into()));
+            Ok((buf.into(), true))
         }
     }
 }
 
-/// Reads more into `raw`; the end of the connection is an error here.
-async fn more(stream: &mut TcpStream, raw: &mut Vec<u8>) -> io::Result<()> {
-    if fill(stream, raw, MAX_BODY).await? == 0 {
+async fn read_chunked(
+    stream: &mut TcpStream,
+    mut raw: Vec<u8>,
+    limit: usize,
+) -> io::Result<(Bytes, bool)> {
+    let mut chunks = Chunked::new(limit);
+    loop {
+        if let Some(end) = chunks.step(&raw)? {
+            return Ok((chunks.body.into(), end == raw.len()));
+        }
+        // What is decoded is not kept twice: `raw` holds at most a chunk and its framing.
+        raw.drain(..chunks.at);
+        chunks.at = 0;
+        more(stream, &mut raw, limit).await?;
+    }
+}
+
+/// A chunked body, decoded as its bytes arrive: [`Chunked::step`] takes everything read
+/// so far and goes on where it stopped.
+struct Chunked {
+    body: Vec<u8>,
+    /// Where in the raw bytes decoding goes on.
+    at: usize,
+    /// In the trailer fields (the last chunk read).
+    trailers: bool,
+    limit: usize,
+}
+
+impl Chunked {
+    fn new(limit: usize) -> Self {
+        Self {
+            body: Vec::new(),
+            at: 0,
+            trailers: false,
+            limit,
+        }
+    }
+
+    /// Decodes what `raw` (all bytes read so far) holds past the last call: where the
+    /// body ends in `raw` once it is whole, none while more is needed.
+    fn step(&mut self, raw: &[u8]) -> io::Result<Option<usize>> {
+        while !self.trailers {
+            let (skip, size) = match httparse::parse_chunk_size(&raw[self.at..]) {
+                Ok(httparse::Status::Complete(found)) => found,
+                Ok(httparse::Status::Partial) => return Ok(None),
+                Err(_) => return Err(invalid("malformed chunk size".into())),
+            };
+            let size = usize::try_from(size).unwrap_or(usize::MAX);
+            if size == 0 {
+                self.at += skip;
+                self.trailers = true;
+                break;
+            }
+            if size > self.limit - self.body.len() {
+                return Err(too_large(self.body.len().saturating_add(size), self.limit));
+            }
+            // The chunk and its CRLF.
+            let start = self.at + skip;
+            if raw.len() - start < size + 2 {
+                return Ok(None);
+            }
+            if &raw[start + size..start + size + 2] != b"\r\n" {
+                return Err(invalid("a chunk without its CRLF".into()));
+            }
+            self.body.extend_from_slice(&raw[start..start + size]);
+            self.at = start + size + 2;
+        }
+        // Trailer fields, if any, up to the blank line.
+        loop {
+            match raw[self.at..].windows(2).position(|w| w == b"\r\n") {
+                Some(0) => return Ok(Some(self.at + 2)),
+                Some(line) => self.at += line + 2,
+                None if raw.len() - self.at > MAX_HEAD => {
+                    return Err(invalid("chunked trailers too large".into()))
+                }
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+/// Reads more into `raw` (the rest of a chunked body of at most `limit` bytes, with its
+/// framing); the end of the connection is an error here.
+async fn more(stream: &mut TcpStream, raw: &mut Vec<u8>, limit: usize) -> io::Result<()> {
+    if fill(stream, raw, limit.saturating_add(MAX_HEAD)).await? == 0 {
         return Err(eof("the server closed the connection mid-answer"));
     }
     Ok(())
@@ -328,6 +425,100 @@ fn invalid(reason: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, reason)
 }
 
+fn too_large(n: usize, limit: usize) -> io::Error {
+    invalid(format!("a body of {n} bytes, beyond this action's {limit}"))
+}
+
 fn eof(reason: &str) -> io::Error {
     io::Error::new(io::ErrorKind::UnexpectedEof, reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `body` sent in chunks of the given sizes (each at least 1), with an extension on
+    /// some and a trailer field at the end.
+    fn chunked(body: &[u8], sizes: &[usize]) -> Vec<u8> {
+        let mut raw = Vec::new();
+        let mut rest = body;
+        let mut sizes = sizes.iter().cycle();
+        while !rest.is_empty() {
+            let n = (*sizes.next().unwrap_or(&1)).clamp(1, rest.len());
+            let ext = if n % 2 == 0 { ";x=1" } else { "" };
+            raw.extend_from_slice(format!("{n:x}{ext}\r\n").as_bytes());
+            raw.extend_from_slice(&rest[..n]);
+            raw.extend_from_slice(b"\r\n");
+            rest = &rest[n..];
+        }
+        raw.extend_from_slice(b"0\r\nX-Trailer: t\r\n\r\n");
+        raw
+    }
+
+    proptest! {
+        /// Fed as it arrives, in pieces split anywhere, a chunked body decodes to the
+        /// same bytes and ends at the same place as when it arrives whole.
+        #[test]
+        fn a_chunked_body_decodes_the_same_whatever_its_splits(
+            body in proptest::collection::vec(any::<u8>(), 0..600),
+            sizes in proptest::collection::vec(1usize..80, 1..8),
+            splits in proptest::collection::vec(0usize..700, 0..12),
+            extra in proptest::collection::vec(any::<u8>(), 0..4),
+        ) {
+            let mut raw = chunked(&body, &sizes);
+            let end = raw.len();
+            raw.extend_from_slice(&extra);
+            let mut cuts: Vec<usize> = splits.into_iter().map(|s| s % (raw.len() + 1)).collect();
+            cuts.push(raw.len());
+            cuts.sort_unstable();
+            let mut decoder = Chunked::new(usize::MAX / 2);
+            let mut found = None;
+            for cut in cuts {
+                if let Some(at) = decoder.step(&raw[..cut]).unwrap() {
+                    found = Some(at);
+                    break;
+                }
+            }
+            prop_assert_eq!(found, Some(end));
+            prop_assert_eq!(decoder.body, body);
+        }
+
+        /// A head is found only once whole, and is the same whatever came after it.
+        #[test]
+        fn a_head_is_parsed_only_whole_and_alike(
+            status in 200u16..600,
+            length in 0usize..100_000,
+            close in any::<bool>(),
+            rest in proptest::collection::vec(any::<u8>(), 0..20),
+        ) {
+            let connection = if close { "Connection: close\r\n" } else { "" };
+            let text = format!("HTTP/1.1 {status} X\r\nContent-Length: {length}\r\n{connection}\r\n");
+            let mut raw = text.clone().into_bytes();
+            raw.extend_from_slice(&rest);
+            for cut in 0..text.len() {
+                prop_assert!(parse_head(&raw[..cut]).unwrap().is_none());
+            }
+            let head = parse_head(&raw).unwrap().unwrap();
+            prop_assert_eq!(head.len, text.len());
+            prop_assert_eq!(head.status, status);
+            prop_assert_eq!(head.keep_alive, !close);
+            let bodiless = status == 204 || status == 304;
+            prop_assert_eq!(head.length, Some(if bodiless { 0 } else { length }));
+        }
+
+        /// Nothing a server sends makes the head parser or the chunk decoder panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(raw in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse_head(&raw);
+            let _ = Chunked::new(1024).step(&raw);
+        }
+    }
+
+    #[test]
+    fn a_chunked_body_over_the_limit_is_refused() {
+        let raw = chunked(&[7; 100], &[60]);
+        let e = Chunked::new(80).step(&raw).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+    }
 }

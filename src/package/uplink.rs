@@ -110,7 +110,14 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
             }
             Outcome::Retry(job, error) => {
                 if !failing {
-                    tracing::warn!(package = %package.id, %error, "Constellation unreachable; keeping work and retrying");
+                    if matches!(error, Error::BadAnswer { .. }) {
+                        // Reported once, on the error topic too: the server is not down
+                        // but answers nonsense, which someone must look at.
+                        let reason = format!("{error}; keeping the work and retrying");
+                        package.fail(&cx.publisher, &job.origin, &reason);
+                    } else {
+                        tracing::warn!(package = %package.id, %error, "Constellation unreachable; keeping work and retrying");
+                    }
                     failing = true;
                 }
                 package.retry(Entry { job, key, bytes });

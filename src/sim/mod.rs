@@ -28,7 +28,7 @@ pub mod world;
 
 pub use handle::SimHandle;
 pub use participant::Participant;
-pub use state::{Faults, LogEntry, SimError, Stats, SubKind, SubscriptionInfo};
+pub use state::{Faults, Lie, LogEntry, SimError, Stats, SubKind, SubscriptionInfo};
 pub use world::{PackageDecl, SentinelDecl, World};
 
 use axum::routing::any;

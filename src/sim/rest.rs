@@ -2,7 +2,7 @@
 
 use super::participant::Participant;
 use super::shared::Shared;
-use super::state::{SimError, SubKind};
+use super::state::{Lie, SimError, SubKind};
 use crate::constellation::model::{
     json_or_text, LogLevel, OutgoingMessage, Scope, ScopeType, SenderType, SoFilter,
     StateObjectPush,
@@ -127,6 +127,14 @@ pub(super) async fn handle(
             message: "fault injected by the simulator".into(),
         }
         .into_response();
+    }
+    if let Some(lie) = &faults.lie {
+        shared.lock().record(action, None, StatusCode::OK);
+        let body = match lie {
+            Lie::Garbage => "<html><body>502 Bad Gateway (a proxy's page)</body></html>".to_owned(),
+            Lie::Huge(n) => format!("\"{}\"", "x".repeat(n.saturating_sub(2))),
+        };
+        return (StatusCode::OK, body).into_response();
     }
     let params = Params::parse(query.as_deref());
     let who = shared.lock().authenticate(

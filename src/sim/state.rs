@@ -186,6 +186,19 @@ pub struct Faults {
     pub status: Option<u16>,
     /// Every Management API request is answered with this status instead.
     pub management_status: Option<u16>,
+    /// Every REST request is answered `200 OK` with a body that is not the action's,
+    /// and not carried out: a lying server, or a proxy's page.
+    pub lie: Option<Lie>,
+}
+
+/// How the simulator lies ([`Faults::lie`]).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lie {
+    /// A body that is not JSON (an HTML page).
+    Garbage,
+    /// A JSON string of this many bytes: valid, but larger than any action's answer.
+    Huge(usize),
 }
 
 /// The whole mutable state of the simulated server.
