@@ -446,7 +446,7 @@ mod tests {
         let mut sizes = sizes.iter().cycle();
         while !rest.is_empty() {
             let n = (*sizes.next().unwrap_or(&1)).clamp(1, rest.len());
-            let ext = if n % 2 == 0 { ";x=1" } else { "" };
+            let ext = if n.is_multiple_of(2) { ";x=1" } else { "" };
             raw.extend_from_slice(format!("{n:x}{ext}\r\n").as_bytes());
             raw.extend_from_slice(&rest[..n]);
             raw.extend_from_slice(b"\r\n");
