@@ -356,3 +356,46 @@ async fn a_package_refused_just_after_its_provisioning_is_retried_until_the_serv
     assert_eq!(so.value, json!(7));
     assert_eq!(handle.reloads(), 1, "provisioned once");
 }
+
+/// Forty new packages over three new sentinels, arriving together: each sentinel is
+/// added once (a second POST would replace it, and on a server that drops a replaced
+/// sentinel's packages only the last would survive), and every package is provisioned.
+#[tokio::test]
+async fn a_batch_over_three_new_sentinels_adds_each_sentinel_once() {
+    const SENTINELS: [&str; 3] = ["BatchA", "BatchB", "BatchC"];
+    const N: usize = 40;
+    let h = Harness::embedded(strict(), |c| {
+        c.provisioning.enabled = true;
+        c.provisioning.access_key = Some(MANAGEMENT_KEY.into());
+        c.provisioning.sentinels = vec!["Batch*".into()];
+    })
+    .await;
+    let d = h.device("batch").await;
+    for i in 0..N {
+        let sentinel = SENTINELS[i % SENTINELS.len()];
+        d.publish(
+            &format!("constellation/{sentinel}/P{i:02}/stateobject/T"),
+            i.to_string(),
+        )
+        .await;
+    }
+    for i in 0..N {
+        let sentinel = SENTINELS[i % SENTINELS.len()];
+        let so = h
+            .state_object_arrives(sentinel, &format!("P{i:02}"), "T")
+            .await;
+        assert_eq!(so.value.as_f64(), Some(i as f64));
+    }
+    let changes = h.sim.handle().stats().management_changes;
+    assert_eq!(
+        changes.get("POST sentinels").copied(),
+        Some(SENTINELS.len() as u64),
+        "{changes:?}"
+    );
+    for sentinel in SENTINELS {
+        assert_eq!(
+            instances(&h, sentinel).len(),
+            N / 3 + usize::from(sentinel == "BatchA")
+        );
+    }
+}

@@ -1,11 +1,15 @@
 //! The package instances the adapter created on the server, remembered (in
 //! `provisioned.json` beside the journal, when durability is `disk`) so that pruning
 //! only ever removes those, and only once they have been gone long enough.
+//!
+//! The file is written by a thread of its own: a change costs its caller (who may hold
+//! the dispatcher's locks, on the runtime) an in-memory copy, never a disk write.
 
 use crate::native::PackageId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// One created instance.
@@ -22,7 +26,55 @@ pub struct Created {
 #[derive(Debug, Default)]
 pub struct Ledger {
     entries: BTreeMap<String, Created>,
-    file: Option<PathBuf>,
+    file: Option<FileWriter>,
+}
+
+/// The thread that writes the ledger's file, the latest state first.
+#[derive(Debug)]
+struct FileWriter {
+    states: Option<mpsc::Sender<Vec<u8>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FileWriter {
+    fn start(file: PathBuf) -> Self {
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        let thread = std::thread::Builder::new()
+            .name("provisioning-ledger".into())
+            .spawn(move || {
+                while let Ok(mut state) = rx.recv() {
+                    // Only the latest of the states waiting matters.
+                    while let Ok(newer) = rx.try_recv() {
+                        state = newer;
+                    }
+                    write(&file, &state);
+                }
+            })
+            .ok();
+        Self {
+            states: Some(tx),
+            thread,
+        }
+    }
+}
+
+impl Drop for FileWriter {
+    /// The last state is written before the ledger is gone.
+    fn drop(&mut self) {
+        self.states.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Writes `state` to `file` (through a temporary file renamed over the old one).
+fn write(file: &Path, state: &[u8]) {
+    let tmp = file.with_extension("json.tmp");
+    let written = std::fs::write(&tmp, state).and_then(|()| std::fs::rename(&tmp, file));
+    if let Err(e) = written {
+        tracing::error!(file = %file.display(), error = %e, "provisioning ledger not written");
+    }
 }
 
 /// Now, in Unix seconds.
@@ -52,7 +104,10 @@ impl Ledger {
         for c in entries.values_mut() {
             c.seen_s = now;
         }
-        Self { entries, file }
+        Self {
+            entries,
+            file: file.map(FileWriter::start),
+        }
     }
 
     /// Whether the adapter created this instance.
@@ -104,16 +159,16 @@ impl Ledger {
         self.save();
     }
 
-    /// Writes the ledger (to a temporary file renamed over the old one).
+    /// Hands the ledger's state to its writer thread.
     fn save(&self) {
-        let Some(file) = &self.file else { return };
-        let tmp = file.with_extension("json.tmp");
-        let written = serde_json::to_vec_pretty(&self.entries)
-            .map_err(std::io::Error::other)
-            .and_then(|b| std::fs::write(&tmp, b))
-            .and_then(|()| std::fs::rename(&tmp, file));
-        if let Err(e) = written {
-            tracing::error!(file = %file.display(), error = %e, "provisioning ledger not written");
+        let Some(states) = self.file.as_ref().and_then(|f| f.states.as_ref()) else {
+            return;
+        };
+        match serde_json::to_vec_pretty(&self.entries) {
+            Ok(state) => {
+                let _ = states.send(state);
+            }
+            Err(e) => tracing::error!(error = %e, "provisioning ledger not serialised"),
         }
     }
 }
@@ -134,6 +189,7 @@ mod tests {
         let mut l = Ledger::open(Some(file.clone()));
         l.add("Zigbee", "lamp");
         l.add("Zigbee", "plug");
+        drop(l);
         let mut l = Ledger::open(Some(file));
         assert!(l.created("Zigbee", "lamp"));
         assert!(!l.created("Zigbee", "other"));
@@ -143,6 +199,10 @@ mod tests {
         assert_eq!(gone.len(), 2, "seen now counts as gone after 0 s");
         l.remove("Zigbee", "plug");
         assert!(!l.created("Zigbee", "plug"));
+        drop(l);
+        let kept = Ledger::open(Some(dir.join("provisioned.json")));
+        assert!(kept.created("Zigbee", "lamp") && !kept.created("Zigbee", "plug"));
+        drop(kept);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

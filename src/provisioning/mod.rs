@@ -308,7 +308,9 @@ impl Worker {
         let config = self.config.clone();
         let p = &config.provisioning;
         let mut results = BTreeMap::new();
-        let sentinels: BTreeSet<String> = m.sentinels().await?.into_iter().collect();
+        let mut sentinels: BTreeSet<String> = m.sentinels().await?.into_iter().collect();
+        // A sentinel the server refused to add: not asked again in this batch.
+        let mut refused_sentinels: BTreeMap<String, String> = BTreeMap::new();
         let mut existing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for s in batch.keys().map(|k| &k.sentinel) {
             if sentinels.contains(s) && !existing.contains_key(s) {
@@ -324,12 +326,20 @@ impl Worker {
                 continue;
             }
             let credential = self.credential_for(package).await?;
+            if let Some(refused) = refused_sentinels.get(s) {
+                lock(&self.rejected).insert(package.clone(), refused.clone());
+                results.insert(package.clone(), Err(refused.clone()));
+                continue;
+            }
             if !sentinels.contains(s) {
+                // Once per batch: a second POST would replace the sentinel just added.
                 if let Some(refused) = refused(m.add_sentinel(s, &p.credential).await)? {
+                    refused_sentinels.insert(s.clone(), refused.clone());
                     lock(&self.rejected).insert(package.clone(), refused.clone());
                     results.insert(package.clone(), Err(refused));
                     continue;
                 }
+                sentinels.insert(s.clone());
             }
             if let Some(refused) = refused(m.add_package(s, name, &credential).await)? {
                 lock(&self.rejected).insert(package.clone(), refused.clone());

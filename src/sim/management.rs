@@ -75,7 +75,12 @@ pub(super) async fn handle(
         Ok(None) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
     };
-    shared.lock().record(&action, None, response.status());
+    let mut state = shared.lock();
+    state.record(&action, None, response.status());
+    if method != Method::GET {
+        let change = format!("{method} {}", segments.join("/"));
+        *state.stats.management_changes.entry(change).or_default() += 1;
+    }
     response
 }
 

@@ -158,6 +158,9 @@ pub struct Stats {
     pub total: u64,
     pub by_action: BTreeMap<String, BTreeMap<u16, u64>>,
     pub by_caller: BTreeMap<String, u64>,
+    /// Management API requests that change something, by method and path
+    /// (`POST sentinels`, `DELETE sentinels/S/packages/P`).
+    pub management_changes: BTreeMap<String, u64>,
 }
 
 impl Stats {
