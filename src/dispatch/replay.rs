@@ -6,6 +6,11 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
+/// Topics remembered at most: a device cannot grow the set without bound. Beyond, a
+/// new retained topic is not remembered (a replay of it is pushed again: a repeat of the
+/// last value, never a loss).
+const MAX_TOPICS: usize = 100_000;
+
 /// The payload last seen on every topic that came retained (a hash of it).
 #[derive(Debug, Default)]
 pub struct Replays {
@@ -17,6 +22,11 @@ impl Replays {
     /// the payload of every publish on a topic that came retained once (live updates
     /// of retained topics arrive without the retain flag).
     pub fn repeated(&mut self, topic: &str, payload: &[u8], retained: bool) -> bool {
+        if retained && payload.is_empty() {
+            // The retained message cleared: nothing of the topic to remember.
+            self.seen.remove(topic);
+            return false;
+        }
         // Most publishes are live ones on topics never retained: no hashing for them.
         if !retained && !self.seen.contains_key(topic) {
             return false;
@@ -27,7 +37,9 @@ impl Replays {
         match self.seen.get_mut(topic) {
             Some(last) => std::mem::replace(last, hash) == hash && retained,
             None => {
-                self.seen.insert(topic.to_owned(), hash);
+                if self.seen.len() < MAX_TOPICS {
+                    self.seen.insert(topic.to_owned(), hash);
+                }
                 false
             }
         }
@@ -56,5 +68,17 @@ mod tests {
             !r.repeated("t/x", b"1", false),
             "live publishes are never replays"
         );
+    }
+
+    #[test]
+    fn cleared_topics_are_forgotten_and_the_set_is_bounded() {
+        let mut r = Replays::default();
+        assert!(!r.repeated("t/a", b"1", true));
+        assert!(!r.repeated("t/a", b"", true), "cleared");
+        assert!(!r.seen.contains_key("t/a"));
+        for i in 0..MAX_TOPICS + 10 {
+            r.repeated(&format!("t/{i}"), b"x", true);
+        }
+        assert_eq!(r.seen.len(), MAX_TOPICS);
     }
 }
