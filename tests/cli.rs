@@ -255,6 +255,22 @@ fn installed(dir: &tempfile::TempDir) -> Command {
     command
 }
 
+/// Runs `start` (of a binary just copied) until the copy is no longer "text file busy":
+/// a process another test forks meanwhile inherits the copy's still-open write handle
+/// until it executes its own program (a known race of copy-then-exec on Linux). At
+/// most 100 tries.
+fn busy_retried<T>(mut start: impl FnMut() -> std::io::Result<T>) -> T {
+    for _ in 0..100 {
+        match start() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            started => return started.unwrap(),
+        }
+    }
+    panic!("the copied binary stayed busy");
+}
+
 /// Runs the installed binary in `dir` with `args`: (success, stdout, stderr).
 async fn run_in(dir: &tempfile::TempDir, args: &[&str]) -> (bool, String, String) {
     run_in_env(dir, args, &[]).await
@@ -268,7 +284,7 @@ async fn run_in_env(
 ) -> (bool, String, String) {
     let mut command = installed(dir);
     command.args(args).envs(env.iter().copied());
-    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+    let out = tokio::task::spawn_blocking(move || busy_retried(|| command.output()))
         .await
         .unwrap();
     (
@@ -281,12 +297,12 @@ async fn run_in_env(
 #[tokio::test]
 async fn demo_runs_from_an_empty_directory_and_shows_data_flowing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = installed(&dir)
+    let mut command = installed(&dir);
+    command
         .arg("demo")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    let mut child = busy_retried(|| command.spawn());
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
     let logs = std::thread::spawn(move || {
