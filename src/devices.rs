@@ -26,6 +26,8 @@ pub struct Projection {
     pub intents: Vec<(PackageId, Intent)>,
     /// What could not be mapped or learned.
     pub errors: Vec<MapError>,
+    /// Devices not learned for the bound on learned devices.
+    pub refused: Vec<MapError>,
     /// Topics the adapter must subscribe to now (devices just learned).
     pub subscribe: Vec<String>,
     /// Topics no learned device uses any more (devices gone).
@@ -35,7 +37,7 @@ pub struct Projection {
 impl Devices {
     /// The devices of `mapping`, none learned yet.
     pub fn new(mapping: Mapping) -> Self {
-        let discovery = Discovery::new(&mapping.discovery);
+        let discovery = Discovery::new(&mapping.discovery).with_limit(mapping.max_learned_devices);
         let mut filters = mapping.filters;
         filters.extend(discovery.filters().iter().cloned());
         Self {
@@ -86,6 +88,7 @@ impl Devices {
                 out.intents.push((package, Intent::Declare(descriptor)));
             }
             out.errors.extend(learned.errors);
+            out.refused.extend(learned.refused);
         }
         for m in mapped {
             match m {

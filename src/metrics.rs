@@ -31,6 +31,8 @@ pub enum Refusal {
     QueueFull,
     /// `constellation.max_packages` live packages already.
     TooManyPackages,
+    /// `constellation.max_learned_devices` learned devices already.
+    TooManyDevices,
     /// The journal is full (`storage.max_bytes`).
     StorageFull,
 }
@@ -45,6 +47,7 @@ impl Refusal {
             Self::NotAdmitted => "not_admitted",
             Self::QueueFull => "queue_full",
             Self::TooManyPackages => "too_many_packages",
+            Self::TooManyDevices => "too_many_devices",
             Self::StorageFull => "storage_full",
         }
     }

@@ -994,3 +994,49 @@ async fn a_climate_reads_and_commands_as_home_assistant_does() {
         .await;
     assert_eq!(set.payload, "off");
 }
+
+/// Devices learned are bounded (`constellation.max_learned_devices`): one more is
+/// refused on the adapter's `error` topic and counted; the others go on working.
+#[tokio::test]
+async fn learned_devices_beyond_the_bound_are_refused_and_counted() {
+    let h = Harness::embedded(World::open("demo"), |c| {
+        c.preset = vec![Preset {
+            kind: "homeassistant".into(),
+            ..Preset::default()
+        }];
+        c.constellation.max_learned_devices = 2;
+    })
+    .await;
+    let http = h.adapter.as_ref().unwrap().http.unwrap();
+    let d = h.device("many").await;
+    d.subscribe("constellation/_adapter/error").await;
+    for i in 0..3 {
+        d.publish(
+            &format!("homeassistant/sensor/room{i}/temperature/config"),
+            json!({"name": "Temperature", "state_topic": format!("room{i}/temp"),
+                   "unique_id": format!("t{i}"),
+                   "device": {"identifiers": [format!("room{i}")], "name": format!("Room{i}")}})
+            .to_string(),
+        )
+        .await;
+    }
+    let e = d
+        .expect("constellation/_adapter/error", |p| {
+            p.contains("max_learned_devices")
+        })
+        .await;
+    assert!(e.payload.contains("not learned"), "{}", e.payload);
+    let text = metrics_text(http).await;
+    assert!(
+        text.contains("constellation_mqtt_refused_total{reason=\"too_many_devices\"} 1"),
+        "{text}"
+    );
+    d.publish("room1/temp", "21.5").await;
+    wait_for("a learned device still maps", T, || async {
+        h.sim
+            .handle()
+            .state_object("HomeAssistant", "Room1", "Temperature")
+            .map(drop)
+    })
+    .await;
+}

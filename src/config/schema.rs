@@ -251,6 +251,9 @@ pub struct ConstellationConfig {
     /// The most live virtual packages; a publish for one more is refused on its `error`
     /// topic (and counted) until one goes.
     pub max_packages: usize,
+    /// The most devices learned from discovery (device lists, discovery configs); one
+    /// more is refused on the adapter's `error` topic (and counted) until one goes.
+    pub max_learned_devices: usize,
     /// A package idle this long (no publish, no job or saga pending, no StateObject
     /// link or group of its device, no message ever received, not in `[[packages]]`)
     /// is released: its tasks and long polls end, and its next publish starts it
@@ -390,6 +393,7 @@ impl Default for ConstellationConfig {
             online_stateobject: "Online".into(),
             max_long_polls: 10_000,
             max_packages: 10_000,
+            max_learned_devices: 10_000,
             package_idle_s: 3_600,
             saga_timeout_ms: 300_000,
             max_sagas_per_package: 1_000,

@@ -44,6 +44,7 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
     for (key, value) in [
         ("max_long_polls", c.max_long_polls),
         ("max_packages", c.max_packages),
+        ("max_learned_devices", c.max_learned_devices),
         ("max_sagas_per_package", c.max_sagas_per_package),
     ] {
         if value == 0 {

@@ -38,7 +38,12 @@ pub struct Learned {
     pub unsubscribe: Vec<String>,
     /// Discovery payloads that could not be read, specs that did not compile.
     pub errors: Vec<MapError>,
+    /// Devices not learned: as many are learned already as the bound allows.
+    pub refused: Vec<MapError>,
 }
+
+/// Devices learned at most, unless [`Discovery::with_limit`] says otherwise.
+const DEFAULT_MAX_DEVICES: usize = 10_000;
 
 struct Device {
     package: PackageId,
@@ -65,6 +70,8 @@ pub struct Discovery {
     by_topic: HashMap<String, Vec<String>>,
     /// Devices whose rules have patterns (learned ESPHome prefixes).
     patterned: Vec<String>,
+    /// The most devices learned at once.
+    max_devices: usize,
 }
 
 impl Discovery {
@@ -99,7 +106,14 @@ impl Discovery {
             devices: BTreeMap::new(),
             by_topic: HashMap::new(),
             patterned: Vec::new(),
+            max_devices: DEFAULT_MAX_DEVICES,
         }
+    }
+
+    /// At most `max_devices` devices learned at once.
+    pub fn with_limit(mut self, max_devices: usize) -> Self {
+        self.max_devices = max_devices;
+        self
     }
 
     /// The discovery topics of its sources, to subscribe from the start.
@@ -162,6 +176,16 @@ impl Discovery {
             out.unsubscribe.extend(old.topics.iter().cloned());
         }
         let Some(spec) = spec else { return };
+        if old.is_none() && self.devices.len() >= self.max_devices {
+            out.refused.push(MapError {
+                package: Some(spec.package.clone()),
+                reason: format!(
+                    "device {key} not learned: {} devices are learned already (constellation.max_learned_devices)",
+                    self.max_devices
+                ),
+            });
+            return;
+        }
         out.changed.push(spec.package.clone());
         let compiled =
             Mapper::new(&spec.rules).and_then(|m| Ok((m, Commands::new(&spec.commands)?)));
@@ -343,6 +367,38 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Beyond the bound, a new device is refused (and says why); one already learned
+    /// may still change, and one gone makes room.
+    #[test]
+    fn learned_devices_are_bounded() {
+        let mut d = Discovery::new(&[DiscoverySource::HomeAssistant {
+            prefix: "homeassistant".into(),
+            sentinel: "HomeAssistant".into(),
+        }])
+        .with_limit(2);
+        let config = |i: usize| {
+            format!(
+                r#"{{"name": "T{i}", "state_topic": "t/{i}", "unique_id": "u{i}", "device": {{"identifiers": ["d{i}"], "name": "D{i}"}}}}"#
+            )
+        };
+        let topic = |i: usize| format!("homeassistant/sensor/d{i}/t/config");
+        for i in 0..2 {
+            let learned = d.learn(&topic(i), config(i).as_bytes()).unwrap();
+            assert!(learned.refused.is_empty() && learned.errors.is_empty());
+        }
+        let learned = d.learn(&topic(2), config(2).as_bytes()).unwrap();
+        assert_eq!(learned.refused.len(), 1, "{:?}", learned.refused);
+        assert!(learned.refused[0].reason.contains("max_learned_devices"));
+        assert!(d.handlers("t/2").is_empty());
+        // A learned device may change; a device gone makes room.
+        let again = d.learn(&topic(1), config(1).as_bytes()).unwrap();
+        assert!(again.refused.is_empty());
+        d.learn(&topic(0), b"").unwrap();
+        let learned = d.learn(&topic(2), config(2).as_bytes()).unwrap();
+        assert!(learned.refused.is_empty(), "{:?}", learned.refused);
+        assert_eq!(d.learned().len(), 2);
     }
 
     /// Home Assistant keeps an entity's state when the payload is none of those it

@@ -209,6 +209,10 @@ impl Dispatcher {
         for e in &projection.errors {
             self.report_map_error(e, &origin());
         }
+        let error_topic = adapter_error_topic(&self.cx.config.prefix);
+        for e in &projection.refused {
+            self.refuse(Refusal::TooManyDevices, &error_topic, &origin(), &e.reason);
+        }
         for (package, intent) in projection.intents {
             self.submit(package, intent, origin());
         }

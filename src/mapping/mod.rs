@@ -33,6 +33,8 @@ pub struct Mapping {
     pub discovery: Vec<DiscoverySource>,
     /// The MQTT filters the rules and the commands' answers need.
     pub filters: Vec<String>,
+    /// The most devices discovery may learn (`constellation.max_learned_devices`).
+    pub max_learned_devices: usize,
 }
 
 impl Mapping {
@@ -53,6 +55,7 @@ impl Mapping {
             mapper,
             commands,
             discovery: expansion.discovery,
+            max_learned_devices: config.constellation.max_learned_devices,
             filters: filters(&rules, &command_rules),
         })
     }
