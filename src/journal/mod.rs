@@ -37,6 +37,8 @@ pub struct Journal {
     max_bytes: u64,
     /// The next job's key: one sequence for every package, beyond every key on disk.
     next_key: Arc<AtomicU64>,
+    /// The broker's retained messages changed and not yet with the writer.
+    retained: Arc<op::PendingRetained>,
 }
 
 /// The journal had no room for a job.
@@ -59,7 +61,11 @@ impl Journal {
             }
             Durability::Memory => (None, Recovered::default()),
         };
+        // Unbounded, yet bounded by what goes in: puts by `storage.max_bytes` (with a
+        // delete each), acknowledgements by the in-flight window of the adapter's MQTT
+        // connection, retained changes by one wake-up while any are pending.
         let (tx, rx) = mpsc::unbounded_channel();
+        let retained = Arc::new(op::PendingRetained::default());
         let after_recovered = recovered.jobs.iter().map(|(_, key, _)| key + 1).max();
         let journal = Journal {
             ops: tx,
@@ -67,10 +73,15 @@ impl Journal {
             bytes: Arc::default(),
             max_bytes: config.max_bytes,
             next_key: Arc::new(AtomicU64::new(after_recovered.unwrap_or(1))),
+            retained: retained.clone(),
         };
         let commit = std::time::Duration::from_millis(config.commit_ms);
         let on_disk = recovered.jobs.iter().map(|(_, key, _)| *key).collect();
-        Ok((journal, Writer::new(store, on_disk, rx, commit), recovered))
+        Ok((
+            journal,
+            Writer::new(store, on_disk, rx, retained, commit),
+            recovered,
+        ))
     }
 
     /// Whether `bytes` more fit under `storage.max_bytes`.
@@ -144,6 +155,10 @@ impl Journal {
     /// What the embedded broker keeps its retained messages through: `recovered` to
     /// start with, changes into this journal.
     pub fn retained_store(&self, recovered: RetainedMessages) -> Arc<dyn rumqttd::RetainedStore> {
-        Arc::new(retained::Sink::new(self.ops.clone(), recovered))
+        Arc::new(retained::Sink::new(
+            self.ops.clone(),
+            self.retained.clone(),
+            recovered,
+        ))
     }
 }

@@ -1,11 +1,11 @@
 //! The embedded broker's retained messages, kept in the journal so that a restarted
 //! adapter's broker starts with them (rumqttd itself keeps nothing on disk).
 
-use super::op::{Op, Record};
+use super::op::{Op, PendingRetained, Record};
 use crate::lock::lock;
 use rumqttd::protocol::{Publish, PublishProperties, QoS};
 use serde::{Deserialize, Serialize};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 /// The retained messages found in the journal, by topic.
@@ -82,15 +82,28 @@ impl Properties {
 /// The journal as the broker's [`rumqttd::RetainedStore`].
 pub(super) struct Sink {
     ops: mpsc::UnboundedSender<Op>,
+    pending: Arc<PendingRetained>,
     /// Handed to the router once, when it starts.
     recovered: Mutex<RetainedMessages>,
 }
 
 impl Sink {
-    pub(super) fn new(ops: mpsc::UnboundedSender<Op>, recovered: RetainedMessages) -> Self {
+    pub(super) fn new(
+        ops: mpsc::UnboundedSender<Op>,
+        pending: Arc<PendingRetained>,
+        recovered: RetainedMessages,
+    ) -> Self {
         Self {
             ops,
+            pending,
             recovered: Mutex::new(recovered),
+        }
+    }
+
+    /// Keeps the change of `topic` with those pending, waking the writer if needed.
+    fn changed(&self, topic: &str, message: Option<Record>) {
+        if self.pending.set(topic, message) {
+            let _ = self.ops.send(Op::RetainedChanged);
         }
     }
 }
@@ -127,16 +140,10 @@ impl rumqttd::RetainedStore for Sink {
             qos: publish.qos() as u8,
             properties,
         };
-        let _ = self.ops.send(Op::Retain {
-            topic: topic.to_owned(),
-            message: Some(record),
-        });
+        self.changed(topic, Some(record));
     }
 
     fn clear(&self, topic: &str) {
-        let _ = self.ops.send(Op::Retain {
-            topic: topic.to_owned(),
-            message: None,
-        });
+        self.changed(topic, None);
     }
 }

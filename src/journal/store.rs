@@ -274,7 +274,7 @@ impl Store {
                     } => {
                         retained.remove(topic.as_str())?;
                     }
-                    Op::Ack(_) => {}
+                    Op::Ack(_) | Op::RetainedChanged => {}
                 }
             }
         }

@@ -11,7 +11,7 @@
 //! database closed and opened again (redb refuses every write after an I/O error) and
 //! the commit retried with backoff until it succeeds, or until shutdown gives up on it.
 
-use super::op::Op;
+use super::op::{Op, PendingRetained};
 use super::store::Store;
 use crate::metrics::Metrics;
 use crate::mqtt::Publisher;
@@ -37,6 +37,8 @@ pub struct Writer {
     /// The keys of the jobs whose record is on disk.
     on_disk: HashSet<u64>,
     ops: mpsc::UnboundedReceiver<Op>,
+    /// The broker's retained messages changed, the latest per topic.
+    retained: Arc<PendingRetained>,
     commit: Duration,
 }
 
@@ -46,6 +48,7 @@ impl Writer {
         store: Option<Store>,
         on_disk: HashSet<u64>,
         ops: mpsc::UnboundedReceiver<Op>,
+        retained: Arc<PendingRetained>,
         commit: Duration,
     ) -> Self {
         Self {
@@ -53,6 +56,7 @@ impl Writer {
             store,
             on_disk,
             ops,
+            retained,
             commit,
         }
     }
@@ -119,20 +123,22 @@ impl Writer {
     /// Commits `batch` durably (on a blocking thread: it waits for the disk), retrying
     /// until it succeeds: nothing is acknowledged before its work is kept. None: given
     /// up at shutdown, nothing of it acknowledged.
-    async fn commit(&mut self, batch: Vec<Op>, cx: &Cx) -> Option<Vec<Op>> {
+    async fn commit(&mut self, mut batch: Vec<Op>, cx: &Cx) -> Option<Vec<Op>> {
+        // The retained changes pending now join this commit (in memory: dropped).
+        let retained = self.retained.take();
         let Some(path) = self.path.clone() else {
             return Some(batch);
         };
+        batch.extend(retained);
         let done = done_within(&batch, &self.on_disk);
         let writes = |op: &Op| match op {
             Op::Put { key, .. } | Op::Delete { key } => !done.contains(key),
             Op::Retain { .. } => true,
-            Op::Ack(_) => false,
+            Op::Ack(_) | Op::RetainedChanged => false,
         };
         if !batch.iter().any(writes) {
             return Some(batch);
         }
-        let mut batch = batch;
         let mut delay = Duration::from_millis(100);
         let done = Arc::new(done);
         loop {
