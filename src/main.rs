@@ -40,6 +40,12 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// List the work a stopped adapter left in its journal, package by package.
+    Journal {
+        /// The configuration (default: `topics.toml` in the working directory).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Write a commented `topics.toml` to start from.
     Init {
         /// Where to write it.
@@ -88,6 +94,7 @@ async fn main() -> ExitCode {
             strict,
         } => run_sim(config, listen, strict).await,
         Command::Run { config } => run_adapter(config).await,
+        Command::Journal { config } => show_journal(config),
         Command::Init { dir, broker, force } => match init::write(&dir, broker, force) {
             Ok(files) => {
                 for f in files {
@@ -132,6 +139,34 @@ fn load_setup(path: Option<PathBuf>) -> Option<(PathBuf, Setup)> {
                 eprintln!("error: {e}");
             }
             None
+        }
+    }
+}
+
+/// Prints what the journal of the configuration at `path` holds.
+fn show_journal(path: Option<PathBuf>) -> ExitCode {
+    use constellation_mqtt::journal;
+    let Some((_, setup)) = load_setup(path) else {
+        return ExitCode::FAILURE;
+    };
+    let dir = journal::directory(&setup.config.storage);
+    match journal::inspect(&dir) {
+        Ok(summary) => {
+            let jobs: u64 = summary.packages.values().map(|(n, _)| n).sum();
+            println!(
+                "journal {}: {jobs} jobs pending for {} packages, {} retained messages",
+                dir.join("journal.redb").display(),
+                summary.packages.len(),
+                summary.retained
+            );
+            for (package, (n, bytes)) in &summary.packages {
+                println!("  {package}  {n} jobs  {bytes} bytes");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

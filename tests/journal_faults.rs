@@ -311,6 +311,30 @@ async fn a_damaged_journal_is_salvaged_never_a_panic() {
     let _mosquitto = Mosquitto::start(port).await;
     let made = tempfile::tempdir().unwrap();
     let (journal, logs) = a_journal_with_pending_logs(made.path(), port).await;
+    // `constellation-mqtt journal` lists what the stopped adapter left, changing nothing.
+    let before = std::fs::read(&journal).unwrap();
+    let listed = Command::new(env!("CARGO_BIN_EXE_constellation-mqtt"))
+        .args(["journal", "--config"])
+        .arg(made.path().join("topics.toml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{stdout}");
+    // Every log was acknowledged; those beyond the package's queue were refused on its
+    // `error` topic (constellation.queue_limit): the rest is pending.
+    let pending: usize = stdout
+        .split(" jobs pending for 1 packages")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(pending > 0 && pending <= logs, "{stdout}");
+    assert!(
+        stdout.contains(&format!("  {DEVICE}  {pending} jobs")),
+        "{stdout}"
+    );
+    let logs = pending;
+    assert_eq!(std::fs::read(&journal).unwrap(), before, "read only");
     let length = std::fs::metadata(&journal).unwrap().len();
     for (quarter, name) in [(1, "a quarter"), (2, "half")] {
         let dir = tempfile::tempdir().unwrap();

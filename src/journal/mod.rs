@@ -7,6 +7,7 @@
 //! `"memory"` nothing is written, and acknowledgements still follow arrival order.
 //! Either way the bytes of pending work are bounded (`storage.max_bytes`).
 
+mod inspect;
 mod op;
 mod retained;
 mod salvage;
@@ -14,6 +15,7 @@ mod store;
 mod tables;
 mod writer;
 
+pub use inspect::{inspect, InspectError, Summary};
 pub use retained::RetainedMessages;
 pub use store::{Damage, Recovered, StoreError};
 pub use writer::{Reports, Writer};
@@ -55,7 +57,7 @@ impl Journal {
     pub fn open(config: &StorageConfig) -> Result<(Journal, Writer, Recovered), StoreError> {
         let (store, recovered) = match config.durability {
             Durability::Disk => {
-                let dir = config.dir.clone().unwrap_or_else(|| "data".into());
+                let dir = directory(config);
                 let (store, recovered) = store::Store::open(&dir)?;
                 (Some(store), recovered)
             }
@@ -161,4 +163,9 @@ impl Journal {
             recovered,
         ))
     }
+}
+
+/// The directory of the journal of `config`.
+pub fn directory(config: &StorageConfig) -> std::path::PathBuf {
+    config.dir.clone().unwrap_or_else(|| "data".into())
 }

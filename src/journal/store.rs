@@ -286,7 +286,7 @@ impl Store {
 /// Refuses a file that cannot be a journal: an empty one, or one that is no redb
 /// database (a journal damaged at its very start is one of these: nothing of it can be
 /// read). A missing file is fine: it is created.
-fn check_header(path: &Path) -> Result<(), StoreError> {
+pub(super) fn check_header(path: &Path) -> Result<(), StoreError> {
     let not_a_journal = |what| StoreError::NotAJournal {
         path: path.to_owned(),
         what,
