@@ -6,6 +6,7 @@ pub mod binary;
 pub mod console;
 pub mod hostile;
 pub mod mqtt;
+pub mod raw5;
 
 use constellation_mqtt::constellation::model::{
     OutgoingMessage, Scope, ScopeType, StateObjectPush,

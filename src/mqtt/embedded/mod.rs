@@ -67,6 +67,8 @@ pub enum BrokerError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("embedded broker: cannot start its I/O thread: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// The embedded broker's configuration when none is given (`broker/rumqttd.toml`,
@@ -243,23 +245,64 @@ pub fn start(config: rumqttd::Config) -> Result<EmbeddedBroker, BrokerError> {
         v5: v5.iter().map(|s| s.listen).collect(),
         adapter_login,
     };
-    for settings in v4 {
-        let mut server = Server::new(settings, router_tx.clone(), V4WithoutProperties);
-        tokio::spawn(async move {
-            if let Err(e) = server.start(LinkType::Remote).await {
-                tracing::error!(error = ?e, "embedded broker: MQTT 3.1.1 listener stopped");
-            }
-        });
-    }
-    for settings in v5 {
-        let mut server = Server::new(settings, router_tx.clone(), V5);
-        tokio::spawn(async move {
-            if let Err(e) = server.start(LinkType::Remote).await {
-                tracing::error!(error = ?e, "embedded broker: MQTT 5 listener stopped");
-            }
-        });
-    }
+    let v4 = v4
+        .into_iter()
+        .map(|s| Server::new(s, router_tx.clone(), V4WithoutProperties))
+        .collect();
+    let v5 = v5
+        .into_iter()
+        .map(|s| Server::new(s, router_tx.clone(), V5))
+        .collect();
+    serve(v4, v5)?;
     Ok(broker)
+}
+
+/// Runs the listeners on a thread of their own with a single-threaded runtime, as
+/// rumqttd's own broker does: its connections are then read in the order their
+/// packets arrive (on the adapter's multi-threaded runtime the last connection woken ran
+/// first, so a SUBSCRIBE could reach the router after a PUBLISH another client sent
+/// later). The thread ends with the runtime that started it (the adapter's, or a
+/// test's).
+fn serve(v4: Vec<Server<V4WithoutProperties>>, v5: Vec<Server<V5>>) -> Result<(), BrokerError> {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel::<()>();
+    tokio::spawn(async move {
+        let _stop = stop_tx;
+        std::future::pending::<()>().await
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(BrokerError::Runtime)?;
+    std::thread::Builder::new()
+        .name("mqtt-broker-io".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                for mut server in v4 {
+                    tokio::spawn(async move {
+                        if let Err(e) = server.start(LinkType::Remote).await {
+                            tracing::error!(error = ?e, "embedded broker: MQTT 3.1.1 listener stopped");
+                        }
+                    });
+                }
+                for mut server in v5 {
+                    tokio::spawn(async move {
+                        if let Err(e) = server.start(LinkType::Remote).await {
+                            tracing::error!(error = ?e, "embedded broker: MQTT 5 listener stopped");
+                        }
+                    });
+                }
+                // The listeners bind at their first poll, which a yield lets happen.
+                tokio::task::yield_now().await;
+                tokio::task::yield_now().await;
+                let _ = bound_tx.send(());
+                let _ = stop_rx.await;
+            });
+        })
+        .map_err(BrokerError::Runtime)?;
+    // The adapter connects next: not before the listeners are there.
+    let _ = bound_rx.recv_timeout(std::time::Duration::from_secs(5));
+    Ok(())
 }
 
 fn sorted(servers: std::collections::HashMap<String, ServerSettings>) -> Vec<ServerSettings> {

@@ -49,6 +49,11 @@ pub struct LinkBuilder<'a> {
     dynamic_filters: bool,
     // default to 0, indicating to not use topic alias
     topic_alias_max: u16,
+    // Patched (constellation-mqtt, see vendor/README.md): the session's lifetime and
+    // the client's MQTT 5 limits on what it receives.
+    session_expiry: Option<u32>,
+    receive_maximum: Option<u16>,
+    max_packet_size: Option<u32>,
 }
 
 impl<'a> LinkBuilder<'a> {
@@ -62,7 +67,29 @@ impl<'a> LinkBuilder<'a> {
             last_will_properties: None,
             dynamic_filters: false,
             topic_alias_max: 0,
+            session_expiry: None,
+            receive_maximum: None,
+            max_packet_size: None,
         }
+    }
+
+    /// Patched (constellation-mqtt, see vendor/README.md): how long (seconds) the
+    /// session outlives the connection (default: for ever unless clean).
+    pub fn session_expiry(mut self, seconds: u32) -> Self {
+        self.session_expiry = Some(seconds);
+        self
+    }
+
+    /// The client's Receive Maximum: publishes in flight to it at most.
+    pub fn receive_maximum(mut self, max: Option<u16>) -> Self {
+        self.receive_maximum = max;
+        self
+    }
+
+    /// The client's Maximum Packet Size: larger publishes are not sent to it.
+    pub fn max_packet_size(mut self, max: Option<u32>) -> Self {
+        self.max_packet_size = max;
+        self
     }
 
     pub fn tenant_id(mut self, tenant_id: Option<String>) -> Self {
@@ -111,8 +138,15 @@ impl<'a> LinkBuilder<'a> {
         connection
             .last_will(self.last_will, self.last_will_properties)
             .topic_alias_max(self.topic_alias_max);
+        if let Some(seconds) = self.session_expiry {
+            connection.session_expiry = seconds;
+        }
+        connection.max_packet_size = self.max_packet_size;
         let incoming = Incoming::new(connection.client_id.to_owned());
-        let (outgoing, link_rx) = Outgoing::new(connection.client_id.to_owned());
+        let (mut outgoing, link_rx) = Outgoing::new(connection.client_id.to_owned());
+        if let Some(max) = self.receive_maximum {
+            outgoing.limit_inflight(max);
+        }
         let outgoing_data_buffer = outgoing.buffer();
         let incoming_data_buffer = incoming.buffer();
 

@@ -63,7 +63,19 @@ impl<P: Protocol> Network<P> {
         }
     }
 
+    /// Patched (constellation-mqtt, see vendor/README.md): whether the connection speaks
+    /// MQTT 5.
+    pub fn is_v5(&self) -> bool {
+        self.protocol.is_v5()
+    }
+
     pub fn set_keepalive(&mut self, keepalive: u16) {
+        // Patched (constellation-mqtt, see vendor/README.md): 0 is "keep-alive off"
+        // (MQTT §3.1.2.10), not "time out at once".
+        if keepalive == 0 {
+            self.keepalive = Duration::MAX;
+            return;
+        }
         let keepalive = Duration::from_secs(keepalive as u64);
         self.keepalive = keepalive + keepalive.mul_f32(0.5);
     }
@@ -129,6 +141,20 @@ impl<P: Protocol> Network<P> {
                 Err(e) => return Err(io::Error::new(ErrorKind::InvalidData, e.to_string()).into()),
             }
         }
+    }
+
+    /// Patched (constellation-mqtt, see vendor/README.md): a lingering close. Closing a
+    /// socket with input unread resets the connection, and a reset can destroy what
+    /// was sent last (a DISCONNECT with its reason) before the client reads it: the
+    /// write side is shut, and what the client still sends is read and dropped until
+    /// it closes too, for a second at most.
+    pub async fn linger(&mut self) {
+        let _ = self.socket.shutdown().await;
+        let mut sink = [0u8; 4096];
+        let _ = timeout(Duration::from_secs(1), async {
+            while let Ok(1..) = self.socket.read(&mut sink).await {}
+        })
+        .await;
     }
 
     pub async fn write(&mut self, packet: Packet) -> Result<(), Error> {

@@ -21,8 +21,6 @@ use tracing::{trace, Span};
 pub enum Error {
     #[error("I/O")]
     Io(#[from] io::Error),
-    #[error("Zero keep alive")]
-    ZeroKeepAlive,
     #[error("Not connect packet")]
     NotConnectPacket(Packet),
     #[error("Network {0}")]
@@ -83,6 +81,17 @@ impl<P: Protocol> RemoteLink<P> {
             .as_ref()
             .and_then(|p| p.session_expiry_interval)
             .unwrap_or(0);
+        // Patched (constellation-mqtt, see vendor/README.md): an MQTT 5 session lives
+        // as long as its Session Expiry Interval says, whatever clean start says (that
+        // only drops an earlier session); an MQTT 3.1.1 session lives for ever unless
+        // clean.
+        let session_lifetime = match (network.is_v5(), clean_session) {
+            (true, _) => session_expiry,
+            (false, true) => 0,
+            (false, false) => u32::MAX,
+        };
+        let receive_maximum = props.as_ref().and_then(|p| p.receive_maximum);
+        let max_packet_size = props.as_ref().and_then(|p| p.max_packet_size);
 
         let delay_interval = lastwill_props
             .as_ref()
@@ -100,6 +109,9 @@ impl<P: Protocol> RemoteLink<P> {
             .last_will_properties(lastwill_props)
             .dynamic_filters(dynamic_filters)
             .topic_alias_max(topic_alias_max.unwrap_or(0))
+            .session_expiry(session_lifetime)
+            .receive_maximum(receive_maximum)
+            .max_packet_size(max_packet_size)
             .build()?;
 
         let id = link_rx.id();
@@ -129,6 +141,12 @@ impl<P: Protocol> RemoteLink<P> {
             notifications: VecDeque::with_capacity(100),
             will_delay_interval,
         })
+    }
+
+    /// Patched (constellation-mqtt, see vendor/README.md): closes the connection so that
+    /// the client reads what was sent last (see `Network::linger`).
+    pub async fn linger(&mut self) {
+        self.network.linger().await;
     }
 
     pub async fn start(&mut self) -> Result<(), Error> {
@@ -203,11 +221,9 @@ where
 
     handle_auth(config.clone(), login.as_ref(), &connect.client_id).await?;
 
-    // When keep_alive feature is disabled client can live forever, which is not good in
-    // distributed broker context so currenlty we don't allow it.
-    if connect.keep_alive == 0 {
-        return Err(Error::ZeroKeepAlive);
-    }
+    // Patched (constellation-mqtt, see vendor/README.md): keep-alive 0 turns the
+    // keep-alive mechanism off (MQTT 3.1.1 and 5.0 §3.1.2.10); such a client is accepted
+    // and only ever closed by itself, the network or the broker.
 
     let empty_client_id = connect.client_id.is_empty();
     let clean_session = connect.clean_session;

@@ -761,4 +761,9 @@ pub enum Error {
 pub trait Protocol {
     fn read_mut(&mut self, stream: &mut BytesMut, max_size: usize) -> Result<Packet, Error>;
     fn write(&self, packet: Packet, write: &mut BytesMut) -> Result<usize, Error>;
+    /// Patched (constellation-mqtt, see vendor/README.md): whether this is MQTT 5,
+    /// whose CONNECT separates clean start from the session's lifetime.
+    fn is_v5(&self) -> bool {
+        false
+    }
 }

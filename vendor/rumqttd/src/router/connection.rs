@@ -4,6 +4,7 @@ use crate::protocol::LastWillProperties;
 use crate::Filter;
 use crate::{protocol::LastWill, Topic};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::ConnectionEvents;
 
@@ -33,6 +34,15 @@ pub struct Connection {
     pub(crate) broker_topic_aliases: Option<BrokerAliases>,
     /// subscription IDs for a connection
     pub(crate) subscription_ids: HashMap<Filter, usize>,
+    /// Patched (constellation-mqtt, see vendor/README.md): the client id, shared with
+    /// the publishes it makes (MQTT 5 "no local").
+    pub(crate) origin: Arc<str>,
+    /// Largest packet the client accepts (MQTT 5 Maximum Packet Size): larger
+    /// publishes are not forwarded to it (MQTT-3.1.2-25).
+    pub(crate) max_packet_size: Option<u32>,
+    /// How long (seconds) the session outlives the connection: 0 = not at all
+    /// (MQTT 5 Session Expiry Interval; a persistent MQTT 3.1.1 session: `u32::MAX`).
+    pub(crate) session_expiry: u32,
 }
 
 impl Connection {
@@ -55,7 +65,6 @@ impl Connection {
         };
 
         Connection {
-            client_id,
             tenant_prefix,
             dynamic_filters,
             clean,
@@ -66,6 +75,10 @@ impl Connection {
             topic_aliases: HashMap::new(),
             broker_topic_aliases: None,
             subscription_ids: HashMap::new(),
+            origin: Arc::from(client_id.as_str()),
+            max_packet_size: None,
+            session_expiry: if clean { 0 } else { u32::MAX },
+            client_id,
         }
     }
 

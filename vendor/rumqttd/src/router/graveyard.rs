@@ -1,4 +1,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Entries past which the graveyard is swept (see `Graveyard::sweep`).
+const MAX_METRICS: usize = 10_000;
 
 use super::{
     scheduler::{PauseReason, Tracker},
@@ -18,8 +22,26 @@ impl Graveyard {
 
     /// Add a new connection.
     /// Return tracker of previous connection if connection id already exists
+    /// (patched: a session past its expiry is gone, its metrics kept).
     pub fn retrieve(&mut self, id: &str) -> Option<SavedState> {
-        self.connections.remove(id)
+        let mut saved = self.connections.remove(id)?;
+        if saved.expires.is_some_and(|at| at <= Instant::now()) {
+            saved.session_state = None;
+        }
+        Some(saved)
+    }
+
+    /// Patched (constellation-mqtt, see vendor/README.md): forgets expired sessions and,
+    /// past `MAX_METRICS` entries, the metrics of clean ones, so that clients coming
+    /// and going with new ids do not grow the graveyard for ever.
+    fn sweep(&mut self) {
+        if self.connections.len() < MAX_METRICS {
+            return;
+        }
+        let now = Instant::now();
+        self.connections.retain(|_, saved| {
+            saved.session_state.is_some() && saved.expires.is_none_or(|at| at > now)
+        });
     }
 
     /// Save connection tracker
@@ -29,7 +51,9 @@ impl Graveyard {
         subscriptions: HashSet<String>,
         metrics: ConnectionEvents,
         unacked_pubrels: VecDeque<u16>,
+        session_expiry: u32,
     ) {
+        self.sweep();
         tracker.pause(PauseReason::Busy);
         let id = tracker.id.clone();
 
@@ -44,17 +68,21 @@ impl Graveyard {
             SavedState {
                 session_state: Some(session_state),
                 metrics,
+                expires: (session_expiry != u32::MAX)
+                    .then(|| Instant::now() + Duration::from_secs(session_expiry.into())),
             },
         );
     }
 
     /// Save only metrics for connection
     pub fn save_metrics(&mut self, id: String, metrics: ConnectionEvents) {
+        self.sweep();
         self.connections.insert(
             id,
             SavedState {
                 session_state: None,
                 metrics,
+                expires: None,
             },
         );
     }
@@ -64,6 +92,8 @@ impl Graveyard {
 pub struct SavedState {
     pub session_state: Option<SessionState>,
     pub metrics: ConnectionEvents,
+    /// When the session ends (patched: MQTT 5 Session Expiry Interval); none: never.
+    pub expires: Option<Instant>,
 }
 
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 use tracing::{error, warn};
 
 use crate::{
-    protocol::Packet,
+    protocol::{Packet, QoS},
     router::{FilterIdx, MAX_CHANNEL_CAPACITY},
     Cursor, Notification,
 };
@@ -64,6 +64,8 @@ pub struct Outgoing {
     pub(crate) unacked_pubrels: VecDeque<u16>,
     /// Last packet id
     last_pkid: u16,
+    /// Most publishes in flight (patched: the client's Receive Maximum, see below)
+    max_inflight: usize,
     /// Metrics of outgoing messages of this connection
     pub(crate) meter: OutgoingMeter,
 }
@@ -87,6 +89,7 @@ impl Outgoing {
             unacked_pubrels,
             handle,
             last_pkid: 0,
+            max_inflight: MAX_INFLIGHT,
             meter: Default::default(),
         };
 
@@ -105,7 +108,14 @@ impl Outgoing {
     }
 
     pub fn free_slots(&self) -> usize {
-        MAX_INFLIGHT - self.inflight_buffer.len()
+        self.max_inflight.saturating_sub(self.inflight_buffer.len())
+    }
+
+    /// Patched (constellation-mqtt, see vendor/README.md): at most `receive_maximum`
+    /// QoS 1 and 2 publishes unacknowledged at a time (the client's MQTT 5 Receive
+    /// Maximum; never more than the broker's own window).
+    pub fn limit_inflight(&mut self, receive_maximum: u16) {
+        self.max_inflight = MAX_INFLIGHT.min(usize::from(receive_maximum.max(1)));
     }
 
     pub fn push_notification(&mut self, notification: Notification) -> usize {
@@ -115,53 +125,43 @@ impl Outgoing {
     }
 
     /// Push packets to the outgoing buffer.
+    ///
+    /// Patched (constellation-mqtt, see vendor/README.md): each publish takes an
+    /// in-flight slot and a packet id by its own QoS (a QoS 0 publish forwarded on a
+    /// QoS 1 subscription takes neither), no longer by the subscription's.
     pub fn push_forwards(
         &mut self,
         publishes: impl Iterator<Item = Forward>,
-        qos: u8,
         filter_idx: usize,
     ) -> (usize, usize) {
         let mut buffer = self.data_buffer.lock();
-        let publishes = publishes;
-
-        if qos == 0 {
-            for p in publishes {
-                self.meter.publish_count += 1;
-                buffer.push_back(Notification::Forward(p));
-                // self.meter.total_size += p.len();
-            }
-
-            // self.meter.update_data_rate(total_size);
-            let buffer_count = buffer.len();
-            let inflight_count = self.inflight_buffer.len();
-            return (buffer_count, inflight_count);
-        }
 
         for mut p in publishes {
-            // Index and pkid of current outgoing packet
-            self.last_pkid += 1;
-            p.publish.pkid = self.last_pkid;
-
-            self.inflight_buffer
-                .push_back((self.last_pkid, filter_idx, p.cursor));
-
-            // Place max pkid packet at index 0
-            if self.last_pkid == MAX_PKID {
-                self.last_pkid = 0;
-            }
-
             self.meter.publish_count += 1;
-            self.meter.total_size += p.publish.topic.len() + p.publish.payload.len();
+            if p.publish.qos != QoS::AtMostOnce {
+                // Index and pkid of current outgoing packet
+                self.last_pkid += 1;
+                p.publish.pkid = self.last_pkid;
+
+                self.inflight_buffer
+                    .push_back((self.last_pkid, filter_idx, p.cursor));
+
+                // Place max pkid packet at index 0
+                if self.last_pkid == MAX_PKID {
+                    self.last_pkid = 0;
+                }
+                self.meter.total_size += p.publish.topic.len() + p.publish.payload.len();
+            }
             buffer.push_back(Notification::Forward(p));
         }
 
         let buffer_count = buffer.len();
         let inflight_count = self.inflight_buffer.len();
 
-        if inflight_count > MAX_INFLIGHT {
+        if inflight_count > self.max_inflight {
             warn!(
                 "More inflight publishes than max allowed, inflight count = {}, max allowed = {}",
-                inflight_count, MAX_INFLIGHT
+                inflight_count, self.max_inflight
             );
         }
 

@@ -13,6 +13,7 @@ use crate::segments::{CommitLog, Position};
 use crate::Storage;
 use std::collections::{HashMap, VecDeque};
 use std::io;
+use std::sync::Arc;
 use std::time::Instant;
 
 type PubWithProp = (Publish, Option<PublishProperties>);
@@ -22,6 +23,10 @@ pub struct PublishData {
     pub publish: Publish,
     pub properties: Option<PublishProperties>,
     pub timestamp: Instant,
+    /// Patched (constellation-mqtt, see vendor/README.md): the client id of the
+    /// publisher (for MQTT 5 "no local"), none for a will or a stored message. The
+    /// publish keeps its retain flag (for "retain as published").
+    pub origin: Option<Arc<str>>,
 }
 
 impl From<PubWithProp> for PublishData {
@@ -30,7 +35,37 @@ impl From<PubWithProp> for PublishData {
             publish,
             properties,
             timestamp: Instant::now(),
+            origin: None,
         }
+    }
+}
+
+impl PublishData {
+    /// The message as it may still be forwarded now: `None` once its message expiry
+    /// interval has passed, else with the interval lowered by the time spent in the
+    /// broker (MQTT 5 §3.3.2.3.3).
+    fn unexpired(mut self, now: Instant) -> Option<PublishData> {
+        let spent = now.saturating_duration_since(self.timestamp).as_secs();
+        if let Some(interval) = self
+            .properties
+            .as_mut()
+            .and_then(|p| p.message_expiry_interval.as_mut())
+        {
+            if spent >= u64::from(*interval) {
+                return None;
+            }
+            *interval -= spent as u32;
+        }
+        Some(self)
+    }
+
+    /// Whether the message expiry interval has passed.
+    fn expired(&self, now: Instant) -> bool {
+        let spent = now.saturating_duration_since(self.timestamp).as_secs();
+        self.properties
+            .as_ref()
+            .and_then(|p| p.message_expiry_interval)
+            .is_some_and(|interval| spent >= u64::from(interval))
     }
 }
 
@@ -183,7 +218,7 @@ impl DataLog {
         filter_idx: FilterIdx,
         offset: Offset,
         len: u64,
-    ) -> io::Result<(Position, Vec<(PubWithProp, Offset)>)> {
+    ) -> io::Result<(Position, Vec<(PublishData, Offset)>)> {
         // unwrap to get index of `self.native` is fine here, because when a new subscribe packet
         // arrives in `Router::handle_device_payload`, it first calls the function
         // `next_native_offset` which creates a new commitlog if one doesn't exist. So any new
@@ -196,36 +231,12 @@ impl DataLog {
         // has more information on how this method behaves.
         let next = data.log.readv(offset, len, &mut o)?;
 
+        // Expired messages are not forwarded; the others carry what is left of their
+        // interval (ref: https://docs.oasis-open.org/mqtt/mqtt/v5.0/os/mqtt-v5.0-os.html#_Toc3901112)
         let now = Instant::now();
-        o.retain_mut(|(pubdata, _)| {
-            // Keep data if no properties exists, which implies no message expiry!
-            let Some(properties) = pubdata.properties.as_mut() else {
-                return true;
-            };
-
-            // Keep data if there is no message_expiry_interval
-            let Some(message_expiry_interval) = properties.message_expiry_interval.as_mut() else {
-                return true;
-            };
-
-            let time_spent = (now - pubdata.timestamp).as_secs() as u32;
-
-            let is_valid = time_spent < *message_expiry_interval;
-
-            // ignore expired messages
-            if is_valid {
-                // set message_expiry_interval to (original value - time spent waiting in server)
-                // ref: https://docs.oasis-open.org/mqtt/mqtt/v5.0/os/mqtt-v5.0-os.html#_Toc3901112
-                *message_expiry_interval -= time_spent;
-            }
-
-            is_valid
-        });
-
-        // no need to include timestamp when returning
         let o = o
             .into_iter()
-            .map(|(pubdata, offset)| ((pubdata.publish, pubdata.properties), offset))
+            .filter_map(|(pubdata, offset)| Some((pubdata.unexpired(now)?, offset)))
             .collect();
 
         Ok((next, o))
@@ -286,37 +297,24 @@ impl DataLog {
         trace!(info = "reading retain msg", filter = &filter);
         let now = Instant::now();
 
-        // discard expired retained messages
-        self.retained_publishes.retain(|_, pubdata| {
-            // Keep data if no properties exists, which implies no message expiry!
-            let Some(properties) = pubdata.properties.as_mut() else {
-                return true;
-            };
-
-            // Keep data if there is no message_expiry_interval
-            let Some(message_expiry_interval) = properties.message_expiry_interval.as_mut() else {
-                return true;
-            };
-
-            let time_spent = (now - pubdata.timestamp).as_secs() as u32;
-
-            let is_valid = time_spent < *message_expiry_interval;
-
-            // ignore expired messages
-            if is_valid {
-                // set message_expiry_interval to (original value - time spent waiting in server)
-                // ref: https://docs.oasis-open.org/mqtt/mqtt/v5.0/os/mqtt-v5.0-os.html#_Toc3901112
-                *message_expiry_interval -= time_spent;
+        // Patched (constellation-mqtt, see vendor/README.md): expired retained messages
+        // are discarded; the others are sent with what is left of their interval, the
+        // stored interval left as it is (upstream lowered it on every read, by the whole
+        // time since the message arrived each time).
+        let store = &self.config.retained_store.0;
+        self.retained_publishes.retain(|topic, pubdata| {
+            let keep = !pubdata.expired(now);
+            if let (false, Some(store)) = (keep, store) {
+                store.clear(topic);
             }
-
-            is_valid
+            keep
         });
 
-        // no need to include timestamp when returning
         self.retained_publishes
             .iter()
             .filter(|(topic, _)| matches(topic, filter))
-            .map(|(_, p)| (p.publish.clone(), p.properties.clone()))
+            .filter_map(|(_, p)| p.clone().unexpired(now))
+            .map(|p| (p.publish, p.properties))
             .collect()
     }
 }
@@ -417,6 +415,12 @@ impl AckLog {
         let ack = Ack::PubRec(ack);
         self.recorded.push_back((publish, props));
         self.committed.push_back(ack);
+    }
+
+    /// Patched (constellation-mqtt, see vendor/README.md): QoS 2 publishes received
+    /// and not yet released (PUBREL), which the client's Receive Maximum counts.
+    pub fn awaiting_release(&self) -> usize {
+        self.recorded.len()
     }
 
     pub fn pubrel(&mut self, ack: PubRel) {

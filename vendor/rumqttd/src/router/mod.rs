@@ -195,6 +195,13 @@ pub struct DataRequest {
     /// Maximum count of payload buffer per replica
     max_count: usize,
     pub(crate) forward_retained: bool,
+    /// Patched (constellation-mqtt, see vendor/README.md): MQTT 5 subscription
+    /// options. "No local": the subscriber's own publishes are not forwarded to it.
+    #[serde(default)]
+    pub(crate) nolocal: bool,
+    /// "Retain as published": forwarded publishes keep their retain flag.
+    #[serde(default)]
+    pub(crate) preserve_retain: bool,
     /// Retained publishes read for this subscription and not forwarded yet (more than
     /// the in-flight window held): forwarded before the log's data.
     #[serde(skip)]

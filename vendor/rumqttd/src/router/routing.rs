@@ -1,7 +1,7 @@
 use crate::protocol::{
     ConnAck, ConnAckProperties, ConnectReturnCode, Disconnect, DisconnectReasonCode, LastWill,
     LastWillProperties, Packet, PingResp, PubAck, PubAckReason, PubComp, PubCompReason, PubRec,
-    PubRecReason, PubRel, PubRelReason, Publish, PublishProperties, QoS, SubAck,
+    PubRecReason, PubRel, PubRelReason, Publish, PublishProperties, QoS, RetainForwardRule, SubAck,
     SubscribeReasonCode, UnsubAck, UnsubAckReason,
 };
 use crate::router::alertlog::alert;
@@ -21,7 +21,7 @@ use tracing::{debug, error, info, trace, warn};
 use super::alertlog::{Alert, AlertLog};
 use super::graveyard::Graveyard;
 use super::iobufs::{Incoming, Outgoing};
-use super::logs::{AckLog, DataLog};
+use super::logs::{AckLog, DataLog, PublishData};
 use super::scheduler::{ScheduleReason, Scheduler};
 use super::shared_subs::SharedGroup;
 use super::{
@@ -54,6 +54,9 @@ pub enum RouterError {
 
 // TODO: set this to some appropriate value
 const TOPIC_ALIAS_MAX: u16 = 4096;
+/// Patched (constellation-mqtt, see vendor/README.md): QoS 2 publishes a client may
+/// have unreleased at a time, as the CONNACK's Receive Maximum says.
+const RECEIVE_MAXIMUM: u16 = 100;
 
 pub struct Router {
     id: RouterId,
@@ -375,8 +378,12 @@ impl Router {
             code: ConnectReturnCode::Success,
         };
 
+        // Patched (constellation-mqtt, see vendor/README.md): the CONNACK says how many
+        // unreleased QoS 2 publishes the broker takes (it used to say nothing: 65 535,
+        // which it did not hold to).
         let properties = ConnAckProperties {
             topic_alias_max: Some(TOPIC_ALIAS_MAX),
+            receive_max: Some(RECEIVE_MAXIMUM),
             ..Default::default()
         };
 
@@ -496,8 +503,9 @@ impl Router {
             connection.events.events.pop_front();
         }
 
-        // Save state for persistent sessions
-        if !connection.clean {
+        // Save state for persistent sessions (patched: any session that outlives its
+        // connection, see `Connection::session_expiry`)
+        if connection.session_expiry > 0 {
             // Add inflight data requests back to tracker
             inflight_data_requests
                 .into_iter()
@@ -522,6 +530,7 @@ impl Router {
                 connection.subscriptions,
                 connection.events,
                 outgoing.unacked_pubrels,
+                connection.session_expiry,
             );
         } else {
             tracker.pause(PauseReason::Busy);
@@ -610,6 +619,16 @@ impl Router {
                             };
 
                             let ackslog = self.ackslog.get_mut(id).unwrap();
+                            // Patched (constellation-mqtt, see vendor/README.md): more
+                            // unreleased QoS 2 publishes than the Receive Maximum the
+                            // CONNACK gave is a protocol error (MQTT-3.3.4-9).
+                            if ackslog.awaiting_release() >= usize::from(RECEIVE_MAXIMUM) {
+                                warn!("more QoS 2 publishes in flight than the receive maximum");
+                                disconnect = true;
+                                disconnect_reason =
+                                    Some(DisconnectReasonCode::ReceiveMaximumExceeded);
+                                break;
+                            }
                             ackslog.pubrec(publish, properties, pubrec);
                             force_ack = true;
                             continue;
@@ -880,9 +899,18 @@ impl Router {
 
                     force_ack = true;
                 }
-                Packet::Disconnect(_, _) => {
+                Packet::Disconnect(_, properties) => {
                     let span = tracing::info_span!("disconnect");
                     let _guard = span.enter();
+                    // Patched (constellation-mqtt, see vendor/README.md): the DISCONNECT
+                    // may change how long the session outlives the connection, except
+                    // from 0 (MQTT-3.14.2-2: a protocol error, the old value kept).
+                    let expiry = properties.and_then(|p| p.session_expiry_interval);
+                    if let (Some(seconds), Some(connection)) = (expiry, self.connections.get_mut(id)) {
+                        if connection.session_expiry != 0 {
+                            connection.session_expiry = seconds;
+                        }
+                    }
                     disconnect = true;
                     // delete the last will message
                     self.last_wills.remove(&client_id);
@@ -971,35 +999,57 @@ impl Router {
                 .insert(filter_path.clone(), subscription_id);
         }
 
-        // check is group is None because retained messages aren't sent
-        // for shared subscriptions
-        // TODO: use retain forward rules
-        let forward_retained = group.is_none();
+        // Patched (constellation-mqtt, see vendor/README.md): retained messages follow
+        // the subscription's retain handling (MQTT 5 §3.8.3.1; MQTT 3.1.1 and shared
+        // subscriptions as upstream: on every subscribe, never for a shared one), and a
+        // SUBSCRIBE to a filter the client already has replaces that subscription's
+        // options and sends the retained messages again (MQTT-3.8.4-3) instead of
+        // doing nothing.
+        let is_new = connection.subscriptions.insert(filter_path.clone());
+        let forward_retained = group.is_none()
+            && match filter.retain_forward_rule {
+                RetainForwardRule::OnEverySubscribe => true,
+                RetainForwardRule::OnNewSubscribe => is_new,
+                RetainForwardRule::Never => false,
+            };
 
-        // call to `insert(_)` returns `true` if it didn't contain the filter_path already
-        // i.e. its a new subscription
-        if connection.subscriptions.insert(filter_path.clone()) {
-            let request = DataRequest {
+        let existing = if is_new {
+            None
+        } else {
+            self.scheduler
+                .take(id, filter_path)
+                .or_else(|| self.datalog.remove_waiters_for_id(id, filter_path))
+        };
+
+        let request = match existing {
+            Some(mut request) => {
+                request.qos = filter.qos as u8;
+                request.nolocal = filter.nolocal;
+                request.preserve_retain = filter.preserve_retain;
+                if forward_retained {
+                    request.forward_retained = true;
+                    request.pending_retained.clear();
+                }
+                request
+            }
+            None => DataRequest {
                 filter: filter_path.clone(),
                 filter_idx,
                 qos: filter.qos as u8,
                 cursor,
                 read_count: 0,
                 max_count: 100,
-                // set true for new subscriptions
                 forward_retained,
+                nolocal: filter.nolocal,
+                preserve_retain: filter.preserve_retain,
                 pending_retained: Default::default(),
                 group,
-            };
+            },
+        };
 
-            self.scheduler.track(id, request);
-            self.scheduler.reschedule(id, ScheduleReason::NewFilter);
-            debug_assert!(self.scheduler.check_tracker_duplicates(id).is_none())
-        }
-
-        // TODO: figure out how we can update existing DataRequest
-        // helpful in re-subscriptions and forwarding retained messages on
-        // every subscribe
+        self.scheduler.track(id, request);
+        self.scheduler.reschedule(id, ScheduleReason::NewFilter);
+        debug_assert!(self.scheduler.check_tracker_duplicates(id).is_none());
 
         let meter = &mut self.ibufs.get_mut(id).unwrap().meter;
         meter.register_subscription(filter_path.clone());
@@ -1254,9 +1304,10 @@ fn append_to_commitlog(
         datalog.insert_to_retained_publishes(publish.clone(), properties.clone(), topic.to_owned());
     }
 
-    // after recording retained message, we also send that message to existing subscribers
-    // as normal publish message. Therefore we are setting retain to false
-    publish.retain = false;
+    // Patched (constellation-mqtt, see vendor/README.md): the publish keeps its retain
+    // flag in the log; forwarding clears it unless the subscription has "retain as
+    // published". The publisher is recorded for "no local".
+    let origin = Some(connection.origin.clone());
     let pkid = publish.pkid;
 
     let filter_idxs = datalog.matches(topic);
@@ -1272,10 +1323,16 @@ fn append_to_commitlog(
     };
 
     let mut o = (0, 0);
+    let timestamp = std::time::Instant::now();
     for filter_idx in filter_idxs {
         let datalog = datalog.native.get_mut(filter_idx).unwrap();
-        let publish_data = (publish.clone(), properties.clone());
-        let (offset, filter) = datalog.append(publish_data.into(), notifications);
+        let publish_data = PublishData {
+            publish: publish.clone(),
+            properties: properties.clone(),
+            timestamp,
+            origin: origin.clone(),
+        };
+        let (offset, filter) = datalog.append(publish_data, notifications);
         debug!(
             pkid,
             "Appended to commitlog: {}[{}, {})", filter, offset.0, offset.1,
@@ -1289,7 +1346,7 @@ fn append_to_commitlog(
 }
 
 fn append_will_message(
-    mut publish: Publish,
+    publish: Publish,
     properties: Option<PublishProperties>,
     datalog: &mut DataLog,
     notifications: &mut VecDeque<(ConnectionId, DataRequest)>,
@@ -1325,9 +1382,8 @@ fn append_will_message(
         datalog.insert_to_retained_publishes(publish.clone(), properties.clone(), topic.to_owned());
     }
 
-    // after recording retained message, we also send that message to existing subscribers
-    // as normal publish message. Therefore we are setting retain to false
-    publish.retain = false;
+    // Patched (constellation-mqtt, see vendor/README.md): the retain flag stays in the
+    // log (see `append_to_commitlog`).
     let pkid = publish.pkid;
 
     let filter_idxs = datalog.matches(topic);
@@ -1491,7 +1547,12 @@ fn forward_device_data(
     }
     if !request.pending_retained.is_empty() {
         let n = request.pending_retained.len().min(inflight_slots as usize);
-        publishes.extend(request.pending_retained.drain(..n).map(|p| (p, None)));
+        publishes.extend(
+            request
+                .pending_retained
+                .drain(..n)
+                .map(|(publish, properties)| ((publish, properties), None)),
+        );
         inflight_slots -= n as u64;
     }
 
@@ -1514,10 +1575,19 @@ fn forward_device_data(
         }
     };
 
+    // Patched (constellation-mqtt, see vendor/README.md): "no local" leaves out the
+    // subscriber's own publishes; the others keep their retain flag only with "retain
+    // as published" (a retained message sent for the subscription keeps it always).
+    let nolocal = request.nolocal.then(|| connection.origin.clone());
+    let preserve_retain = request.preserve_retain;
     publishes.extend(
         publishes_from_datalog
             .into_iter()
-            .map(|(p, offset)| (p, Some(offset))),
+            .filter(|(data, _)| nolocal.is_none() || data.origin != nolocal)
+            .map(|(mut data, offset)| {
+                data.publish.retain &= preserve_retain;
+                ((data.publish, data.properties), Some(offset))
+            }),
     );
 
     let (start, next, caughtup) = match next {
@@ -1568,59 +1638,76 @@ fn forward_device_data(
     // println!("{:?} {:?} {}", start, next, request.read_count);
 
     if publishes.is_empty() {
-        return ConsumeStatus::FilterCaughtup;
+        // Patched (constellation-mqtt, see vendor/README.md): a read whose publishes
+        // were all left out ("no local") is not the end of the log.
+        return if caughtup {
+            ConsumeStatus::FilterCaughtup
+        } else {
+            ConsumeStatus::PartialRead
+        };
     }
 
+    let subscription_id = connection.subscription_ids.get(&request.filter).copied();
     let broker_topic_aliases = &mut connection.broker_topic_aliases;
-    let mut topic_alias = broker_topic_aliases
-        .as_ref()
-        .and_then(|aliases| aliases.get_alias(&request.filter));
-
-    let topic_alias_already_exists = topic_alias.is_some();
-
-    // if topic alias doesn't exists, try creating new one!
-    if !topic_alias_already_exists {
-        topic_alias = broker_topic_aliases
-            .as_mut()
-            .and_then(|broker_aliases| broker_aliases.set_new_alias(&request.filter))
-    }
-
-    let subscription_id = connection.subscription_ids.get(&request.filter);
+    let max_packet_size = connection.max_packet_size;
 
     // Fill and notify device data
     let forwards = publishes
         .into_iter()
-        .map(|((mut publish, mut properties), offset)| {
-            publish.qos = protocol::qos(qos).unwrap();
-
-            // if there is some topic alias to use, set it in publish properties
-            if topic_alias.is_some() {
-                let mut props = properties.unwrap_or_default();
-                props.topic_alias = topic_alias;
-                properties = Some(props);
+        .filter_map(|((mut publish, mut properties), offset)| {
+            // Patched (constellation-mqtt, see vendor/README.md): delivered at the lower
+            // of the publish's and the subscription's QoS (MQTT-3.8.4-8; upstream sent
+            // everything at the subscription's).
+            let granted = protocol::qos(qos).unwrap();
+            if granted < publish.qos {
+                publish.qos = granted;
             }
 
-            // We want to clear topic if we are using an existing alias
-            if topic_alias_already_exists {
-                publish.topic.clear()
-            }
-
-            if let Some(&subscription_id) = subscription_id {
+            if let Some(subscription_id) = subscription_id {
                 // create new props if not already exists
                 let mut props = properties.unwrap_or_default();
                 props.subscription_identifiers.push(subscription_id);
                 properties = Some(props);
             }
 
-            Forward {
+            // Patched (constellation-mqtt, see vendor/README.md): a publish larger than
+            // the client's Maximum Packet Size is not sent to it (MQTT-3.1.2-25).
+            if let Some(max) = max_packet_size {
+                if protocol::v5::packet_len(&publish, &properties) > max as usize {
+                    debug!(max, "publish over the client's maximum packet size not forwarded");
+                    return None;
+                }
+            }
+
+            // Patched (constellation-mqtt, see vendor/README.md): an alias names one
+            // topic, not the subscription's filter (upstream gave every topic of a
+            // wildcard filter the first topic's alias).
+            if let Some(aliases) = broker_topic_aliases.as_mut() {
+                let topic = std::str::from_utf8(&publish.topic).unwrap_or_default();
+                match aliases.get_alias(topic) {
+                    Some(alias) => {
+                        properties.get_or_insert_with(Default::default).topic_alias = Some(alias);
+                        publish.topic.clear();
+                    }
+                    None if !topic.is_empty() => {
+                        if let Some(alias) = aliases.set_new_alias(topic) {
+                            properties.get_or_insert_with(Default::default).topic_alias =
+                                Some(alias);
+                        }
+                    }
+                    None => {}
+                }
+            }
+
+            Some(Forward {
                 cursor: offset,
                 size: 0,
                 publish,
                 properties,
-            }
+            })
         });
 
-    let (len, inflight) = outgoing.push_forwards(forwards, qos, filter_idx);
+    let (len, inflight) = outgoing.push_forwards(forwards, filter_idx);
 
     debug!(
         inflight_count = inflight,

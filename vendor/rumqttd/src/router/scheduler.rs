@@ -49,6 +49,14 @@ impl Scheduler {
         tracker.register_data_request(request);
     }
 
+    /// Patched (constellation-mqtt, see vendor/README.md): takes the data request of
+    /// `filter` out of the tracker, to be changed by a new SUBSCRIBE and tracked again.
+    pub fn take(&mut self, id: ConnectionId, filter: &Filter) -> Option<DataRequest> {
+        let requests = &mut self.trackers.get_mut(id)?.data_requests;
+        let index = requests.iter().position(|r| &r.filter == filter)?;
+        requests.remove(index)
+    }
+
     pub fn untrack(&mut self, id: ConnectionId, filter: &Filter) {
         let tracker = self.trackers.get_mut(id).unwrap();
         tracker.unregister_data_request(filter.clone());
@@ -156,7 +164,13 @@ impl Tracker {
                 self.status = Status::Ready;
                 Some(previous)
             }
-            ScheduleReason::FreshData if previous == PauseReason::Caughtup => {
+            // Patched (constellation-mqtt, see vendor/README.md): acknowledgements (a
+            // PUBACK, a PINGRESP) are fresh data too, and must not wait for the client to
+            // free its in-flight window: a client that acknowledges what it receives only
+            // once its own publishes are acknowledged waited for ever.
+            ScheduleReason::FreshData
+                if matches!(previous, PauseReason::Caughtup | PauseReason::InflightFull) =>
+            {
                 self.status = Status::Ready;
                 Some(previous)
             }

@@ -622,6 +622,8 @@ async fn remote<P: Protocol>(
         Err(remote::Error::Link(e)) => {
             debug!(error=?e, "router-drop");
             send_disconnect = false;
+            // Patched: the router may have sent a DISCONNECT with its reason.
+            link.linger().await;
         }
         // Connection was closed by peer (patched: resets and truncations too, which is
         // how most clients leave)

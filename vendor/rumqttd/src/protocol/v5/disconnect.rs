@@ -18,7 +18,10 @@ fn len(disconnect: &Disconnect, properties: &Option<DisconnectProperties>) -> us
         let properties_len_len = len_len(properties_len);
         length += properties_len_len + properties_len;
     } else {
-        length += 1;
+        // Patched (constellation-mqtt, see vendor/README.md): the reason code and the
+        // property length 0 that `write` puts after it (upstream counted 1 and wrote 2
+        // bytes, leaving a stray byte where the client reads the next packet).
+        length += 2;
     }
 
     length
@@ -67,12 +70,15 @@ pub fn write(
 ) -> Result<usize, Error> {
     buffer.put_u8(0xE0);
 
-    let length = len(disconnect, properties);
-
-    if length == 2 {
+    // Patched (constellation-mqtt, see vendor/README.md): the short form only for a
+    // normal disconnection without properties (a reason code counted as 2 bytes, see
+    // `len`, took it too, and went out as a normal disconnection).
+    if disconnect.reason_code == DisconnectReasonCode::NormalDisconnection && properties.is_none() {
         buffer.put_u8(0x00);
-        return Ok(length);
+        return Ok(2);
     }
+
+    let length = len(disconnect, properties);
 
     let len_len = write_remaining_length(buffer, length)?;
 

@@ -12,6 +12,7 @@ mod ping;
 mod puback;
 mod pubcomp;
 mod publish;
+pub(crate) use publish::packet_len;
 mod pubrec;
 mod pubrel;
 mod suback;
@@ -358,6 +359,10 @@ fn read_u32(stream: &mut Bytes) -> Result<u32, Error> {
 pub struct V5;
 
 impl Protocol for V5 {
+    fn is_v5(&self) -> bool {
+        true
+    }
+
     /// Reads a stream of bytes and extracts next MQTT packet out of it
     fn read_mut(&mut self, stream: &mut BytesMut, max_size: usize) -> Result<Packet, Error> {
         let fixed_header = check(stream.iter(), max_size)?;

@@ -21,6 +21,16 @@ pub fn len(publish: &Publish, properties: &Option<PublishProperties>) -> usize {
     len
 }
 
+/// Patched (constellation-mqtt, see vendor/README.md): the whole packet's size on the
+/// wire, its packet identifier counted (forwards get theirs later).
+pub fn packet_len(publish: &Publish, properties: &Option<PublishProperties>) -> usize {
+    let mut remaining = len(publish, properties);
+    if publish.qos != QoS::AtMostOnce && publish.pkid == 0 {
+        remaining += 2;
+    }
+    1 + len_len(remaining) + remaining
+}
+
 pub fn read(
     fixed_header: FixedHeader,
     mut bytes: Bytes,
