@@ -11,12 +11,16 @@ use super::{
 
 pub struct Graveyard {
     connections: HashMap<String, SavedState>,
+    /// Entries at which the next sweep runs (patched: doubles with what a sweep keeps,
+    /// so that many live sessions do not make every disconnect a full sweep).
+    next_sweep: usize,
 }
 
 impl Graveyard {
     pub fn new() -> Graveyard {
         Graveyard {
             connections: HashMap::new(),
+            next_sweep: MAX_METRICS,
         }
     }
 
@@ -35,13 +39,14 @@ impl Graveyard {
     /// past `MAX_METRICS` entries, the metrics of clean ones, so that clients coming
     /// and going with new ids do not grow the graveyard for ever.
     fn sweep(&mut self) {
-        if self.connections.len() < MAX_METRICS {
+        if self.connections.len() < self.next_sweep {
             return;
         }
         let now = Instant::now();
         self.connections.retain(|_, saved| {
             saved.session_state.is_some() && saved.expires.is_none_or(|at| at > now)
         });
+        self.next_sweep = MAX_METRICS.max(2 * self.connections.len());
     }
 
     /// Save connection tracker
