@@ -68,6 +68,7 @@ impl Devices {
             out.intents = self.commands.answers(topic, payload);
         }
         let mut mapped = self.mapper.map(topic, payload);
+        self.commands.observe(mapped.iter().flatten());
         // Learned devices' templates are the devices' own: rendered after the lock.
         let (handlers, learned) = {
             let mut discovery = lock(&self.discovery);
@@ -78,7 +79,7 @@ impl Devices {
             if !retained {
                 out.intents.extend(h.commands.answers(topic, payload));
             }
-            mapped.extend(h.mapper.map(topic, payload));
+            mapped.extend(h.map(topic, payload));
         }
         if let Some(learned) = learned {
             out.subscribe = learned.subscribe;
@@ -99,7 +100,7 @@ impl Devices {
         out
     }
 
-    /// The publish that carries out `message` for `package`, if a command takes its key
+    /// The publishes that carry out `message` for `package`, if a command takes its key
     /// (a learned device's first, then the configuration's).
     pub fn invoke(
         &self,

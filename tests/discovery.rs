@@ -257,22 +257,21 @@ async fn home_assistant_discovery_with_base_topic_abbreviations_and_shared_state
     d.publish_retained("homeassistant/sensor/sensorBedroom/state", shared)
         .await;
 
-    // `~/state` resolved; a JSON-schema light as Home Assistant shows it: on, with its
-    // brightness as its own StateObject.
+    // `~/state` resolved; a JSON-schema light as Home Assistant shows it: on (its config
+    // supports no brightness, so the state's brightness is not shown; checked below).
     so_is(&h, ("HomeAssistant", "Kitchen"), "light", json!(true)).await;
-    so_is(
-        &h,
-        ("HomeAssistant", "Kitchen"),
-        "light.brightness",
-        json!(255),
-    )
-    .await;
     let t = so(&h, ("HomeAssistant", "Bedroom"), "temperature", |v| {
         *v == json!(23.2)
     })
     .await;
     assert_eq!(t.type_name.as_deref(), Some("System.Double"));
     assert_eq!(t.metadatas.unwrap()["Unit"], json!("°C"));
+
+    assert!(h
+        .sim
+        .handle()
+        .state_object("HomeAssistant", "Kitchen", "light.brightness")
+        .is_none());
 
     // `~/set` resolved: a callback per command topic.
     let desc = descriptor(&h, "HomeAssistant/Kitchen", |d| {

@@ -36,7 +36,7 @@ fn announced(entities: &[(&str, Value)]) -> Discovery {
 fn intents(d: &Discovery, topic: &str, payload: &str) -> Vec<Intent> {
     d.handlers(topic)
         .iter()
-        .flat_map(|h| h.mapper.map(topic, payload.as_bytes()))
+        .flat_map(|h| h.map(topic, payload.as_bytes()))
         .map(|r| r.expect("no mapping error").1)
         .collect()
 }
@@ -58,7 +58,7 @@ fn publish(
     package: &str,
     key: &str,
     data: Value,
-) -> Result<(String, String), String> {
+) -> Result<Vec<(String, String)>, String> {
     let package = PackageId::new("HA", package);
     let commands = d
         .commands_taking(&package, key)
@@ -79,10 +79,11 @@ fn publish(
         extra: Default::default(),
     };
     let invocation = commands.invoke(&package, &message).expect("taken")?;
-    Ok((
-        invocation.topic,
-        String::from_utf8(invocation.payload).expect("UTF-8"),
-    ))
+    Ok(invocation
+        .publishes
+        .into_iter()
+        .map(|(topic, payload)| (topic, String::from_utf8(payload).expect("UTF-8")))
+        .collect())
 }
 
 /// One row of state semantics.
@@ -276,10 +277,11 @@ fn state_rows() -> Vec<StateRow> {
             ("zigbee2mqtt/bulb", r#"{"state":"OFF"}"#, vec![("light", json!(false))])],
         },
         StateRow {
-            rule: "light, default schema: brightness_state_topic scaled from brightness_scale to \
-                   0..255, a zero brightness ignored; rgb_state_topic r,g,b (Tasmota)",
+            rule: "light, default schema: state_value_template; brightness_state_topic scaled from \
+                   brightness_scale to 0..255, a zero brightness ignored; with a brightness state \
+                   topic, rgb_state_topic r,g,b as it is (Tasmota)",
             config_topic: "homeassistant/light/dimmer1/light/config",
-            config: json!({"name": "Dimmer", "stat_t": "stat/dimmer1/RESULT", "val_tpl": "{{ value_json.POWER }}",
+            config: json!({"name": "Dimmer", "stat_t": "stat/dimmer1/RESULT", "stat_val_tpl": "{{ value_json.POWER }}",
                 "cmd_t": "cmnd/dimmer1/POWER", "bri_stat_t": "stat/dimmer1/RESULT", "bri_val_tpl": "{{ value_json.Dimmer }}",
                 "bri_cmd_t": "cmnd/dimmer1/Dimmer", "bri_scl": 100, "rgb_stat_t": "stat/dimmer1/COLOR",
                 "rgb_cmd_t": "cmnd/dimmer1/Color2", "uniq_id": "dimmer1"}),
@@ -366,7 +368,7 @@ fn state_rows() -> Vec<StateRow> {
 
 #[test]
 fn each_entity_reads_as_home_assistant_shows_it() {
-    for row in state_rows() {
+    for row in state_rows().into_iter().chain(edge_rows()) {
         let d = announced(&[(row.config_topic, row.config.clone())]);
         for (topic, payload, expected) in &row.publishes {
             let mut got = pushes(&d, topic, payload);
@@ -446,16 +448,11 @@ fn command_rows() -> Vec<CommandRow> {
             ],
         },
         CommandRow {
-            rule: "light (default schema) turn_on with brightness publishes it on \
-                   brightness_command_topic scaled to brightness_scale, never 0; rgb as r,g,b",
+            rule: "light (default schema) Set publishes payload_on/payload_off on command_topic \
+                   (light.turn_on's other options: light_turn_on_publishes_what_home_assistant_does)",
             config: with(json!({"component": "light", "name": "Lamp", "command_topic": "d/set",
                 "brightness_command_topic": "d/bri", "brightness_scale": 100, "rgb_command_topic": "d/rgb"})),
-            calls: vec![
-                ("SetLamp", json!(true), "d/set", "ON"),
-                ("SetBrightnessLamp", json!(128), "d/bri", "50"),
-                ("SetBrightnessLamp", json!(1), "d/bri", "1"),
-                ("SetRgbLamp", json!([255, 0, 10]), "d/rgb", "255,0,10"),
-            ],
+            calls: vec![("SetLamp", json!(true), "d/set", "ON"), ("SetLamp", json!(false), "d/set", "OFF")],
         },
         CommandRow {
             rule: "climate.set_temperature publishes the float (Python writes 21.0) through \
@@ -535,7 +532,7 @@ fn each_callback_publishes_what_the_home_assistant_service_does() {
             let got = publish(&d, "dev", key, data.clone());
             assert_eq!(
                 got,
-                Ok(((*want_topic).into(), (*want_payload).into())),
+                Ok(vec![((*want_topic).into(), (*want_payload).into())]),
                 "{}\n  {key}({data})",
                 row.rule
             );
@@ -673,4 +670,420 @@ fn enumerations_in_the_descriptor() {
         values("Heater"),
         Some(("System.String".into(), vec!["off".into(), "heat".into()]))
     );
+}
+
+/// Home Assistant at its edges (the `None` resets, clamping, scaling, precision, the
+/// lights' colour rules), each row citing the rule of Home Assistant 2025.12's MQTT
+/// platform it follows (`homeassistant/components/mqtt/<component>.py`).
+fn edge_rows() -> Vec<StateRow> {
+    let dev = |id: &str| json!({"identifiers": [id], "name": id});
+    vec![
+        StateRow {
+            rule: "sensor._update_state: a rendered `None` (a JSON null through Z2M's template) \
+                   makes the sensor unknown, numeric or not; a missing key renders nothing: no update",
+            config_topic: "homeassistant/sensor/0x10/battery/config",
+            config: json!({"name": "Battery", "state_topic": "zigbee2mqtt/th10", "device_class": "battery",
+                "state_class": "measurement", "unit_of_measurement": "%",
+                "value_template": "{{ value_json.battery }}", "device": dev("th10")}),
+            publishes: vec![
+                ("zigbee2mqtt/th10", r#"{"battery":87}"#, vec![("Battery", json!(87.0))]),
+                ("zigbee2mqtt/th10", r#"{"battery":null}"#, vec![("Battery", json!(null))]),
+                ("zigbee2mqtt/th10", r#"{"humidity":40}"#, vec![]),
+            ],
+        },
+        StateRow {
+            rule: "sensor._update_state: `None` resets an enum sensor before its options are checked",
+            config_topic: "homeassistant/sensor/0x11/action/config",
+            config: json!({"name": "Action", "state_topic": "zigbee2mqtt/sw11", "device_class": "enum",
+                "options": ["single", "double"], "value_template": "{{ value_json.action }}", "device": dev("sw11")}),
+            publishes: vec![
+                ("zigbee2mqtt/sw11", r#"{"action":"single"}"#, vec![("Action", json!("single"))]),
+                ("zigbee2mqtt/sw11", r#"{"action":null}"#, vec![("Action", json!(null))]),
+            ],
+        },
+        StateRow {
+            rule: "sensor._update_state: `None` resets a timestamp sensor; a plain sensor too",
+            config_topic: "homeassistant/sensor/0x12/last_seen/config",
+            config: json!({"name": "Last seen", "state_topic": "zigbee2mqtt/p12", "device_class": "timestamp",
+                "value_template": "{{ value_json.last_seen }}", "device": dev("p12")}),
+            publishes: vec![("zigbee2mqtt/p12", r#"{"last_seen":null}"#, vec![("Last seen", json!(null))])],
+        },
+        StateRow {
+            rule: "select._message_received: `none` in any case resets (Z2M power_on_behavior null); \
+                   another value must be one of options",
+            config_topic: "homeassistant/select/0x13/pob/config",
+            config: json!({"name": "Power on behavior", "state_topic": "zigbee2mqtt/b13",
+                "value_template": "{{ value_json.power_on_behavior }}", "options": ["off", "on", "previous"],
+                "command_topic": "zigbee2mqtt/b13/set/power_on_behavior", "device": dev("b13")}),
+            publishes: vec![
+                ("zigbee2mqtt/b13", r#"{"power_on_behavior":"on"}"#, vec![("Power on behavior", json!("on"))]),
+                ("zigbee2mqtt/b13", r#"{"power_on_behavior":null}"#, vec![("Power on behavior", json!(null))]),
+                ("zigbee2mqtt/b13", r#"{"power_on_behavior":"NONE"}"#, vec![("Power on behavior", json!(null))]),
+            ],
+        },
+        StateRow {
+            rule: "device_tracker._tracker_message_received: payload_reset (default None) makes the \
+                   location unknown",
+            config_topic: "homeassistant/device_tracker/ph14/tracker/config",
+            config: json!({"name": "Phone", "state_topic": "ph14/state", "payload_reset": "gone",
+                "device": dev("ph14")}),
+            publishes: vec![
+                ("ph14/state", "Work", vec![("Phone", json!("Work"))]),
+                ("ph14/state", "gone", vec![("Phone", json!(null))]),
+                ("ph14/state", "None", vec![("Phone", json!("None"))]),
+            ],
+        },
+        StateRow {
+            rule: "fan._percentage_received / _preset_mode_received: payload_reset_percentage and \
+                   payload_reset_preset_mode (default None) clear them; fan._state_received: None resets; \
+                   _direction_received: any direction",
+            config_topic: "homeassistant/fan/f15/fan/config",
+            config: json!({"name": "Fan", "state_topic": "f15/state", "command_topic": "f15/set",
+                "percentage_state_topic": "f15/speed", "percentage_command_topic": "f15/speed/set",
+                "preset_modes": ["auto"], "preset_mode_state_topic": "f15/preset",
+                "preset_mode_command_topic": "f15/preset/set", "payload_reset_preset_mode": "clear",
+                "direction_state_topic": "f15/dir", "device": dev("f15")}),
+            publishes: vec![
+                ("f15/speed", "None", vec![("Fan.percentage", json!(null))]),
+                ("f15/speed", "42", vec![("Fan.percentage", json!(42))]),
+                ("f15/preset", "clear", vec![("Fan.preset_mode", json!(null))]),
+                ("f15/preset", "None", vec![]),
+                ("f15/state", "None", vec![("Fan", json!(null))]),
+                ("f15/dir", "left", vec![("Fan.direction", json!("left"))]),
+            ],
+        },
+        StateRow {
+            rule: "binary_sensor / switch / lock: `None` (lock: payload_reset) makes the state unknown",
+            config_topic: "homeassistant/lock/l16/lock/config",
+            config: json!({"name": "Lock", "state_topic": "l16/state", "command_topic": "l16/set", "device": dev("l16")}),
+            publishes: vec![
+                ("l16/state", "LOCKED", vec![("Lock", json!("locked"))]),
+                ("l16/state", "None", vec![("Lock", json!(null))]),
+            ],
+        },
+        StateRow {
+            rule: "binary_sensor._state_message_received: `None` is unknown",
+            config_topic: "homeassistant/binary_sensor/b17/contact/config",
+            config: json!({"name": "Contact", "state_topic": "b17/state", "device": dev("b17")}),
+            publishes: vec![("b17/state", "None", vec![("Contact", json!(null))])],
+        },
+        StateRow {
+            rule: "number._message_received: payload_reset (default None) clears the value; others \
+                   within min..max",
+            config_topic: "homeassistant/number/n18/level/config",
+            config: json!({"name": "Level", "state_topic": "n18/state", "command_topic": "n18/set",
+                "min": 0, "max": 10, "device": dev("n18")}),
+            publishes: vec![
+                ("n18/state", "None", vec![("Level", json!(null))]),
+                ("n18/state", "7", vec![("Level", json!(7.0))]),
+            ],
+        },
+        StateRow {
+            rule: "climate.handle_climate_attribute_received: `None` clears a temperature; \
+                   display_temp shows temperatures at `precision` (default 0.1 in °C): 20.46 → 20.5; \
+                   humidity as it is; _handle_action_received: None clears the action; \
+                   _handle_mode_received: None clears the mode; a preset `None` is the preset `none`",
+            config_topic: "homeassistant/climate/0x19/climate/config",
+            config: json!({"name": null, "modes": ["off", "heat"], "preset_modes": ["eco"],
+                "mode_state_topic": "zigbee2mqtt/trv19", "mode_state_template": "{{ value_json.system_mode }}",
+                "current_temperature_topic": "zigbee2mqtt/trv19", "current_temperature_template": "{{ value_json.local_temperature }}",
+                "current_humidity_topic": "zigbee2mqtt/trv19", "current_humidity_template": "{{ value_json.humidity }}",
+                "preset_mode_state_topic": "zigbee2mqtt/trv19", "preset_mode_value_template": "{{ value_json.preset }}",
+                "action_topic": "zigbee2mqtt/trv19",
+                "action_template": "{% set values = {None:None,'idle':'idle','heat':'heating'} %}{{ values[value_json.running_state] }}",
+                "device": dev("trv19")}),
+            publishes: vec![
+                ("zigbee2mqtt/trv19", r#"{"local_temperature":20.46,"humidity":45.55,"system_mode":"heat","running_state":"heat","preset":"eco"}"#,
+                    vec![("climate.current_temperature", json!(20.5)), ("climate.current_humidity", json!(45.55)),
+                         ("climate", json!("heat")), ("climate.action", json!("heating")), ("climate.preset_mode", json!("eco"))]),
+                ("zigbee2mqtt/trv19", r#"{"local_temperature":null,"humidity":null,"system_mode":null,"running_state":null,"preset":null}"#,
+                    vec![("climate.current_temperature", json!(null)), ("climate.current_humidity", json!(null)),
+                         ("climate", json!(null)), ("climate.action", json!(null)), ("climate.preset_mode", json!("none"))]),
+            ],
+        },
+        StateRow {
+            rule: "climate precision 0.5 (PRECISION_HALVES): round(t * 2) / 2; precision 1: round(t)",
+            config_topic: "homeassistant/climate/c20/climate/config",
+            config: json!({"name": "Heater", "precision": 0.5, "temperature_state_topic": "c20/target",
+                "current_temperature_topic": "c20/current", "device": dev("c20")}),
+            publishes: vec![
+                ("c20/target", "20.3", vec![("Heater.temperature", json!(20.5))]),
+                ("c20/current", "20.74", vec![("Heater.current_temperature", json!(20.5))]),
+                ("c20/current", "n/a", vec![]),
+            ],
+        },
+        StateRow {
+            rule: "climate in °F without precision: whole degrees (a Home Assistant with imperial units)",
+            config_topic: "homeassistant/climate/c21/climate/config",
+            config: json!({"name": "Heater", "temperature_unit": "F", "current_temperature_topic": "c21/current",
+                "device": dev("c21")}),
+            publishes: vec![("c21/current", "68.6", vec![("Heater.current_temperature", json!(69.0))])],
+        },
+        StateRow {
+            rule: "cover._position_message_received: ranged_value_to_percentage (floor) over \
+                   position_closed..position_open, clamped to 0..100 (105 → 100); a JSON object's \
+                   `position`; cover._state_message_received: state_stopped is closed when the position \
+                   is 0, else open; None is unknown",
+            config_topic: "homeassistant/cover/s22/cover/config",
+            config: json!({"name": "Shutter", "state_topic": "s22/state", "position_topic": "s22/pos",
+                "command_topic": "s22/set", "device": dev("s22")}),
+            publishes: vec![
+                ("s22/pos", "105", vec![("Shutter.position", json!(100))]),
+                ("s22/pos", "35.7", vec![("Shutter.position", json!(35))]),
+                ("s22/pos", "-3", vec![("Shutter.position", json!(0))]),
+                ("s22/pos", "n/a", vec![]),
+                ("s22/state", "stopped", vec![("Shutter", json!("closed"))]),
+                ("s22/pos", r#"{"position": 40}"#, vec![("Shutter.position", json!(40))]),
+                ("s22/state", "stopped", vec![("Shutter", json!("open"))]),
+                ("s22/state", "None", vec![("Shutter", json!(null))]),
+                ("s22/state", "jammed", vec![]),
+            ],
+        },
+        StateRow {
+            rule: "cover: an inverted shutter (position_open 0, position_closed 100) at -10 is 100 % \
+                   open after clamping",
+            config_topic: "homeassistant/cover/s23/cover/config",
+            config: json!({"name": "Shutter", "position_topic": "s23/pos", "position_open": 0,
+                "position_closed": 100, "command_topic": "s23/set", "state_topic": "s23/state", "device": dev("s23")}),
+            publishes: vec![
+                ("s23/pos", "-10", vec![("Shutter.position", json!(100))]),
+                ("s23/pos", "25", vec![("Shutter.position", json!(75))]),
+            ],
+        },
+        StateRow {
+            rule: "cover without a position topic: stopped after closing is closed, after opening open",
+            config_topic: "homeassistant/cover/s24/cover/config",
+            config: json!({"name": "Gate", "state_topic": "s24/state", "command_topic": "s24/set", "device": dev("s24")}),
+            publishes: vec![
+                ("s24/state", "stopped", vec![("Gate", json!("open"))]),
+                ("s24/state", "closing", vec![("Gate", json!("closing"))]),
+                ("s24/state", "stopped", vec![("Gate", json!("closed"))]),
+                ("s24/state", "opening", vec![("Gate", json!("opening"))]),
+                ("s24/state", "stopped", vec![("Gate", json!("open"))]),
+            ],
+        },
+        StateRow {
+            rule: "cover without a state topic: the position gives closed (0) or open",
+            config_topic: "homeassistant/cover/s25/cover/config",
+            config: json!({"name": "Blind", "position_topic": "s25/pos", "command_topic": "s25/set", "device": dev("s25")}),
+            publishes: vec![
+                ("s25/pos", "0", vec![("Blind.position", json!(0)), ("Blind", json!("closed"))]),
+                ("s25/pos", "60", vec![("Blind.position", json!(60)), ("Blind", json!("open"))]),
+            ],
+        },
+        StateRow {
+            rule: "text (TextEntity.state): a value longer than max (255), shorter than min or not \
+                   matching pattern is refused; `None` is text",
+            config_topic: "homeassistant/text/t26/label/config",
+            config: json!({"name": "Label", "state_topic": "t26/state", "command_topic": "t26/set",
+                "min": 2, "max": 5, "pattern": "[A-Z]", "device": dev("t26")}),
+            publishes: vec![
+                ("t26/state", "Hall", vec![("Label", json!("Hall"))]),
+                ("t26/state", "Kitchen", vec![]),
+                ("t26/state", "H", vec![]),
+                ("t26/state", "hall", vec![]),
+                ("t26/state", "None", vec![("Label", json!("None"))]),
+                ("t26/state", "True", vec![("Label", json!("True"))]),
+            ],
+        },
+        StateRow {
+            rule: "light schema_json._state_received: a null state is unknown; brightness 0 is ignored; \
+                   colour values only with a supported color_mode in the state (Z2M bulb)",
+            config_topic: "homeassistant/light/0x27/light/config",
+            config: json!({"name": null, "schema": "json", "state_topic": "zigbee2mqtt/bulb27",
+                "command_topic": "zigbee2mqtt/bulb27/set", "brightness": true, "brightness_scale": 254,
+                "supported_color_modes": ["color_temp", "xy"], "device": dev("bulb27")}),
+            publishes: vec![
+                ("zigbee2mqtt/bulb27", r#"{"state":"ON","brightness":0,"color_temp":300}"#,
+                    vec![("light", json!(true))]),
+                ("zigbee2mqtt/bulb27", r#"{"state":null,"brightness":127,"color_mode":"xy","color":{"x":0.3,"y":0.3},"color_temp":300}"#,
+                    vec![("light", json!(null)), ("light.brightness", json!(128)), ("light.color_mode", json!("xy")),
+                         ("light.color", json!({"x": 0.3, "y": 0.3}))]),
+                ("zigbee2mqtt/bulb27", r#"{"state":"ON","color_mode":"hs","color":{"h":1,"s":2}}"#,
+                    vec![("light", json!(true))]),
+            ],
+        },
+        StateRow {
+            rule: "light schema_json: without supported_color_modes and with brightness, only brightness \
+                   (supported mode `brightness`); no colour mode is supported",
+            config_topic: "homeassistant/light/0x28/light/config",
+            config: json!({"name": null, "schema": "json", "state_topic": "zigbee2mqtt/d28",
+                "command_topic": "zigbee2mqtt/d28/set", "brightness": true, "device": dev("d28")}),
+            publishes: vec![(
+                "zigbee2mqtt/d28",
+                r#"{"state":"ON","brightness":255,"color_mode":"color_temp","color_temp":300}"#,
+                vec![("light", json!(true)), ("light.brightness", json!(255))],
+            )],
+        },
+        StateRow {
+            rule: "light schema_basic._rgbx_received: without a brightness state topic the brightness is \
+                   the brightest channel and the colour is shown at full brightness (128,64,0 → \
+                   255,128,0 at 128); all zero ignored; schema_basic drops value_template (val_tpl): \
+                   the state is the payload through state_value_template",
+            config_topic: "homeassistant/light/l29/light/config",
+            config: json!({"name": "Strip", "stat_t": "l29/POWER", "val_tpl": "{{ value_json.POWER }}",
+                "cmd_t": "l29/POWER/set", "rgb_stat_t": "l29/COLOR", "rgb_cmd_t": "l29/COLOR/set", "device": dev("l29")}),
+            publishes: vec![
+                ("l29/COLOR", "128,64,0", vec![("Strip.rgb", json!([255, 128, 0])), ("Strip.brightness", json!(128))]),
+                ("l29/COLOR", "0,0,0", vec![]),
+                ("l29/POWER", "ON", vec![("Strip", json!(true))]),
+                ("l29/POWER", r#"{"POWER":"OFF"}"#, vec![]),
+                ("l29/POWER", "None", vec![("Strip", json!(null))]),
+            ],
+        },
+        StateRow {
+            rule: "event (Z2M 2.x action events): a template with loop controls ({% continue %}, \
+                   {% break %}), namespace, zip, regex_findall groups and dict.from_keys; the event_type \
+                   must be one of event_types",
+            config_topic: "homeassistant/event/0x30/action/config",
+            config: json!({"name": "Action", "state_topic": "zigbee2mqtt/remote30",
+                "event_types": ["press", "hold", "brightness_step", "toggle"],
+                "value_template": EVENT_TEMPLATE, "device": dev("remote30")}),
+            publishes: vec![
+                ("zigbee2mqtt/remote30", r#"{"action":"2_press"}"#,
+                    vec![("Action", json!({"button": "2", "event_type": "press"}))]),
+                ("zigbee2mqtt/remote30", r#"{"action":"brightness_step_up"}"#,
+                    vec![("Action", json!({"direction": "up", "event_type": "brightness_step"}))]),
+                ("zigbee2mqtt/remote30", r#"{"action":"toggle"}"#, vec![("Action", json!({"event_type": "toggle"}))]),
+                ("zigbee2mqtt/remote30", r#"{"action":"shake"}"#, vec![]),
+            ],
+        },
+    ]
+}
+
+/// An event template in the shape of Zigbee2MQTT 2.x's `action` event (its own
+/// patterns): the first pattern that matches names the parts of the action.
+const EVENT_TEMPLATE: &str = r#"{% set patterns = [
+{"pattern": '^(?P<button>[0-9]+)_(?P<action>press|hold)$', "groups": ["button", "action"]},
+{"pattern": '^(?P<action>brightness_step)_(?P<direction>up|down)$', "groups": ["action", "direction"]},
+{"pattern": '^(?P<action>[a-z]+)_(?P<rest>.*)$', "groups": ["action", "rest"]}
+] %}
+{% set action_value = value_json.action|default('') %}
+{% set ns = namespace(r=[('action', action_value)]) %}
+{% for p in patterns %}
+  {% set m = action_value|regex_findall(p.pattern) %}
+  {% if m[0] is undefined %}{% continue %}{% endif %}
+  {% for key, value in zip(p.groups, m[0]) %}
+    {% set ns.r = ns.r|rejectattr(0, 'eq', key)|list + [(key, value)] %}
+  {% endfor %}
+  {% break %}
+{% endfor %}
+{% set ns.r = ns.r + [('event_type', ns.r|selectattr(0, 'eq', 'action')|map(attribute=1)|first)] %}
+{{ dict.from_keys(ns.r|rejectattr(0, 'eq', 'action')|reject('eq', ('event_type', ''))) | to_json }}"#;
+
+/// One light: the state it reports first, then each call and every publish it makes.
+struct LightRow {
+    rule: &'static str,
+    config: Value,
+    /// (topic, payload) reported before the calls.
+    reports: Vec<(&'static str, &'static str)>,
+    calls: Vec<LightCall>,
+}
+
+/// A callback, its data, and each (topic, payload) it publishes.
+type LightCall = (&'static str, Value, Vec<(&'static str, &'static str)>);
+
+/// `light.turn_on` of a default-schema light (`schema_basic.async_turn_on`): each
+/// publish in Home Assistant's order. `SetBrightness<Name>` and `SetRgb<Name>` are
+/// `light.turn_on` with that one option, `TurnOn<Name>` with any.
+#[test]
+fn light_turn_on_publishes_what_home_assistant_does() {
+    let rows = vec![
+        LightRow {
+            rule: "brightness on brightness_command_topic scaled to brightness_scale, never 0; the \
+                   colour unscaled when there is a brightness command topic; payload_on last \
+                   (on_command_type last, the default)",
+            config: json!({"name": "Lamp", "command_topic": "d/set", "brightness_command_topic": "d/bri",
+                "brightness_scale": 100, "rgb_command_topic": "d/rgb"}),
+            reports: vec![],
+            calls: vec![
+                ("SetBrightnessLamp", json!(128), vec![("d/bri", "50"), ("d/set", "ON")]),
+                ("SetBrightnessLamp", json!(1), vec![("d/bri", "1"), ("d/set", "ON")]),
+                ("SetRgbLamp", json!([255, 0, 10]), vec![("d/rgb", "255,0,10"), ("d/set", "ON")]),
+                ("TurnOnLamp", json!({"brightness": 255, "rgb_color": [10, 20, 30]}),
+                    vec![("d/rgb", "10,20,30"), ("d/bri", "100"), ("d/set", "ON")]),
+                ("TurnOnLamp", json!({}), vec![("d/set", "ON")]),
+                ("TurnOffLamp", json!(null), vec![("d/set", "OFF")]),
+            ],
+        },
+        LightRow {
+            rule: "without a brightness command topic the colour is scaled by the brightness asked \
+                   for, else the current one (int(channel * brightness / 255)); a brightness alone \
+                   scales the current colour; payload_on first (on_command_type first)",
+            config: json!({"name": "Strip", "command_topic": "s/set", "on_command_type": "first",
+                "rgb_state_topic": "s/COLOR", "rgb_command_topic": "s/COLOR/set",
+                "rgb_command_template": "{\"r\": {{ red }}, \"g\": {{ green }}, \"b\": {{ blue }}}"}),
+            reports: vec![("s/COLOR", "128,64,0")],
+            calls: vec![
+                ("SetRgbStrip", json!([255, 255, 255]),
+                    vec![("s/set", "ON"), ("s/COLOR/set", r#"{"r": 128, "g": 128, "b": 128}"#)]),
+                ("SetBrightnessStrip", json!(64),
+                    vec![("s/set", "ON"), ("s/COLOR/set", r#"{"r": 64, "g": 32, "b": 0}"#)]),
+                ("TurnOnStrip", json!({"rgb_color": [100, 100, 100], "brightness": 255}),
+                    vec![("s/set", "ON"), ("s/COLOR/set", r#"{"r": 100, "g": 100, "b": 100}"#)]),
+            ],
+        },
+        LightRow {
+            rule: "on_command_type brightness: no payload_on, the brightness always (the current \
+                   one, else 255)",
+            config: json!({"name": "Dim", "command_topic": "m/set", "on_command_type": "brightness",
+                "brightness_command_topic": "m/bri", "brightness_state_topic": "m/bri/state"}),
+            reports: vec![],
+            calls: vec![("TurnOnDim", json!({}), vec![("m/bri", "255")])],
+        },
+        LightRow {
+            rule: "on_command_type brightness after a brightness report: that brightness",
+            config: json!({"name": "Dim", "command_topic": "m/set", "on_command_type": "brightness",
+                "brightness_command_topic": "m/bri", "brightness_state_topic": "m/bri/state"}),
+            reports: vec![("m/bri/state", "77")],
+            calls: vec![
+                ("TurnOnDim", json!({}), vec![("m/bri", "77")]),
+                ("SetDim", json!(false), vec![("m/set", "OFF")]),
+            ],
+        },
+        LightRow {
+            rule: "color_temp_kelvin sent in mireds (floor(1000000 / kelvin)) unless color_temp_kelvin \
+                   is set; an effect only when it is in effect_list",
+            config: json!({"name": "Bulb", "command_topic": "c/set", "color_temp_command_topic": "c/ct",
+                "effect_command_topic": "c/fx", "effect_list": ["rainbow"]}),
+            reports: vec![],
+            calls: vec![
+                ("TurnOnBulb", json!({"color_temp_kelvin": 2700, "effect": "rainbow"}),
+                    vec![("c/ct", "370"), ("c/fx", "rainbow"), ("c/set", "ON")]),
+                ("TurnOnBulb", json!({"effect": "strobe"}), vec![("c/set", "ON")]),
+            ],
+        },
+        LightRow {
+            rule: "color_temp_kelvin: true sends kelvins",
+            config: json!({"name": "Bulb", "command_topic": "k/set", "color_temp_command_topic": "k/ct",
+                "color_temp_kelvin": true}),
+            reports: vec![],
+            calls: vec![("TurnOnBulb", json!({"color_temp_kelvin": 2700}), vec![("k/ct", "2700"), ("k/set", "ON")])],
+        },
+    ];
+    for (i, row) in rows.into_iter().enumerate() {
+        let mut config = row.config;
+        config["device"] = json!({"identifiers": ["dev"], "name": "dev"});
+        let topic = format!("homeassistant/light/l{i}/config");
+        let d = announced(&[(topic.as_str(), config)]);
+        for (topic, payload) in &row.reports {
+            assert!(
+                !pushes(&d, topic, payload).is_empty(),
+                "{}: {topic} {payload}",
+                row.rule
+            );
+        }
+        for (key, data, want) in &row.calls {
+            let want: Vec<(String, String)> = want
+                .iter()
+                .map(|(t, p)| ((*t).to_owned(), (*p).to_owned()))
+                .collect();
+            assert_eq!(
+                publish(&d, "dev", key, data.clone()),
+                Ok(want),
+                "{}\n  {key}({data})",
+                row.rule
+            );
+        }
+    }
 }

@@ -236,6 +236,7 @@ fn power_command(timeout_ms: u64) -> constellation_mqtt::config::CommandRule {
             timeout_ms,
         }),
         qos: None,
+        ..CommandRule::default()
     }
 }
 
@@ -655,4 +656,54 @@ async fn home_assistant_templates_work_in_rules_and_commands() {
     call(&h, "Tasmota/probe", "Power", json!("on"), None);
     let cmd = d.expect("cmnd/probe/POWER", |_| true).await;
     assert_eq!(cmd.payload, "ON");
+}
+
+/// A rule's `reset` text pushes null (Home Assistant's `unknown`); a command with
+/// `steps` publishes each in order, skipping a publish whose payload renders to
+/// nothing, and reads the package's StateObjects the rules mapped (`reads`) as `states`.
+#[tokio::test]
+async fn commands_with_steps_read_the_mapped_state_and_resets_push_null() {
+    let h = Harness::embedded(World::open("demo"), |c| {
+        c.map = vec![MapRule {
+            stateobject: Some("Dimmer".into()),
+            type_name: Some("System.Int64".into()),
+            strict: true,
+            reset: Some("None".into()),
+            ..rule("stat/{device}/DIMMER")
+        }];
+        c.command = vec![constellation_mqtt::config::CommandRule {
+            key: "Brighten".into(),
+            topic: "cmnd/{package}/Dimmer".into(),
+            payload: "{% if data > states.get('Dimmer', 0) %}{{ data }}{% endif %}".into(),
+            steps: vec![constellation_mqtt::config::CommandStep {
+                topic: "cmnd/{package}/POWER".into(),
+                payload: "ON".into(),
+            }],
+            reads: vec!["Dimmer".into()],
+            response: None,
+            ..power_command(500)
+        }];
+    })
+    .await;
+    let d = h.device("steps").await;
+    d.subscribe("cmnd/lamp/#").await;
+    d.publish("stat/lamp/DIMMER", "30").await;
+    so(&h, "lamp", "Dimmer", |v| *v == json!(30)).await;
+    polled(&h, "Tasmota/lamp").await;
+
+    call(&h, "Tasmota/lamp", "Brighten", json!(50), None);
+    d.expect("cmnd/lamp/Dimmer", |p| p == "50").await;
+    d.expect("cmnd/lamp/POWER", |p| p == "ON").await;
+    // 10 is not brighter than 30: only the power step.
+    call(&h, "Tasmota/lamp", "Brighten", json!(10), None);
+    d.expect("cmnd/lamp/POWER", |p| p == "ON").await;
+    call(&h, "Tasmota/lamp", "Brighten", json!(60), None);
+    let next = d.expect("cmnd/lamp/Dimmer", |_| true).await;
+    assert_eq!(next.payload, "60", "the skipped publish was not sent");
+
+    d.publish("stat/lamp/DIMMER", "None").await;
+    so(&h, "lamp", "Dimmer", |v| v.is_null()).await;
+    d.publish("stat/lamp/DIMMER", "n/a").await;
+    d.publish("stat/lamp/DIMMER", "40").await;
+    so(&h, "lamp", "Dimmer", |v| *v == json!(40)).await;
 }

@@ -11,8 +11,8 @@ mod validate;
 
 pub use load::{load, parse, parse_toml, read_toml, ENV_PREFIX};
 pub use schema::{
-    Availability, CallbackPayload, CommandParameter, CommandResponse, CommandRule, Config,
-    ConfigError, ConstellationConfig, Durability, ExportCallback, ExportConfig, HttpConfig,
+    Availability, CallbackPayload, CommandParameter, CommandResponse, CommandRule, CommandStep,
+    Config, ConfigError, ConstellationConfig, Durability, ExportCallback, ExportConfig, HttpConfig,
     IdentityConfig, MapRule, MappedStateObject, MqttConfig, MqttMode, OneOrMany, PackageConfig,
     Preset, ProvisioningConfig, SoDefaults, SoPayload, StorageConfig,
 };

@@ -552,6 +552,14 @@ pub struct MapRule {
     /// update (as Home Assistant ignores it), instead of passing through as text.
     #[serde(default)]
     pub strict: bool,
+    /// The rendered text that resets the StateObject: its value becomes null (Home
+    /// Assistant's `unknown`, from its `None`), whatever `map`, `map_only` and `strict`
+    /// say.
+    pub reset: Option<String>,
+    /// StateObjects of the package its templates read, as `states[name]`: the last value
+    /// the rules mapped for it (none before the first).
+    #[serde(default)]
+    pub reads: Vec<String>,
     /// The payload is the device's availability.
     pub availability: Option<Availability>,
     /// How this topic's availability combines with other topics':
@@ -583,6 +591,8 @@ pub struct MappedStateObject {
     /// See [`MapRule::strict`].
     #[serde(default)]
     pub strict: bool,
+    /// See [`MapRule::reset`].
+    pub reset: Option<String>,
 }
 
 /// `[[preset]]`: the rules and commands of an ecosystem.
@@ -626,6 +636,24 @@ pub struct CommandRule {
     pub response: Option<CommandResponse>,
     /// The publish's QoS (0, 1 or 2); `mqtt.qos` when absent. Never retained.
     pub qos: Option<u8>,
+    /// More publishes after the command's own, in order. In a command with steps, a
+    /// publish whose payload renders to nothing is skipped, so each can depend on `data`.
+    #[serde(default)]
+    pub steps: Vec<CommandStep>,
+    /// StateObjects of the package its templates read, as `states[name]`: the last
+    /// value the rules mapped for it (none before the first).
+    #[serde(default)]
+    pub reads: Vec<String>,
+}
+
+/// One more publish of a command.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CommandStep {
+    /// The topic, as a command's.
+    pub topic: String,
+    /// The payload template, as a command's.
+    pub payload: String,
 }
 
 fn default_command_payload() -> String {

@@ -12,6 +12,7 @@ use super::ha_components::{
     brightness_scale, json_schema, payload_setting, position_range, speed_range, text,
 };
 use super::names::{callback, literal, literal_topic};
+use crate::config::CommandStep;
 use serde_json::{Map, Value};
 
 /// One command of an entity, as a callback.
@@ -22,6 +23,10 @@ pub struct Command {
     pub topic: String,
     /// The payload template (`data`: the message's data).
     pub payload: String,
+    /// More publishes, in order (each skipped when its payload renders to nothing).
+    pub steps: Vec<CommandStep>,
+    /// The package's StateObjects its templates read, as `states[name]`.
+    pub reads: Vec<String>,
 }
 
 /// `value` from the message's data, as the services read their parameters.
@@ -59,6 +64,8 @@ pub fn commands(component: &str, c: &Map<String, Value>, name: &str) -> Vec<Comm
             parameter,
             topic: topic.into(),
             payload: format!("{setup}{template}"),
+            steps: Vec::new(),
+            reads: Vec::new(),
         });
     };
     let as_is = "{{ value }}";
@@ -120,18 +127,12 @@ pub fn commands(component: &str, c: &Map<String, Value>, name: &str) -> Vec<Comm
                 on_off(&on, &off),
                 as_is,
             );
-            // 0..255 in the device's `brightness_scale`, never rounded down to 0.
-            let scale = brightness_scale(c);
-            let setup = format!(
-                "{{% set value = [[((data | float) / 255 * {scale}) | round | int, {scale} | int] | min, 1] | max %}}"
-            );
-            let parameter = Some(("brightness", "System.Int64"));
             publish(
-                "SetBrightness",
-                "brightness_command_topic",
-                "brightness_command_template",
-                parameter,
-                setup,
+                "TurnOff",
+                "command_topic",
+                "",
+                None,
+                set_value(&literal(&off)),
                 as_is,
             );
             let parameter = Some(("color_temp", "System.Int64"));
@@ -143,16 +144,6 @@ pub fn commands(component: &str, c: &Map<String, Value>, name: &str) -> Vec<Comm
                 value::INT.into(),
                 as_is,
             );
-            let setup = "{% set red = data[0] | int %}{% set green = data[1] | int %}{% set blue = data[2] | int %}{% set value = [red, green, blue] %}";
-            let parameter = Some(("rgb", "System.Object"));
-            publish(
-                "SetRgb",
-                "rgb_command_topic",
-                "rgb_command_template",
-                parameter,
-                setup.into(),
-                "{{ red }},{{ green }},{{ blue }}",
-            );
             let parameter = Some(("effect", "System.String"));
             publish(
                 "SetEffect",
@@ -162,6 +153,38 @@ pub fn commands(component: &str, c: &Map<String, Value>, name: &str) -> Vec<Comm
                 value::TEXT.into(),
                 as_is,
             );
+            // `light.turn_on`, with its options or with one of them.
+            for (verb, parameter, options) in [
+                (
+                    "TurnOn",
+                    Some(("options", "System.Object")),
+                    "data if data is mapping else {}",
+                ),
+                (
+                    "SetBrightness",
+                    Some(("brightness", "System.Int64")),
+                    "{'brightness': data}",
+                ),
+                (
+                    "SetRgb",
+                    Some(("rgb", "System.Object")),
+                    "{'rgb_color': data}",
+                ),
+            ] {
+                let mut publishes = light_turn_on(c, name, options, &on).into_iter();
+                if let Some((topic, payload)) = publishes.next() {
+                    out.push(Command {
+                        key: callback(verb, &[name]),
+                        parameter,
+                        topic,
+                        payload,
+                        steps: publishes
+                            .map(|(topic, payload)| CommandStep { topic, payload })
+                            .collect(),
+                        reads: vec![format!("{name}.brightness"), format!("{name}.rgb")],
+                    });
+                }
+            }
         }
         "climate" => {
             for (verb, topic, template, parameter) in [
@@ -389,18 +412,126 @@ fn json_light(config: &Map<String, Value>, name: &str) -> Vec<Command> {
             parameter: Some(("value", "System.Boolean")),
             topic: topic.into(),
             payload: on_off.into(),
+            steps: Vec::new(),
+            reads: Vec::new(),
         },
         Command {
             key: callback("TurnOn", &[name]),
             parameter: Some(("options", "System.Object")),
             topic: topic.into(),
             payload: turn_on,
+            steps: Vec::new(),
+            reads: Vec::new(),
         },
         Command {
             key: callback("TurnOff", &[name]),
             parameter: None,
             topic: topic.into(),
             payload: "{\"state\": \"OFF\"}".into(),
+            steps: Vec::new(),
+            reads: Vec::new(),
         },
     ]
+}
+
+/// What `light.turn_on` publishes for a default-schema light, in Home Assistant's order,
+/// for the options `options` (a Jinja expression over `data`): `payload_on` first
+/// (`on_command_type: first`); the colour, scaled by the brightness asked for (else the
+/// current one) unless the light has a brightness command topic; the brightness in its
+/// `brightness_scale` (never 0), or, without a brightness command topic, the current
+/// colour scaled by it; the colour temperature (`color_temp_kelvin`, sent in mireds
+/// unless the light takes kelvins); an effect of `effect_list`; `payload_on` last
+/// (`last`, the default). `on_command_type: brightness` sends no `payload_on` and the
+/// brightness always (the current one, else 255). Each publish is skipped when the
+/// options do not ask for it.
+fn light_turn_on(
+    c: &Map<String, Value>,
+    name: &str,
+    options: &str,
+    on: &str,
+) -> Vec<(String, String)> {
+    let topic = |key: &str| text(c, key).filter(|t| literal_topic(t)).map(str::to_owned);
+    let template = |key: &str| text(c, key).unwrap_or("{{ value }}").to_owned();
+    let on_command_type = text(c, "on_command_type").unwrap_or("last");
+    let brightness = literal(&format!("{name}.brightness"));
+    let setup = format!(
+        "{{% set o = {options} %}}{{% set bri = o.get('brightness') %}}\
+         {{% if {by_brightness} and bri is none and o.get('white') is none %}}{{% set bri = states.get({brightness}) or 255 %}}{{% endif %}}",
+        by_brightness = if on_command_type == "brightness" { "true" } else { "false" },
+    );
+    let rgb_value = |color: &str| {
+        format!(
+            "{{% set red = ({color}[0] * s / 255) | int %}}{{% set green = ({color}[1] * s / 255) | int %}}{{% set blue = ({color}[2] * s / 255) | int %}}\
+             {{% set value = red ~ ',' ~ green ~ ',' ~ blue %}}{}",
+            template("rgb_command_template")
+        )
+    };
+    let power = topic("command_topic").map(|t| (t, format!("{{{{ {} }}}}", literal(on))));
+    let brightness_topic = topic("brightness_command_topic");
+    let rgb_topic = topic("rgb_command_topic");
+    let mut out = Vec::new();
+    if on_command_type == "first" {
+        out.extend(power.clone());
+    }
+    if let Some(t) = &rgb_topic {
+        let scale = if brightness_topic.is_some() {
+            "255".to_owned()
+        } else {
+            format!("(bri or states.get({brightness}) or 255)")
+        };
+        out.push((
+            t.clone(),
+            format!(
+                "{setup}{{% set rgb = o.get('rgb_color') %}}{{% if rgb %}}{{% set s = {scale} %}}{}{{% endif %}}",
+                rgb_value("rgb")
+            ),
+        ));
+    }
+    if let Some(t) = &brightness_topic {
+        let scale = brightness_scale(c);
+        out.push((
+            t.clone(),
+            format!(
+                "{setup}{{% if bri is not none %}}{{% set value = [[((bri | float) / 255 * {scale}) | round | int, {scale} | int] | min, 1] | max %}}{}{{% endif %}}",
+                template("brightness_command_template")
+            ),
+        ));
+    } else if let Some(t) = &rgb_topic {
+        let rgb = literal(&format!("{name}.rgb"));
+        out.push((
+            t.clone(),
+            format!(
+                "{setup}{{% if bri is not none and o.get('rgb_color') is none %}}{{% set current = states.get({rgb}) or [255, 255, 255] %}}{{% set s = bri %}}{}{{% endif %}}",
+                rgb_value("current")
+            ),
+        ));
+    }
+    if let Some(t) = topic("color_temp_command_topic") {
+        let value = if c.get("color_temp_kelvin") == Some(&Value::Bool(true)) {
+            "k | int"
+        } else {
+            "(1000000 / (k | float)) | round(0, 'floor')"
+        };
+        out.push((
+            t,
+            format!(
+                "{setup}{{% set k = o.get('color_temp_kelvin') %}}{{% if k is not none %}}{{% set value = {value} %}}{}{{% endif %}}",
+                template("color_temp_command_template")
+            ),
+        ));
+    }
+    let effects = c.get("effect_list").filter(|l| l.is_array());
+    if let (Some(t), Some(effects)) = (topic("effect_command_topic"), effects) {
+        out.push((
+            t,
+            format!(
+                "{setup}{{% set e = o.get('effect') %}}{{% if e is not none and e in {effects} %}}{{% set value = e %}}{}{{% endif %}}",
+                template("effect_command_template")
+            ),
+        ));
+    }
+    if on_command_type == "last" {
+        out.extend(power);
+    }
+    out
 }

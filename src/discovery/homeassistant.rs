@@ -201,9 +201,12 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
         continue_matching: true,
         ..rule(&package, topic)
     };
-    let value_template = text(c, "value_template")
-        .or_else(|| text(c, "state_value_template"))
-        .map(str::to_owned);
+    // A light reads `state_value_template` only (Home Assistant drops `value_template`).
+    let value_template = match e.component.as_str() {
+        "light" => text(c, "state_value_template"),
+        _ => text(c, "value_template").or_else(|| text(c, "state_value_template")),
+    }
+    .map(str::to_owned);
     let mut rules = Vec::new();
     let mut types = Vec::new();
     let mut typed =
@@ -238,6 +241,8 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
                 metadata: metadata.clone(),
                 map: on_off,
                 map_only: true,
+                // A `null` state makes it unknown.
+                reset: Some("None".into()),
                 ..MappedStateObject::default()
             },
         );
@@ -260,7 +265,7 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
             ..rule(topic)
         });
     } else if let Some(topic) = state_topic {
-        let reading = ha_states::reading(&e.component, c);
+        let reading = ha_states::reading(&e.component, &name, c);
         if let Some(t) = reading.type_name {
             // The map names every value only when nothing else updates.
             let values = if reading.map_only {
@@ -279,6 +284,8 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
             map: reading.map,
             map_only: reading.map_only,
             strict: reading.strict,
+            reset: reading.reset,
+            reads: reading.reads,
             ..rule(topic)
         });
     }
@@ -300,6 +307,7 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
             map_only: !a.map.is_empty(),
             map: a.map,
             strict: true,
+            reset: a.reset,
             ..rule(&a.topic)
         });
     }
@@ -352,6 +360,8 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
                 payload: command.payload,
                 response,
                 qos: qos_of(c),
+                steps: command.steps,
+                reads: command.reads,
             }
         })
         .collect();
@@ -449,6 +459,8 @@ fn with_base(mut config: Map<String, Value>) -> Map<String, Value> {
 
 /// Home Assistant's abbreviations that word-by-word expansion does not give.
 const WHOLE: &[(&str, &str)] = &[
+    ("act_stat_t", "activity_state_topic"),
+    ("act_val_tpl", "activity_value_template"),
     ("atype", "automation_type"),
     ("av_tones", "available_tones"),
     ("avty", "availability"),
@@ -457,6 +469,7 @@ const WHOLE: &[(&str, &str)] = &[
     ("cmps", "components"),
     ("cns", "connections"),
     ("cod_dis_req", "code_disarm_required"),
+    ("cod_form", "code_format"),
     ("cod_trig_req", "code_trigger_required"),
     ("cont_type", "content_type"),
     ("cu", "configuration_url"),
@@ -500,9 +513,11 @@ const WHOLE: &[(&str, &str)] = &[
     ("min_temp", "min_temp"),
     ("o", "origin"),
     ("obj_id", "object_id"),
-    ("opt", "optimistic"),
     ("ops", "options"),
+    ("opt", "optimistic"),
     ("p", "platform"),
+    ("pause_mw_cmd_t", "pause_command_topic"),
+    ("pause_mw_cmd_tpl", "pause_command_template"),
     ("pl", "payload"),
     ("pl_arm_custom_b", "payload_arm_custom_bypass"),
     ("pl_arm_nite", "payload_arm_night"),
@@ -521,6 +536,8 @@ const WHOLE: &[(&str, &str)] = &[
     ("sn", "serial_number"),
     ("src_type", "source_type"),
     ("stat_cla", "state_class"),
+    ("strt_mw_cmd_t", "start_mowing_command_topic"),
+    ("strt_mw_cmd_tpl", "start_mowing_command_template"),
     ("stype", "subtype"),
     ("sug_dsp_prc", "suggested_display_precision"),
     ("sup_clrm", "supported_color_modes"),
@@ -528,7 +545,19 @@ const WHOLE: &[(&str, &str)] = &[
     ("sup_feat", "supported_features"),
     ("sup_vol", "support_volume_set"),
     ("sw", "sw_version"),
+    ("swing_h_mode_cmd_t", "swing_horizontal_mode_command_topic"),
+    (
+        "swing_h_mode_cmd_tpl",
+        "swing_horizontal_mode_command_template",
+    ),
+    ("swing_h_mode_stat_t", "swing_horizontal_mode_state_topic"),
+    (
+        "swing_h_mode_stat_tpl",
+        "swing_horizontal_mode_state_template",
+    ),
+    ("swing_h_modes", "swing_horizontal_modes"),
     ("t", "topic"),
+    ("temp_unit", "temperature_unit"),
     ("tilt_opt", "tilt_optimistic"),
     ("tit", "title"),
     ("trns", "transition"),
@@ -626,9 +655,17 @@ fn long_key(key: &str) -> String {
         Some(rest) => ("color_temp_", rest),
         None => ("", key),
     };
+    // `temp` is also a whole word of long keys (`min_temp`, `color_temp_kelvin`): it is
+    // expanded only in a key with another abbreviated word.
+    let expand = |w: &str| WORDS.iter().find(|(s, _)| *s == w).map(|(_, l)| *l);
+    let abbreviated = rest.split('_').any(|w| w != "temp" && expand(w).is_some());
     let words: Vec<&str> = rest
         .split('_')
-        .map(|w| WORDS.iter().find(|(s, _)| *s == w).map_or(w, |(_, l)| l))
+        .map(|w| match expand(w) {
+            Some(_) if w == "temp" && !abbreviated => w,
+            Some(long) => long,
+            None => w,
+        })
         .collect();
     format!("{head}{}", words.join("_"))
 }
@@ -665,7 +702,8 @@ mod tests {
         assert!(!c.contains_key("~"));
     }
 
-    /// Every entity abbreviation Home Assistant's documentation lists.
+    /// Every abbreviation of Home Assistant 2025.12 (entity, device, origin) and its
+    /// documentation, and each long key left as it is.
     #[test]
     fn every_documented_abbreviation() {
         let table: Map<String, Value> = serde_json::from_str(include_str!(
@@ -678,6 +716,13 @@ mod tests {
             .map(|(short, long)| format!("{short} → {} (not {long})", long_key(short)))
             .collect();
         assert!(wrong.is_empty(), "{wrong:#?}");
+        // A long key stays as it is (`color_temp_command_topic`, `min_temp`).
+        let changed: Vec<_> = table
+            .values()
+            .filter_map(Value::as_str)
+            .filter(|long| long_key(long) != *long)
+            .collect();
+        assert!(changed.is_empty(), "{changed:#?}");
     }
 
     #[test]

@@ -108,6 +108,7 @@ impl Homie {
                             timeout_ms: 3_000,
                         }),
                         qos: None,
+                        ..CommandRule::default()
                     });
                 }
             }

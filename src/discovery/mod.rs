@@ -60,6 +60,15 @@ pub struct Handler {
     pub commands: Arc<Commands>,
 }
 
+impl Handler {
+    /// What the device's rules make of a publish; its commands see the values they read.
+    pub fn map(&self, topic: &str, payload: &[u8]) -> Vec<Result<(PackageId, Intent), MapError>> {
+        let mapped = self.mapper.map(topic, payload);
+        self.commands.observe(mapped.iter().flatten());
+        mapped
+    }
+}
+
 /// The learned devices.
 pub struct Discovery {
     sources: Vec<Box<dyn Source>>,
@@ -202,6 +211,7 @@ impl Discovery {
             }
         };
         if let Some(old) = old {
+            mapper.adopt(&old.mapper);
             commands.adopt(&old.commands);
         }
         let mut topics: Vec<String> = crate::mapping::filters(&spec.rules, &spec.commands);
@@ -361,7 +371,7 @@ mod tests {
     fn pushes(d: &Discovery, topic: &str, payload: &str) -> Vec<(String, Value)> {
         d.handlers(topic)
             .iter()
-            .flat_map(|h| h.mapper.map(topic, payload.as_bytes()))
+            .flat_map(|h| h.map(topic, payload.as_bytes()))
             .filter_map(|r| match r {
                 Ok((_, Intent::PushStateObject(so))) => Some((so.name, so.value)),
                 _ => None,

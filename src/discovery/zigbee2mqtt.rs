@@ -143,6 +143,7 @@ impl Zigbee2Mqtt {
                     timeout_ms: 10_000,
                 }),
                 qos: None,
+                ..CommandRule::default()
             }],
             types: Vec::new(),
             package,
@@ -209,6 +210,7 @@ impl Zigbee2Mqtt {
                         timeout_ms: 3_000,
                     }),
                     qos: None,
+                    ..CommandRule::default()
                 }
             };
         let commands = vec![

@@ -1,6 +1,7 @@
 //! `[[command]]`: MessageCallbacks of mapped packages carried out as MQTT publishes,
 //! with sagas answered from the device's reply, or with an error after a time-out.
 
+use super::remembered::Remembered;
 use super::template::{compile, environment};
 use super::values::rendered;
 use crate::config::CommandRule;
@@ -12,20 +13,25 @@ use serde_json::{json, Map, Value};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The compiled commands and the sagas waiting for a device's answer.
+/// The compiled commands, the StateObjects they read, and the sagas waiting for a
+/// device's answer.
 pub struct Commands {
     env: Environment<'static>,
     rules: Vec<Command>,
     pending: Mutex<Vec<Pending>>,
+    /// The StateObjects the commands read.
+    states: Remembered,
 }
 
 struct Command {
     sentinel: String,
     package: String,
     key: String,
-    /// The name of the compiled topic template.
-    topic: String,
-    payload: String,
+    /// Each publish: the names of its compiled topic and payload templates.
+    publishes: Vec<(String, String)>,
+    /// A publish whose payload renders to nothing is skipped (a command with steps).
+    skip_empty: bool,
+    reads: Vec<String>,
     /// The answer's topic, template source (checked at load) and time-out.
     response: Option<(String, String, Duration)>,
     callback: Value,
@@ -44,8 +50,8 @@ struct Pending {
 
 /// A command to publish.
 pub struct Invocation {
-    pub topic: String,
-    pub payload: Vec<u8>,
+    /// Each publish (topic, payload), in order.
+    pub publishes: Vec<(String, Vec<u8>)>,
     /// When a saga waits for the device's answer: how long.
     pub timeout: Option<Duration>,
     /// The command's own QoS, if it has one.
@@ -65,8 +71,30 @@ impl Commands {
         let mut compiled = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             let key = |k: &str| format!("command[{i}].{k}");
-            let topic = compile(&mut env, &mut errors, key("topic"), &r.topic);
-            let payload = compile(&mut env, &mut errors, key("payload"), &r.payload);
+            let mut publishes = Vec::new();
+            let mut complete = true;
+            let steps = r.steps.iter().map(|s| (&s.topic, &s.payload));
+            for (j, (topic, payload)) in std::iter::once((&r.topic, &r.payload))
+                .chain(steps)
+                .enumerate()
+            {
+                let at = |k: &str| match j {
+                    0 => key(k),
+                    _ => key(&format!("steps[{}].{k}", j - 1)),
+                };
+                let topic_name = compile(&mut env, &mut errors, at("topic"), topic);
+                let payload_name = compile(&mut env, &mut errors, at("payload"), payload);
+                match (topic_name, payload_name) {
+                    (Some(t), Some(p)) => publishes.push((t, p)),
+                    _ => complete = false,
+                }
+                if topic.contains(['+', '#']) {
+                    errors.push((
+                        at("topic"),
+                        format!("{topic:?}: a command topic cannot have wildcards"),
+                    ));
+                }
+            }
             let response = r.response.as_ref().and_then(|resp| {
                 compile(&mut env, &mut errors, key("response.value"), &resp.value).map(|_| {
                     (
@@ -86,12 +114,6 @@ impl Commands {
                     errors.push((key(field), "is empty".into()));
                 }
             }
-            if r.topic.contains(['+', '#']) {
-                errors.push((
-                    key("topic"),
-                    format!("{:?}: a command topic cannot have wildcards", r.topic),
-                ));
-            }
             if let Some(qos) = r.qos.filter(|q| *q > 2) {
                 errors.push((key("qos"), format!("{qos} is not an MQTT QoS (0, 1 or 2)")));
             }
@@ -106,13 +128,14 @@ impl Commands {
             let callback = json!({"MessageKey": r.key, "Description": r.description,
                                   "ResponseType": r.response.as_ref().map(|_| "System.Object"),
                                   "Parameters": parameters});
-            if let (Some(topic), Some(payload)) = (topic, payload) {
+            if complete {
                 compiled.push(Command {
                     sentinel: r.sentinel.clone(),
                     package: r.package.clone(),
                     key: r.key.clone(),
-                    topic,
-                    payload,
+                    publishes,
+                    skip_empty: !r.steps.is_empty(),
+                    reads: r.reads.clone(),
                     response,
                     callback,
                     qos: r.qos,
@@ -122,6 +145,7 @@ impl Commands {
         if errors.is_empty() {
             Ok(Self {
                 env,
+                states: Remembered::new(compiled.iter().flat_map(|c| c.reads.clone())),
                 rules: compiled,
                 pending: Mutex::new(Vec::new()),
             })
@@ -148,13 +172,20 @@ impl Commands {
         self.for_package(package).any(|c| c.key == key)
     }
 
-    /// Takes over the sagas `old` still waits for (its commands were recompiled).
+    /// Takes over the sagas `old` still waits for and the values it knew (its commands
+    /// were recompiled).
     pub fn adopt(&self, old: &Commands) {
         let waiting = std::mem::take(&mut *old.lock());
         self.lock().extend(waiting);
+        self.states.adopt(&old.states);
     }
 
-    /// The publish that carries out `message` for `package`, if a command takes its key;
+    /// Remembers the values mapped for StateObjects a command reads.
+    pub fn observe<'a>(&self, intents: impl IntoIterator<Item = &'a (PackageId, Intent)>) {
+        self.states.observe(intents);
+    }
+
+    /// The publishes that carry out `message` for `package`, if a command takes its key;
     /// a saga is then remembered until the device answers or the time-out.
     pub fn invoke(
         &self,
@@ -164,20 +195,30 @@ impl Commands {
         let command = self.for_package(package).find(|c| c.key == message.key)?;
         // `value` is `data` under the name Home Assistant's `command_template`s use.
         // `saga_id` can serve as a correlation id (Zigbee2MQTT's `transaction`).
+        let states = self.states.of(package, &command.reads);
         let context = json!({"data": message.data, "value": message.data, "key": message.key,
                              "sentinel": package.sentinel, "package": package.package,
                              "sender": message.sender.friendly_name,
-                             "saga_id": message.scope.saga_id});
+                             "saga_id": message.scope.saga_id, "states": states});
         let render = |name: &str| self.env.get_template(name).and_then(|t| t.render(&context));
-        let (topic, payload) = match (render(&command.topic), render(&command.payload)) {
-            (Ok(t), Ok(p)) => (fill(&t, package), p),
-            (Err(e), _) | (_, Err(e)) => return Some(Err(format!("command {}: {e}", command.key))),
-        };
-        if topic.is_empty() || topic.contains(['+', '#']) {
-            return Some(Err(format!(
-                "command {}: cannot publish on {topic:?}",
-                command.key
-            )));
+        let mut publishes = Vec::new();
+        for (topic, payload) in &command.publishes {
+            let (topic, payload) = match (render(topic), render(payload)) {
+                (Ok(t), Ok(p)) => (fill(&t, package), p),
+                (Err(e), _) | (_, Err(e)) => {
+                    return Some(Err(format!("command {}: {e}", command.key)))
+                }
+            };
+            if command.skip_empty && payload.is_empty() {
+                continue;
+            }
+            if topic.is_empty() || topic.contains(['+', '#']) {
+                return Some(Err(format!(
+                    "command {}: cannot publish on {topic:?}",
+                    command.key
+                )));
+            }
+            publishes.push((topic, payload.into_bytes()));
         }
         let saga = message.scope.saga_id.as_ref().filter(|s| !s.is_empty());
         let timeout = match (saga, &command.response) {
@@ -194,8 +235,7 @@ impl Commands {
             _ => None,
         };
         Some(Ok(Invocation {
-            topic,
-            payload: payload.into_bytes(),
+            publishes,
             timeout,
             qos: command.qos,
         }))
@@ -314,8 +354,8 @@ mod tests {
         };
         let inv = c.invoke(&PackageId::new("T", "sw"), &msg).unwrap().unwrap();
         assert_eq!(
-            (inv.topic.as_str(), inv.payload.as_slice()),
-            ("cmnd/sw/POWER", &b"TOGGLE"[..])
+            inv.publishes,
+            [("cmnd/sw/POWER".to_string(), b"TOGGLE".to_vec())]
         );
     }
 }

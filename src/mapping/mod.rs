@@ -10,6 +10,7 @@ mod commands;
 mod ha;
 pub mod pattern;
 pub mod presets;
+mod remembered;
 mod rules;
 mod template;
 mod values;

@@ -311,6 +311,7 @@ pub(crate) fn tasmota(
             timeout_ms: 3_000,
         }),
         qos: None,
+        ..CommandRule::default()
     };
     commands.push(command(
         "Power",
@@ -381,5 +382,6 @@ pub(crate) fn esphome(
         payload: "{{ data[2] }}".into(),
         response: None,
         qos: None,
+        ..CommandRule::default()
     });
 }

@@ -2,6 +2,7 @@
 //! templates, applied to each publish of another layout.
 
 use super::pattern::Pattern;
+use super::remembered::Remembered;
 use super::template::{compile, environment, reportable};
 use super::values::{coerce, fits, flatten, lookup, rendered, truthy};
 use crate::config::{Availability, MapRule};
@@ -15,6 +16,8 @@ use serde_json::{Map, Value};
 pub struct Mapper {
     env: Environment<'static>,
     rules: Vec<Rule>,
+    /// The StateObjects the rules read.
+    states: Remembered,
 }
 
 struct Rule {
@@ -26,6 +29,7 @@ struct Rule {
     availability: Option<Avail>,
     availability_mode: Option<AvailabilityMode>,
     continue_matching: bool,
+    reads: Vec<String>,
 }
 
 enum Source {
@@ -48,6 +52,7 @@ struct Meta {
     map: Map<String, Value>,
     map_only: bool,
     strict: bool,
+    reset: Option<String>,
 }
 
 /// A publish a rule matched but could not use (reported on the package's `error`).
@@ -73,13 +78,15 @@ impl Mapper {
                         l: &Option<i64>,
                         m: &Map<String, Value>,
                         vm: &Map<String, Value>,
-                        (map_only, strict): (bool, bool)| Meta {
+                        (map_only, strict): (bool, bool),
+                        reset: &Option<String>| Meta {
                 type_name: t.clone(),
                 lifetime: *l,
                 metadata: m.clone(),
                 map: vm.clone(),
                 map_only,
                 strict,
+                reset: reset.clone(),
             };
             let mut stateobjects = Vec::new();
             for (name, so) in &r.stateobjects {
@@ -106,6 +113,7 @@ impl Mapper {
                             &so.metadata,
                             &so.map,
                             (so.map_only, so.strict),
+                            &so.reset,
                         ),
                     ));
                 }
@@ -127,6 +135,7 @@ impl Mapper {
                             &r.metadata,
                             &r.map,
                             (r.map_only, r.strict),
+                            &r.reset,
                         ),
                     ));
                 }
@@ -169,12 +178,14 @@ impl Mapper {
                     availability,
                     availability_mode: r.availability_mode.clone(),
                     continue_matching: r.continue_matching,
+                    reads: r.reads.clone(),
                 });
             }
         }
         if errors.is_empty() {
             Ok(Self {
                 env,
+                states: Remembered::new(compiled.iter().flat_map(|r| r.reads.clone())),
                 rules: compiled,
             })
         } else {
@@ -196,7 +207,13 @@ impl Mapper {
                 break;
             }
         }
+        self.states.observe(out.iter().flatten());
         out
+    }
+
+    /// Takes over the values `old` remembered (the rules were recompiled).
+    pub fn adopt(&self, old: &Mapper) {
+        self.states.adopt(&old.states);
     }
 
     fn apply(
@@ -235,6 +252,10 @@ impl Mapper {
         }
         for (k, v) in captures {
             context.insert(k.clone(), Value::String(v.clone()));
+        }
+        if !rule.reads.is_empty() {
+            let states = self.states.of(&package, &rule.reads);
+            context.insert("states".into(), Value::Object(states));
         }
         let runaway = std::cell::RefCell::new(Vec::new());
         let render = |name: &str| -> Option<String> {
@@ -279,7 +300,12 @@ impl Mapper {
             // The value, and the text the map is looked up with first (a template's
             // rendering as it is, the way Home Assistant compares `payload_on`).
             let (value, as_text) = match source {
+                // Text as rendered when text is declared; else what the text reads as.
                 Source::Template(t) => match render(t) {
+                    Some(r) if meta.type_name.as_deref() == Some("System.String") => {
+                        let text = r.trim().to_owned();
+                        (Some(Value::String(text.clone())), Some(text))
+                    }
                     Some(r) => (Some(rendered(&r)), Some(r.trim().to_owned())),
                     None => (None, None),
                 },
@@ -297,6 +323,10 @@ impl Mapper {
                 ),
             };
             let Some(value) = value else { continue };
+            if meta.reset.is_some() && meta.reset == as_text {
+                out.push(Ok((package.clone(), push(fill(name), Value::Null, meta))));
+                continue;
+            }
             let mapped = as_text
                 .and_then(|t| meta.map.get(&t))
                 .or_else(|| match &value {

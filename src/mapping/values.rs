@@ -76,6 +76,8 @@ pub fn fits(value: &Value, type_name: Option<&str>) -> bool {
 pub fn coerce(value: Value, type_name: Option<&str>) -> Value {
     let Some(t) = type_name else { return value };
     let converted = match (t, &value) {
+        // Null (a reset) is null whatever the type.
+        (_, Value::Null) => None,
         ("System.Double" | "System.Single" | "System.Decimal", Value::String(s)) => s
             .trim()
             .parse::<f64>()

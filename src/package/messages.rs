@@ -196,8 +196,16 @@ fn command(
         Ok(i) => i,
         Err(e) => return tracing::warn!(package = %package.id, error = %e, "command not sent"),
     };
-    cx.publisher
-        .publish_command(&invocation.topic, invocation.payload, invocation.qos);
+    let topic = match invocation.publishes.first() {
+        Some((topic, _)) => topic.clone(),
+        None => {
+            return tracing::debug!(package = %package.id, key = %message.key, "a command with nothing to publish for this message")
+        }
+    };
+    for (topic, payload) in invocation.publishes {
+        cx.publisher
+            .publish_command(&topic, payload, invocation.qos);
+    }
     let Some(saga) = saga else { return };
     package.remember_saga(&saga, message.sender.reply_address());
     if let Some(timeout) = invocation.timeout {
@@ -206,7 +214,7 @@ fn command(
             tokio::time::sleep(timeout).await;
             if let Some(answer) = cx.devices.time_out(&package.id, &saga) {
                 let origin = Origin {
-                    topic: invocation.topic,
+                    topic,
                     payload: String::new(),
                 };
                 let _ = package.enqueue(Job {

@@ -7,6 +7,7 @@
 mod convert;
 mod datetime;
 mod numbers;
+mod sequences;
 mod text;
 
 use minijinja::value::{Rest, Value};
@@ -51,7 +52,11 @@ const NEEDS_HOME_ASSISTANT: &[&str] = &[
 
 /// Adds Home Assistant's functions, filters and tests to `env`.
 pub(super) fn install(env: &mut Environment<'static>) {
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_unknown_method_callback(|state, value, method, args| match method {
+        // Jinja's `dict.from_keys(pairs)`: the mapping of (key, value) pairs.
+        "from_keys" => sequences::from_keys(args),
+        _ => minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args),
+    });
     macro_rules! both {
         ($($name:literal => $f:expr),* $(,)?) => {$(
             env.add_filter($name, $f);
@@ -113,6 +118,7 @@ pub(super) fn install(env: &mut Environment<'static>) {
     }
     // Functions only: as filters these are minijinja's own (on a list).
     env.add_function("min", numbers::min);
+    env.add_function("zip", sequences::zip);
     env.add_function("max", numbers::max);
     env.add_test("is_number", numbers::is_number);
     env.add_test("match", text::regex_match);
@@ -209,6 +215,10 @@ mod tests {
             ("{{ value.upper() }} {{ value.replace('o', '0') }}", "foo", "FOO f00"),
             ("{{ value.startswith('tele') }}", "tele/x", "True"),
             ("{{ value_json.items() | list | length }}", r#"{"a": 1, "b": 2}"#, "2"),
+            ("{{ dict.from_keys([('a', 1), ('b', none)]) | to_json }}", "", r#"{"a":1,"b":null}"#),
+            // Loop controls (Zigbee2MQTT 2.x event templates).
+            ("{% for c in value %}{% if c == 'b' %}{% continue %}{% endif %}{% if c == 'd' %}{% break %}{% endif %}{{ c }}{% endfor %}", "abcde", "ac"),
+            ("{% for k, v in zip(['a', 'b'], [1, 2]) %}{{ k }}{{ v }}{% endfor %}", "", "a1b2"),
             // Regular expressions (Python's re).
             ("{{ value | regex_match('ab') }}", "abc", "True"),
             ("{{ value | regex_match('bc') }}", "abc", "False"),
