@@ -65,6 +65,10 @@ pub fn connect(
     // Small publishes (callbacks, errors) must not wait for Nagle's algorithm.
     let mut network = rumqttc::NetworkOptions::new();
     network.set_tcp_nodelay(true);
+    // Publishes are acknowledged after their commit: without an immediate TCP
+    // acknowledgement, a broker using Nagle's algorithm (Mosquitto's default) holds each
+    // next publish until then (patched rumqttc, vendor/README.md).
+    network.set_tcp_quickack(true);
     mqtt.set_network_options(network);
     // rumqttc allocates a slot per in-flight packet id up to this bound when it
     // connects (65 535 by default: ≈ 14 MB); brokers allow far fewer (rumqttd's

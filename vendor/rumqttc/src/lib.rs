@@ -108,6 +108,7 @@ use std::time::Duration;
 mod client;
 mod eventloop;
 mod framed;
+mod quickack;
 pub mod mqttbytes;
 mod state;
 pub mod v5;
@@ -397,6 +398,8 @@ pub struct NetworkOptions {
     tcp_send_buffer_size: Option<u32>,
     tcp_recv_buffer_size: Option<u32>,
     tcp_nodelay: bool,
+    /// Patched (constellation-mqtt, see vendor/README.md).
+    tcp_quickack: bool,
     conn_timeout: u64,
     #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
     bind_device: Option<String>,
@@ -408,6 +411,7 @@ impl NetworkOptions {
             tcp_send_buffer_size: None,
             tcp_recv_buffer_size: None,
             tcp_nodelay: false,
+            tcp_quickack: false,
             conn_timeout: 5,
             #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
             bind_device: None,
@@ -416,6 +420,19 @@ impl NetworkOptions {
 
     pub fn set_tcp_nodelay(&mut self, nodelay: bool) {
         self.tcp_nodelay = nodelay;
+    }
+
+    /// Patched (constellation-mqtt, see vendor/README.md): acknowledge what is read at
+    /// once (Linux's `TCP_QUICKACK`, set again after every read), so that a broker
+    /// using Nagle's algorithm (Mosquitto's default) sends the next packets without
+    /// waiting for a delayed acknowledgement. MQTT 5 over TCP or TLS; elsewhere a no-op.
+    pub fn set_tcp_quickack(&mut self, quickack: bool) {
+        self.tcp_quickack = quickack;
+    }
+
+    /// Whether reads are acknowledged at once (see [`NetworkOptions::set_tcp_quickack`]).
+    pub fn tcp_quickack(&self) -> bool {
+        self.tcp_quickack
     }
 
     pub fn set_tcp_send_buffer_size(&mut self, size: u32) {

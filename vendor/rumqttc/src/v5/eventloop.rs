@@ -344,14 +344,24 @@ async fn network_connect(options: &MqttOptions) -> Result<Network, ConnectionErr
             None => {
                 let addr = format!("{domain}:{port}");
                 let tcp = socket_connect(addr, options.network_options()).await?;
-                Box::new(tcp)
+                // Patched (constellation-mqtt, see vendor/README.md).
+                if options.network_options().tcp_quickack() {
+                    Box::new(crate::quickack::QuickAck(tcp))
+                } else {
+                    Box::new(tcp)
+                }
             }
         }
         #[cfg(not(feature = "proxy"))]
         {
             let addr = format!("{domain}:{port}");
             let tcp = socket_connect(addr, options.network_options()).await?;
-            Box::new(tcp)
+            // Patched (constellation-mqtt, see vendor/README.md).
+            if options.network_options().tcp_quickack() {
+                Box::new(crate::quickack::QuickAck(tcp))
+            } else {
+                Box::new(tcp)
+            }
         }
     };
 
