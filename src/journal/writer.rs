@@ -86,9 +86,12 @@ impl Writer {
             let Some(first) = first else { break };
             batch.push(first);
             if self.path.is_some() {
-                // Group commit: what arrives meanwhile joins this commit.
+                // Group commit: what arrives meanwhile joins this commit. At least half
+                // an interval after the first operation: a job Constellation takes
+                // meanwhile (most, at light load) is then never written.
+                let due = (last_commit + self.commit).max(Instant::now() + self.commit / 2);
                 tokio::select! {
-                    _ = tokio::time::sleep_until(last_commit + self.commit) => {}
+                    _ = tokio::time::sleep_until(due) => {}
                     _ = stop.cancelled() => {}
                 }
             }
