@@ -202,6 +202,14 @@ impl PackageQueue {
         });
         self.bytes -= entry.bytes;
         self.front_seq += 1;
+        if self.jobs.is_empty() {
+            // An idle package keeps no room: most packages are idle most of the time,
+            // and a queue keeps the capacity of its longest burst.
+            self.jobs = VecDeque::new();
+            if self.pending.is_empty() {
+                self.pending = HashMap::new();
+            }
+        }
         Some(entry)
     }
 
