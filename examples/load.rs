@@ -4,9 +4,10 @@
 //! time and peak RSS read from /proc.
 //!
 //! `scripts/bench.sh [scenario…]` builds and runs it; scenarios: raw, burst,
-//! burst-mosquitto, uplink, flood, latency, downlink, export, idle, idle1k, overload,
-//! journal (default: raw burst burst-mosquitto uplink latency downlink idle idle1k
-//! overload).
+//! burst-mosquitto, uplink, flood, latency, latency-mosquitto, compare (the adapter and
+//! a paho-mqtt + requests bridge on the same Mosquitto: `pip install paho-mqtt
+//! requests`), downlink, export, idle, idle1k, overload, journal (default: raw burst
+//! burst-mosquitto uplink latency downlink idle idle1k overload).
 
 mod common;
 
@@ -69,7 +70,12 @@ async fn main() {
             "burst-mosquitto-memory" => burst(3_750, 4, Some(Mosquitto::start()), MEMORY).await,
             "uplink" => uplink(1000, Duration::from_secs(10)).await,
             "flood" => flood(1000, Duration::from_secs(10)).await,
-            "latency" => latency(100, 1000, Duration::from_secs(20)).await,
+            "latency" => latency(100, 1000, Duration::from_secs(20), None).await,
+            "compare" => compare().await,
+            "latency-mosquitto" => {
+                let mosquitto = Mosquitto::start();
+                latency(100, 1000, Duration::from_secs(20), Some(&mosquitto)).await
+            }
             "downlink" => downlink(1000, 1000, Duration::from_secs(10)).await,
             "export" => export(1000, 1000, Duration::from_secs(10)).await,
             "idle" => idle(10_000, Duration::from_secs(30)).await,
@@ -678,12 +684,49 @@ async fn journal_bytes(packages: usize, jobs: usize) {
 }
 
 /// (b) `devices` devices at `rate` msg/s in total: publish → visible latency.
-async fn latency(devices: usize, rate: u64, run: Duration) {
-    let setup = setup(0, "").await;
+async fn latency(devices: usize, rate: u64, run: Duration, external: Option<&Mosquitto>) {
+    let setup = setup_on(0, "", external).await;
+    let (lat, cpu, peak) = publish_to_visible(
+        &setup,
+        setup.port,
+        setup.adapter.id(),
+        "Bench",
+        devices,
+        rate,
+        run,
+        |i, j| format!("constellation/Bench/D{i}/stateobject/Sent{j}"),
+    )
+    .await;
+    println!(
+        "(b) latency{}, {devices} devices ({} StateObjects) at {rate} msg/s: publish → visible in simulator {}; adapter CPU {cpu:.0}% of one core, peak RSS {peak:.1} MiB",
+        if external.is_some() { " on Mosquitto" } else { "" },
+        devices * 2,
+        percentiles(lat),
+    );
+}
+
+/// `devices` devices publish (QoS 1) the time in µs on `topic(device, 0|1)` in turns,
+/// `rate` per second in total, for `run`, on the broker at `port`; the latencies until
+/// each value is visible in the simulator as a StateObject of `sentinel`, and the CPU
+/// (% of a core) and peak RSS (MiB) of process `pid` meanwhile.
+#[allow(clippy::too_many_arguments)]
+async fn publish_to_visible(
+    setup: &Setup,
+    port: u16,
+    pid: u32,
+    sentinel: &'static str,
+    devices: usize,
+    rate: u64,
+    run: Duration,
+    topic: fn(usize, usize) -> String,
+) -> (Vec<u64>, f64, f64) {
     let mut updates = setup.sim.handle().updates();
     let collector = tokio::spawn(async move {
         let mut lat = Vec::new();
         while let Ok(so) = updates.recv().await {
+            if so.sentinel_name != sentinel {
+                continue;
+            }
             if so.name == "Stop" {
                 break;
             }
@@ -693,8 +736,8 @@ async fn latency(devices: usize, rate: u64, run: Duration) {
         }
         lat
     });
-    let publishers = devices_on(setup.port, "lat", devices).await;
-    let (cpu0, _, _) = usage(setup.adapter.id());
+    let publishers = devices_on(port, sentinel, devices).await;
+    let (cpu0, _, _) = usage(pid);
     let period = Duration::from_micros(1_000_000 * devices as u64 / rate);
     let started = Instant::now();
     let tasks: Vec<_> = publishers
@@ -702,15 +745,23 @@ async fn latency(devices: usize, rate: u64, run: Duration) {
         .enumerate()
         .map(|(i, d)| {
             tokio::spawn(async move {
-                let topic = format!("constellation/Bench/D{i}/stateobject/Sent");
+                // Two StateObjects per device, taking turns.
+                let topics = [topic(i, 0), topic(i, 1)];
                 // Spread the devices over the period.
                 tokio::time::sleep(period * i as u32 / devices as u32).await;
                 let mut tick = tokio::time::interval(period);
+                let mut n = 0;
                 while started.elapsed() < run {
                     tick.tick().await;
+                    n += 1;
                     let _ = d
                         .client
-                        .publish(&topic, QoS::AtLeastOnce, false, now_us().to_string())
+                        .publish(
+                            &topics[n % 2],
+                            QoS::AtLeastOnce,
+                            false,
+                            now_us().to_string(),
+                        )
                         .await;
                 }
                 d
@@ -724,21 +775,96 @@ async fn latency(devices: usize, rate: u64, run: Duration) {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let (cpu1, peak, _) = usage(setup.adapter.id());
+    let (cpu1, peak, _) = usage(pid);
+    let stop = topic(0, 0).replace("Sent0", "Stop");
     let _ = devices_back[0]
         .client
-        .publish(
-            "constellation/Bench/D0/stateobject/Stop",
-            QoS::AtLeastOnce,
-            false,
-            "1",
-        )
+        .publish(stop, QoS::AtLeastOnce, false, "1")
         .await;
     let lat = collector.await.unwrap_or_default();
-    println!(
-        "(b) latency, {devices} devices at {rate} msg/s: publish → visible in simulator {}; adapter CPU {:.0}% of one core, peak RSS {peak:.1} MiB",
-        percentiles(lat), (cpu1 - cpu0) / elapsed * 100.0
-    );
+    (lat, (cpu1 - cpu0) / elapsed * 100.0, peak)
+}
+
+/// Issue 32's comparison, in one run: the adapter and a paho-mqtt + requests bridge
+/// (`scripts/bench/paho_bridge.py`), one after the other, on the same Mosquitto and the
+/// same simulator, 100 devices publishing 200 StateObjects at 1 000 msg/s for 20 s.
+async fn compare() {
+    let mosquitto = Mosquitto::start();
+    let setup = setup_on(0, "", Some(&mosquitto)).await;
+    let run = Duration::from_secs(20);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench/paho_bridge.py");
+    let mut bridge = match Command::new("python3")
+        .arg(&script)
+        .arg(mosquitto.port.to_string())
+        .arg(setup.sim.url().to_string())
+        .arg(KEY)
+        .stdout(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => return println!("compare: python3 {} cannot start: {e}", script.display()),
+    };
+    // Ready once a value it bridges is visible.
+    let probe = Device::connect("pyprobe", mosquitto.port).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while setup
+        .sim
+        .handle()
+        .state_object("Python", "probe", "Ready")
+        .is_none()
+    {
+        if Instant::now() > deadline {
+            let _ = bridge.kill();
+            return println!(
+                "compare: the paho bridge did not start (pip install paho-mqtt requests)"
+            );
+        }
+        let _ = probe
+            .client
+            .publish("pybench/probe/Ready", QoS::AtLeastOnce, false, "1")
+            .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // At 1 000 msg/s (issue 32), then at 200 msg/s, where a Python bridge on a small
+    // machine keeps up.
+    for rate in [1000, 200] {
+        let adapter = publish_to_visible(
+            &setup,
+            mosquitto.port,
+            setup.adapter.id(),
+            "Bench",
+            100,
+            rate,
+            run,
+            |i, j| format!("constellation/Bench/D{i}/stateobject/Sent{j}"),
+        )
+        .await;
+        let python = publish_to_visible(
+            &setup,
+            mosquitto.port,
+            bridge.id(),
+            "Python",
+            100,
+            rate,
+            run,
+            |i, j| format!("pybench/D{i}/Sent{j}"),
+        )
+        .await;
+        for (who, (lat, cpu, peak)) in [
+            ("constellation-mqtt (journal on disk)", adapter),
+            ("paho-mqtt + requests (Python)", python),
+        ] {
+            println!(
+                "compare, Mosquitto, {rate} msg/s over 200 StateObjects for {}s, {who}: publish → visible {}; CPU {cpu:.0}% of one core ({:.2} s), peak RSS {peak:.1} MiB",
+                run.as_secs(),
+                percentiles(lat),
+                cpu / 100.0 * run.as_secs_f64(),
+            );
+        }
+    }
+    let _ = bridge.kill();
+    let _ = bridge.wait();
 }
 
 /// (c) Messages to `packages` packages, `rate` per second in total: send → device.
