@@ -220,6 +220,13 @@ impl Commands {
             }
             publishes.push((topic, payload.into_bytes()));
         }
+        if publishes.is_empty() {
+            // Every step skipped: no saga waits for an answer that cannot come.
+            return Some(Err(format!(
+                "command {}: nothing to publish for this data",
+                command.key
+            )));
+        }
         let saga = message.scope.saga_id.as_ref().filter(|s| !s.is_empty());
         let timeout = match (saga, &command.response) {
             (Some(saga), Some((topic, template, timeout))) => {
@@ -357,5 +364,50 @@ mod tests {
             inv.publishes,
             [("cmnd/sw/POWER".to_string(), b"TOGGLE".to_vec())]
         );
+    }
+
+    /// A command with steps skips a publish rendering to nothing; with nothing left it
+    /// is an error (no saga is left waiting).
+    #[test]
+    fn steps_rendering_nothing_are_skipped() {
+        let rules = vec![CommandRule {
+            sentinel: "T".into(),
+            package: "*".into(),
+            key: "Fade".into(),
+            topic: "a".into(),
+            payload: "{% if data > 1 %}{{ data }}{% endif %}".into(),
+            steps: vec![crate::config::CommandStep {
+                topic: "b".into(),
+                payload: "{% if data > 2 %}on{% endif %}".into(),
+            }],
+            ..CommandRule::default()
+        }];
+        let c = Commands::new(&rules).unwrap();
+        let msg = |data: Value| ReceivedMessage {
+            key: "Fade".into(),
+            data,
+            scope: ReceivedScope {
+                kind: ScopeType::Package,
+                args: vec![],
+                saga_id: Some("s1".into()),
+            },
+            sender: Sender {
+                kind: SenderType::ConsumerHttp,
+                friendly_name: "C/x".into(),
+                connection_id: None,
+            },
+            extra: Map::new(),
+        };
+        let p = PackageId::new("T", "x");
+        let publishes = |d| c.invoke(&p, &msg(d)).unwrap().map(|i| i.publishes);
+        assert_eq!(
+            publishes(json!(3)),
+            Ok(vec![
+                ("a".into(), b"3".to_vec()),
+                ("b".into(), b"on".to_vec())
+            ])
+        );
+        assert_eq!(publishes(json!(2)), Ok(vec![("a".into(), b"2".to_vec())]));
+        assert!(publishes(json!(1)).is_err());
     }
 }

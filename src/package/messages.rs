@@ -196,12 +196,12 @@ fn command(
         Ok(i) => i,
         Err(e) => return tracing::warn!(package = %package.id, error = %e, "command not sent"),
     };
-    let topic = match invocation.publishes.first() {
-        Some((topic, _)) => topic.clone(),
-        None => {
-            return tracing::debug!(package = %package.id, key = %message.key, "a command with nothing to publish for this message")
-        }
-    };
+    // What the saga's time-out reports: the first publish (a command has one at least).
+    let topic = invocation
+        .publishes
+        .first()
+        .map(|(topic, _)| topic.clone())
+        .unwrap_or_default();
     for (topic, payload) in invocation.publishes {
         cx.publisher
             .publish_command(&topic, payload, invocation.qos);
