@@ -80,6 +80,24 @@ fn row(id: &Identity, result: Result<(), Error>) -> CheckRow {
     }
 }
 
+/// What to do when the server did not answer (some row unreachable): start it, or the
+/// simulator on its address.
+pub fn unreachable_hint(config: &Config, rows: &[CheckRow]) -> Option<String> {
+    if rows.iter().all(|r| r.reachable) {
+        return None;
+    }
+    let url = &config.constellation.url;
+    let listen = Url::parse(url)
+        .ok()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+        .map(|addr| format!(" --listen {addr}"))
+        .unwrap_or_default();
+    Some(format!(
+        "hint: no Constellation server answered at {url}: start it, or run the simulator \
+         there (`constellation-mqtt sim{listen}`), then check again"
+    ))
+}
+
 /// The table `check` prints.
 pub fn render(rows: &[CheckRow]) -> String {
     let width = rows

@@ -225,6 +225,9 @@ async fn run_check(path: Option<PathBuf>) -> ExitCode {
                 println!("no [[packages]] declared: checking the default credential");
             }
             print!("{}", check::render(&rows));
+            if let Some(hint) = check::unreachable_hint(&setup.config, &rows) {
+                println!("{hint}");
+            }
             // With provisioning, a package the server refuses but would be given is fine.
             let mut to_create = Vec::new();
             if setup.config.provisioning.enabled {

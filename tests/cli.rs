@@ -105,6 +105,13 @@ async fn check_fails_when_the_server_is_down() {
     let (ok, out, _) = check(&config_file(&dir, url.as_str(), SALON_KEY)).await;
     assert!(!ok);
     assert_eq!(row(&out, "Salon/Temperature")[1..3], ["no", "-"]);
+    // It says what to do: start the server, or the simulator on its address.
+    let listen = format!(
+        "constellation-mqtt sim --listen {}:{}",
+        url.host_str().unwrap(),
+        url.port().unwrap()
+    );
+    assert!(out.contains(&listen), "{out}");
 }
 
 #[tokio::test]
