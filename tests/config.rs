@@ -421,3 +421,23 @@ fn the_http_listener_address_is_checked() {
     let c = load_str("topics.toml", "[http]\nlisten = \"\"\n", &HashMap::new()).unwrap();
     assert!(c.http.listen.is_empty());
 }
+
+/// The systemd unit points the journal at its state directory through the environment
+/// (`examples/systemd/constellation-mqtt.service`): an absolute directory there wins
+/// over the file's relative one, and is not made relative to the file.
+#[test]
+fn the_service_puts_the_journal_in_its_state_directory() {
+    let e = env(&[(
+        "CONSTELLATION_MQTT__STORAGE__DIR",
+        "/var/lib/constellation-mqtt",
+    )]);
+    let mut c =
+        constellation_mqtt::config::parse("topics.toml", "[storage]\ndir = \"data\"", &e).unwrap();
+    c.resolve_paths(std::path::Path::new("/etc/constellation-mqtt"));
+    assert_eq!(
+        c.storage.dir.as_deref(),
+        Some(std::path::Path::new("/var/lib/constellation-mqtt"))
+    );
+    let unit = include_str!("../examples/systemd/constellation-mqtt.service");
+    assert!(unit.contains("Environment=CONSTELLATION_MQTT__STORAGE__DIR=%S/constellation-mqtt"));
+}
