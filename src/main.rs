@@ -1,6 +1,6 @@
 //! The `constellation-mqtt` command line.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use constellation_mqtt::adapter::Adapter;
 use constellation_mqtt::config::MqttMode;
 use constellation_mqtt::logging::{self, LogFormat};
@@ -79,6 +79,14 @@ enum Command {
         #[arg(long)]
         broker_config: Option<PathBuf>,
     },
+    /// Print the shell completion script (e.g. `constellation-mqtt completions bash >
+    /// /etc/bash_completion.d/constellation-mqtt`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff; e.g. `constellation-mqtt man > constellation-mqtt.1`).
+    Man,
 }
 
 #[tokio::main]
@@ -108,6 +116,25 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Completions { shell } => {
+            let mut cli = Cli::command();
+            clap_complete::generate(
+                shell,
+                &mut cli,
+                "constellation-mqtt",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Demo { broker_config } => {
             match demo::run(broker_config.as_deref(), shutdown::on_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,

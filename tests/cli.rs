@@ -505,3 +505,24 @@ package = "lamp"
         "{out}"
     );
 }
+
+/// Shell completions and the man page come from the CLI definition.
+#[tokio::test]
+async fn completions_and_man_page() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let (ok, out, err) = run_in(&dir, &["completions", shell]).await;
+        assert!(ok, "{shell}: {err}");
+        assert!(out.contains("constellation-mqtt"), "{shell}: {out}");
+        assert!(out.contains("journal"), "{shell}: every subcommand: {out}");
+    }
+    let (ok, out, err) = run_in(&dir, &["man"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with(".ie") || out.contains(".TH constellation-mqtt"),
+        "{out}"
+    );
+    assert!(out.contains("simulator"), "{out}");
+    let (ok, _, err) = run_in(&dir, &["completions", "cmd.exe"]).await;
+    assert!(!ok && err.contains("invalid value"), "{err}");
+}
