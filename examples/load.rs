@@ -688,7 +688,6 @@ async fn latency(devices: usize, rate: u64, run: Duration, external: Option<&Mos
     let setup = setup_on(0, "", external).await;
     let (lat, cpu, peak) = publish_to_visible(
         &setup,
-        setup.port,
         setup.adapter.id(),
         "Bench",
         devices,
@@ -706,13 +705,11 @@ async fn latency(devices: usize, rate: u64, run: Duration, external: Option<&Mos
 }
 
 /// `devices` devices publish (QoS 1) the time in µs on `topic(device, 0|1)` in turns,
-/// `rate` per second in total, for `run`, on the broker at `port`; the latencies until
+/// `rate` per second in total, for `run`, on the broker of `setup`; the latencies until
 /// each value is visible in the simulator as a StateObject of `sentinel`, and the CPU
 /// (% of a core) and peak RSS (MiB) of process `pid` meanwhile.
-#[allow(clippy::too_many_arguments)]
 async fn publish_to_visible(
     setup: &Setup,
-    port: u16,
     pid: u32,
     sentinel: &'static str,
     devices: usize,
@@ -736,7 +733,7 @@ async fn publish_to_visible(
         }
         lat
     });
-    let publishers = devices_on(port, sentinel, devices).await;
+    let publishers = devices_on(setup.port, sentinel, devices).await;
     let (cpu0, _, _) = usage(pid);
     let period = Duration::from_micros(1_000_000 * devices as u64 / rate);
     let started = Instant::now();
@@ -831,7 +828,6 @@ async fn compare() {
     for rate in [1000, 200] {
         let adapter = publish_to_visible(
             &setup,
-            mosquitto.port,
             setup.adapter.id(),
             "Bench",
             100,
@@ -840,16 +836,9 @@ async fn compare() {
             |i, j| format!("constellation/Bench/D{i}/stateobject/Sent{j}"),
         )
         .await;
-        let python = publish_to_visible(
-            &setup,
-            mosquitto.port,
-            bridge.id(),
-            "Python",
-            100,
-            rate,
-            run,
-            |i, j| format!("pybench/D{i}/Sent{j}"),
-        )
+        let python = publish_to_visible(&setup, bridge.id(), "Python", 100, rate, run, |i, j| {
+            format!("pybench/D{i}/Sent{j}")
+        })
         .await;
         for (who, (lat, cpu, peak)) in [
             ("constellation-mqtt (journal on disk)", adapter),

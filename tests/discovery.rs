@@ -267,6 +267,21 @@ async fn home_assistant_discovery_with_base_topic_abbreviations_and_shared_state
     assert_eq!(t.type_name.as_deref(), Some("System.Double"));
     assert_eq!(t.metadatas.unwrap()["Unit"], json!("°C"));
 
+    // The colour mode is pushed after where the brightness would be (StateObjects of a
+    // rule go in name order, through one queue): once it is visible, the brightness
+    // would be too.
+    d.publish_retained(
+        "homeassistant/light/kitchen/state",
+        r#"{"state": "ON", "brightness": 200, "color_mode": "onoff"}"#,
+    )
+    .await;
+    so_is(
+        &h,
+        ("HomeAssistant", "Kitchen"),
+        "light.color_mode",
+        json!("onoff"),
+    )
+    .await;
     assert!(h
         .sim
         .handle()

@@ -83,8 +83,8 @@ fn number(c: &Map<String, Value>, key: &str, default: f64) -> f64 {
 const NONE: &str = "None";
 
 /// A reset payload setting (`payload_reset`…), `None` by default.
-fn reset_setting(c: &Map<String, Value>, key: &str) -> Option<String> {
-    Some(payload_setting(c, key).unwrap_or_else(|| NONE.into()))
+fn reset_setting(c: &Map<String, Value>, key: &str) -> String {
+    payload_setting(c, key).unwrap_or_else(|| NONE.into())
 }
 
 /// How the `state_topic` of entity `name` (a `component`) reads.
@@ -141,9 +141,9 @@ pub fn reading(component: &str, name: &str, c: &Map<String, Value>) -> Reading {
                     into_raw(value_template(c)),
                     number(c, "min", 1.0),
                     number(c, "max", 100.0),
-                    reset = literal(reset.as_deref().unwrap_or(NONE)),
+                    reset = literal(&reset),
                 )),
-                reset,
+                reset: Some(reset),
                 ..plain(Some("System.Double"), true)
             }
         }
@@ -182,7 +182,7 @@ pub fn reading(component: &str, name: &str, c: &Map<String, Value>) -> Reading {
                 ]
                 .into_iter()
                 .collect(),
-                reset: reset_setting(c, "payload_reset"),
+                reset: Some(reset_setting(c, "payload_reset")),
                 ..plain(Some("System.String"), true)
             }
         }
@@ -197,7 +197,7 @@ pub fn reading(component: &str, name: &str, c: &Map<String, Value>) -> Reading {
             ..plain(Some("System.Object"), true)
         },
         "lock" => Reading {
-            reset: reset_setting(c, "payload_reset"),
+            reset: Some(reset_setting(c, "payload_reset")),
             ..mapped("System.String", states("lock", c).unwrap_or_default())
         },
         "cover" => cover_reading(name, c),
@@ -405,7 +405,7 @@ pub fn attributes(component: &str, c: &Map<String, Value>) -> Vec<Attribute> {
             let percentage = format!(
                 "{}{{% if raw == {reset} %}}{{{{ raw }}}}{{% elif raw is number or raw | is_number %}}{{% set p = (((raw | float) | int - {offset}) * 100 // {states}) | int %}}{{% if 0 <= p <= 100 %}}{{{{ p }}}}{{% endif %}}{{% endif %}}",
                 into_raw(&own("percentage_value_template")),
-                reset = literal(reset.as_deref().unwrap_or(NONE)),
+                reset = literal(&reset),
                 offset = low - 1,
                 states = high - low + 1,
             );
@@ -415,7 +415,7 @@ pub fn attributes(component: &str, c: &Map<String, Value>) -> Vec<Attribute> {
                 percentage,
                 "System.Int64",
                 Map::new(),
-                reset,
+                Some(reset),
             );
             add(
                 Some("preset_mode"),
@@ -423,7 +423,7 @@ pub fn attributes(component: &str, c: &Map<String, Value>) -> Vec<Attribute> {
                 own("preset_mode_value_template"),
                 "System.String",
                 one_of(c, "preset_modes", &[]),
-                reset_setting(c, "payload_reset_preset_mode"),
+                Some(reset_setting(c, "payload_reset_preset_mode")),
             );
             let on = payload_setting(c, "payload_oscillation_on")
                 .unwrap_or_else(|| "oscillate_on".into());

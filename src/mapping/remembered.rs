@@ -9,7 +9,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 /// Values of the read StateObjects, per package.
-#[derive(Default)]
 pub struct Remembered {
     read: BTreeSet<String>,
     values: Mutex<HashMap<PackageId, Map<String, Value>>>,
