@@ -61,8 +61,8 @@ impl std::ops::Deref for Setup {
 /// taken from its directory) and checks it. Every problem found is returned, not only
 /// the first.
 pub fn load(path: &Path) -> Result<Setup, Vec<ConfigError>> {
-    let config = config::load(path)?;
-    checked(&path.display().to_string(), config)
+    let (config, unknown) = config::load_lenient(path)?;
+    checked(&path.display().to_string(), config, unknown)
 }
 
 /// Like [`load`], from text named `name`, with `env` standing for the environment.
@@ -71,18 +71,26 @@ pub fn load_str(
     text: &str,
     env: &HashMap<String, String>,
 ) -> Result<Setup, Vec<ConfigError>> {
-    checked(name, config::parse(name, text, env)?)
+    let (config, unknown) = config::parse_lenient(name, text, env)?;
+    checked(name, config, unknown)
 }
 
-fn checked(name: &str, config: Config) -> Result<Setup, Vec<ConfigError>> {
-    Setup::new(config).map_err(|errors| {
-        errors
-            .into_iter()
-            .map(|(key, reason)| ConfigError {
-                file: name.to_owned(),
-                key,
-                reason,
-            })
-            .collect()
-    })
+/// `config` checked; keys it does not know (`unknown`) are reported with its other
+/// problems.
+fn checked(
+    name: &str,
+    config: Config,
+    mut unknown: Vec<ConfigError>,
+) -> Result<Setup, Vec<ConfigError>> {
+    let errors = match Setup::new(config) {
+        Ok(setup) if unknown.is_empty() => return Ok(setup),
+        Ok(_) => Vec::new(),
+        Err(errors) => errors,
+    };
+    unknown.extend(errors.into_iter().map(|(key, reason)| ConfigError {
+        file: name.to_owned(),
+        key,
+        reason,
+    }));
+    Err(unknown)
 }

@@ -506,6 +506,62 @@ package = "lamp"
     );
 }
 
+/// The documented provisioning recipe, as written: `init`, the `[provisioning]` block
+/// of the docs appended, `sim --strict`; `check` passes (the default credential it asks
+/// about is refused now, and provisioning would create it).
+#[tokio::test]
+async fn check_passes_in_the_documented_provisioning_recipe() {
+    let recipe = documented_toml_blocks()
+        .into_iter()
+        .find(|b| b.contains("[provisioning]") && b.contains("access_key = \"demo\""))
+        .expect("the provisioning recipe is documented");
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = run_in(&dir, &["init"]).await;
+    assert!(ok, "{out}{err}");
+    let path = dir.path().join("topics.toml");
+    let init = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{init}\n{recipe}")).unwrap();
+    let (mut child, url) = sim(&["--strict"]).await;
+    let server = [("CONSTELLATION_MQTT__CONSTELLATION__URL", url.as_str())];
+    let (ok, out, err) = run_in_env(&dir, &["check"], &server).await;
+    child.kill().ok();
+    child.wait().ok();
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("constellation-mqtt/Check: would be created"),
+        "{out}"
+    );
+}
+
+/// The ```toml blocks of the README and of every page under `docs/`.
+fn documented_toml_blocks() -> Vec<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md")];
+    if let Ok(pages) = std::fs::read_dir(root.join("docs")) {
+        files.extend(pages.flatten().map(|e| e.path()));
+    }
+    let mut blocks = Vec::new();
+    for file in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "md"))
+    {
+        let text = std::fs::read_to_string(file).unwrap();
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            match &mut current {
+                None if line.trim() == "```toml" => current = Some(String::new()),
+                Some(_) if line.trim() == "```" => blocks.extend(current.take()),
+                Some(block) => {
+                    block.push_str(line);
+                    block.push('\n');
+                }
+                None => {}
+            }
+        }
+    }
+    blocks
+}
+
 /// Shell completions and the man page come from the CLI definition.
 #[tokio::test]
 async fn completions_and_man_page() {

@@ -182,6 +182,31 @@ fn unknown_keys_are_refused() {
 }
 
 #[test]
+fn unknown_keys_are_reported_with_every_other_problem() {
+    let mut env = secrets();
+    env.insert("CONSTELLATION_MQTT__HTTP__LISTN".into(), "0.0.0.0:1".into());
+    let text = "colour = 1\n[constellation]\nurll = \"x\"\nurl = \"ftp://x\"\n[storage]\ncommit_ms = 5000\nmax_byte = 3\n";
+    let errs = load_str("topics.toml", text, &env).expect_err("refused");
+    let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+    for key in [
+        "colour",
+        "constellation.urll",
+        "storage.max_byte",
+        "http.listn",
+        "constellation.url",
+        "storage.commit_ms",
+    ] {
+        assert!(keys.contains(&key), "{key} missing from {errs:#?}");
+    }
+    assert!(
+        errs.iter()
+            .filter(|e| e.key.ends_with("urll"))
+            .all(|e| e.reason.contains("unknown field")),
+        "{errs:#?}"
+    );
+}
+
+#[test]
 fn values_of_the_wrong_type_are_refused() {
     fails_at(
         "[constellation]\nrequest_timeout_ms = \"soon\"",

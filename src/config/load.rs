@@ -3,6 +3,7 @@
 use super::schema::{Config, ConfigError};
 use config::{Environment, File, FileFormat};
 use serde_json::Value;
+use serde_path_to_error::Segment;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -14,10 +15,16 @@ pub const ENV_PREFIX: &str = "CONSTELLATION_MQTT";
 /// relative paths in it are taken from the file's directory. Not validated: see
 /// [`super::validate`].
 pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
+    refuse_unknown(load_lenient(path)?)
+}
+
+/// Like [`load`], but keys the configuration does not know are left out and returned
+/// beside it, so that they can be reported together with every other problem.
+pub fn load_lenient(path: &Path) -> Result<(Config, Vec<ConfigError>), Vec<ConfigError>> {
     let (name, text) = read(path)?;
-    let mut config = parse(&name, &text, &std::env::vars().collect())?;
+    let (mut config, unknown) = parse_lenient(&name, &text, &std::env::vars().collect())?;
     config.resolve_paths(path.parent().unwrap_or(Path::new("")));
-    Ok(config)
+    Ok((config, unknown))
 }
 
 /// The text of the file at `path`, and the name it is reported under.
@@ -40,35 +47,101 @@ pub fn parse(
     text: &str,
     env: &HashMap<String, String>,
 ) -> Result<Config, Vec<ConfigError>> {
+    refuse_unknown(parse_lenient(name, text, env)?)
+}
+
+fn refuse_unknown(
+    (config, unknown): (Config, Vec<ConfigError>),
+) -> Result<Config, Vec<ConfigError>> {
+    if unknown.is_empty() {
+        Ok(config)
+    } else {
+        Err(unknown)
+    }
+}
+
+/// Like [`load_lenient`], from text named `name`, with `env` standing for the
+/// environment; relative paths are left as they are.
+pub fn parse_lenient(
+    name: &str,
+    text: &str,
+    env: &HashMap<String, String>,
+) -> Result<(Config, Vec<ConfigError>), Vec<ConfigError>> {
     let error = |key: String, reason: String| ConfigError {
         file: name.to_owned(),
         key,
         reason,
     };
-    let tree = toml_tree(name, text, env)?;
-    let overrides: config::Map<String, String> = env
+    let mut tree = toml_tree(name, text, env)?;
+    let mut overrides: config::Map<String, String> = env
         .iter()
         .filter(|(k, _)| k.starts_with(ENV_PREFIX))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let merged = config::Config::builder()
-        .add_source(File::from_str(&tree.to_string(), FileFormat::Json))
-        .add_source(
-            Environment::with_prefix(ENV_PREFIX)
-                .prefix_separator("__")
-                .separator("__")
-                .source(Some(overrides)),
-        )
-        .build()
-        .map_err(|e| vec![error(String::new(), e.to_string())])?;
-    let config: Config = serde_path_to_error::deserialize(merged).map_err(|e| {
+    let mut unknown = Vec::new();
+    // Each pass reports one unknown key (serde stops at the first), which is then left
+    // out: every key is removed at most once, so this ends.
+    loop {
+        let merged = config::Config::builder()
+            .add_source(File::from_str(&tree.to_string(), FileFormat::Json))
+            .add_source(
+                Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("__")
+                    .separator("__")
+                    .source(Some(overrides.clone())),
+            )
+            .build()
+            .map_err(|e| vec![error(String::new(), e.to_string())])?;
+        let e = match serde_path_to_error::deserialize::<_, Config>(merged) {
+            Ok(config) => return Ok((config, unknown)),
+            Err(e) => e,
+        };
         let key = e.path().to_string();
-        vec![error(
-            if key == "." { String::new() } else { key },
-            reason_of(e.inner()),
-        )]
-    })?;
-    Ok(config)
+        let reason = reason_of(e.inner());
+        let segments: Vec<_> = e.path().iter().cloned().collect();
+        let removed = reason.starts_with("unknown field")
+            && (remove(&mut tree, &segments) || remove_override(&mut overrides, &key));
+        unknown.push(error(if key == "." { String::new() } else { key }, reason));
+        if !removed {
+            return Err(unknown);
+        }
+    }
+}
+
+/// Removes the key at `path` from `tree`; false when there is none.
+fn remove(tree: &mut Value, path: &[Segment]) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut node = tree;
+    for segment in parents {
+        let next = match segment {
+            Segment::Seq { index } => node.get_mut(*index),
+            Segment::Map { key } => node.get_mut(key.as_str()),
+            _ => None,
+        };
+        match next {
+            Some(next) => node = next,
+            None => return false,
+        }
+    }
+    match (last, node) {
+        (Segment::Map { key }, Value::Object(map)) => map.shift_remove(key.as_str()).is_some(),
+        _ => false,
+    }
+}
+
+/// Removes the environment variable that set the dotted `key`; false when none did.
+fn remove_override(overrides: &mut config::Map<String, String>, key: &str) -> bool {
+    let name = overrides
+        .keys()
+        .find(|name| {
+            name[ENV_PREFIX.len()..]
+                .strip_prefix("__")
+                .is_some_and(|path| path.replace("__", ".").eq_ignore_ascii_case(key))
+        })
+        .cloned();
+    name.is_some_and(|name| overrides.remove(&name).is_some())
 }
 
 /// Reads a TOML file into a tree with every `${VAR}` substituted from the process

@@ -9,7 +9,7 @@ mod load;
 mod schema;
 mod validate;
 
-pub use load::{load, parse, parse_toml, read_toml, ENV_PREFIX};
+pub use load::{load, load_lenient, parse, parse_lenient, parse_toml, read_toml, ENV_PREFIX};
 pub use schema::{
     Availability, CallbackPayload, CommandParameter, CommandResponse, CommandRule, CommandStep,
     Config, ConfigError, ConstellationConfig, Durability, ExportCallback, ExportConfig, HttpConfig,

@@ -79,7 +79,8 @@ fn ledger_file(config: &Config) -> Option<std::path::PathBuf> {
 
 /// What `check` reports of provisioning: the packages the configuration declares and
 /// those the adapter created before, each with whether the server has it, would be
-/// given it, or may not be (its sentinel outside `provisioning.sentinels`).
+/// given it, or may not be (its sentinel outside `provisioning.sentinels`). With no
+/// package declared, the one `check` asks about (the default credential) is among them.
 pub async fn survey(
     config: &Config,
     client: &Client,
@@ -95,6 +96,11 @@ pub async fn survey(
         .map(|d| PackageId::new(&d.sentinel, &d.package))
         .collect();
     packages.extend(Ledger::open(ledger_file(config)).all());
+    if config.packages.is_empty() && config.constellation.access_key.is_some() {
+        // The package `check` asks about when none is declared.
+        let probe = config.default_identity();
+        packages.insert(PackageId::new(&probe.sentinel, &probe.package));
+    }
     let sentinels: BTreeSet<String> = m.sentinels().await?.into_iter().collect();
     let mut rows = Vec::new();
     let mut listed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
