@@ -51,3 +51,8 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --all-targets
+
+# The Debian package, installed and checked from its files (needs root: sudo when present).
+scripts/test-deb.sh
+# The container image and compose file, where a container engine answers.
+scripts/test-container.sh

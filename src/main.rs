@@ -87,6 +87,9 @@ enum Command {
     },
     /// Print the man page (roff; e.g. `constellation-mqtt man > constellation-mqtt.1`).
     Man,
+    /// Print the JSON Schema of `topics.toml`, for editors (e.g. Taplo) to complete and
+    /// check it.
+    Schema,
 }
 
 #[tokio::main]
@@ -134,6 +137,14 @@ async fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Schema => {
+            let schema = constellation_mqtt::config::json_schema();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
         }
         Command::Demo { broker_config } => {
             match demo::run(broker_config.as_deref(), shutdown::on_signal()).await {

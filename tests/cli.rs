@@ -511,9 +511,9 @@ package = "lamp"
 /// about is refused now, and provisioning would create it).
 #[tokio::test]
 async fn check_passes_in_the_documented_provisioning_recipe() {
-    let recipe = documented_toml_blocks()
+    let (_, _, recipe) = docs::documented_toml_blocks()
         .into_iter()
-        .find(|b| b.contains("[provisioning]") && b.contains("access_key = \"demo\""))
+        .find(|(_, _, b)| b.contains("[provisioning]") && b.contains("access_key = \"demo\""))
         .expect("the provisioning recipe is documented");
     let dir = tempfile::tempdir().unwrap();
     let (ok, out, err) = run_in(&dir, &["init"]).await;
@@ -533,36 +533,8 @@ async fn check_passes_in_the_documented_provisioning_recipe() {
     );
 }
 
-/// The ```toml blocks of the README and of every page under `docs/`.
-fn documented_toml_blocks() -> Vec<String> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = vec![root.join("README.md")];
-    if let Ok(pages) = std::fs::read_dir(root.join("docs")) {
-        files.extend(pages.flatten().map(|e| e.path()));
-    }
-    let mut blocks = Vec::new();
-    for file in files
-        .iter()
-        .filter(|f| f.extension().is_some_and(|e| e == "md"))
-    {
-        let text = std::fs::read_to_string(file).unwrap();
-        let mut current: Option<String> = None;
-        for line in text.lines() {
-            match &mut current {
-                None if line.trim() == "```toml" => current = Some(String::new()),
-                Some(_) if line.trim() == "```" => blocks.extend(current.take()),
-                Some(block) => {
-                    block.push_str(line);
-                    block.push('\n');
-                }
-                None => {}
-            }
-        }
-    }
-    blocks
-}
-
-/// Shell completions and the man page come from the CLI definition.
+/// Shell completions, the man page and the configuration's schema come from the
+/// binary's own definitions.
 #[tokio::test]
 async fn completions_and_man_page() {
     let dir = tempfile::tempdir().unwrap();
@@ -579,6 +551,10 @@ async fn completions_and_man_page() {
         "{out}"
     );
     assert!(out.contains("simulator"), "{out}");
+    let (ok, out, err) = run_in(&dir, &["schema"]).await;
+    assert!(ok, "{err}");
+    let published = include_str!("../docs/topics.schema.json");
+    assert_eq!(out, published, "`schema` prints docs/topics.schema.json");
     let (ok, _, err) = run_in(&dir, &["completions", "cmd.exe"]).await;
     assert!(!ok && err.contains("invalid value"), "{err}");
 }

@@ -5,10 +5,12 @@
 //! data here: [`crate::mapping`] compiles them, and [`crate::setup`] puts both checks
 //! together.
 
+mod json_schema;
 mod load;
 mod schema;
 mod validate;
 
+pub use json_schema::json_schema;
 pub use load::{load, load_lenient, parse, parse_lenient, parse_toml, read_toml, ENV_PREFIX};
 pub use schema::{
     Availability, CallbackPayload, CommandParameter, CommandResponse, CommandRule, CommandStep,

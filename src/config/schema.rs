@@ -4,7 +4,8 @@ use crate::constellation::model::SoFilter;
 use crate::constellation::Identity;
 use crate::native::AvailabilityMode;
 use crate::secret::Secret;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,26 @@ macro_rules! named_enum {
             $($(#[$vdoc])* $variant),+
         }
 
+        /// Written as its name (so that a schema shows it as its default).
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(match self {
+                    $(Self::$variant => $text,)+
+                })
+            }
+        }
+
+        /// One of its names.
+        impl JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "type": "string", "enum": [$($text),+] })
+            }
+        }
+
         impl TryFrom<String> for $name {
             type Error = String;
             fn try_from(text: String) -> Result<Self, String> {
@@ -56,14 +77,16 @@ macro_rules! named_enum {
 }
 
 /// The whole of `topics.toml`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Topic prefix of the native scheme.
     #[serde(default = "default_prefix")]
     pub prefix: String,
+    /// The Constellation server and how to talk to it.
     #[serde(default)]
     pub constellation: ConstellationConfig,
+    /// The MQTT broker: embedded or external.
     #[serde(default)]
     pub mqtt: MqttConfig,
     /// The adapter's own HTTP listener: metrics, health, status.
@@ -87,8 +110,8 @@ pub struct Config {
     /// MessageCallbacks of mapped packages, carried out as publishes.
     #[serde(default)]
     pub command: Vec<CommandRule>,
-    /// Ecosystems projected with one line each (expanded by [`crate::mapping`] into rules
-    /// and commands placed after the file's own, which therefore take precedence).
+    /// Ecosystems projected with one line each: each expands into rules and commands
+    /// placed after the file's own, which therefore take precedence.
     #[serde(default)]
     pub preset: Vec<Preset>,
 }
@@ -117,7 +140,7 @@ impl Default for Config {
 }
 
 /// `[http]`: the adapter's HTTP listener (`/metrics`, `/healthz`, `/readyz`, `/status`).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// `host:port`; loopback by default; `""` turns the listener off.
@@ -148,11 +171,13 @@ named_enum! {
 
 /// `[storage]`: the journal of accepted work (and, with the embedded broker, its
 /// retained messages).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// The journal's directory; `data` beside `topics.toml` when unset.
     pub dir: Option<PathBuf>,
+    /// `disk`: committed before a publish is acknowledged, survives a crash; `memory`:
+    /// lost with the process.
     pub durability: Durability,
     /// The most bytes of work pending at once, over all packages; when full, new logs,
     /// messages and other jobs are refused on `error` (StateObjects still conflate).
@@ -175,9 +200,10 @@ impl Default for StorageConfig {
 /// `[provisioning]`: when the server refuses an admitted package's credential, the
 /// adapter declares its sentinel and package instance through the Management API,
 /// reloads the server's configuration, and delivers the package's work (off by default).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProvisioningConfig {
+    /// Turns provisioning on.
     pub enabled: bool,
     /// A credential with `EnableManagementAPI`.
     pub access_key: Option<Secret>,
@@ -197,6 +223,7 @@ pub struct ProvisioningConfig {
     /// publish, not live in the adapter) for `prune_after_s`. Nothing else is ever
     /// removed.
     pub prune: bool,
+    /// How long a created instance must have been gone before `prune` removes it.
     pub prune_after_s: u64,
 }
 
@@ -217,15 +244,20 @@ impl Default for ProvisioningConfig {
 }
 
 /// `[constellation]`: the server and how to talk to it.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConstellationConfig {
     /// Server root URI (http or https).
     pub url: String,
     /// Default credential of every package that has none of its own.
     pub access_key: Option<Secret>,
+    /// Time allowed to one request (long polls excepted).
     pub request_timeout_ms: u64,
+    /// How long the server holds a `GetMessages` or `GetStateObjects` long poll
+    /// (1000..=120000).
     pub long_poll_timeout_ms: u64,
+    /// Settings of declared packages are read again this often (a change is
+    /// republished, retained, on `settings`).
     pub settings_refresh_s: u64,
     /// Glob patterns over `sentinel/package` of the packages that may be projected.
     pub allow: Vec<String>,
@@ -269,11 +301,12 @@ pub struct ConstellationConfig {
 }
 
 /// `[constellation] identity = { sentinel, package, access_key }`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityConfig {
     /// `Consumer` for a consumer credential.
     pub sentinel: String,
+    /// The package name (a consumer's friendly name).
     pub package: String,
     /// Default: `constellation.access_key`.
     pub access_key: Option<Secret>,
@@ -281,7 +314,7 @@ pub struct IdentityConfig {
 
 /// `[[export]]`: Constellation StateObjects published on MQTT, optionally announced to
 /// Home Assistant.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportConfig {
     /// One StateObject filter or a list (`*` or absent fields match anything).
@@ -292,12 +325,15 @@ pub struct ExportConfig {
     pub topic: String,
     /// Jinja over `so` (the StateObject as Constellation gives it); default: its JSON.
     pub payload: Option<String>,
+    /// Publish retained, so that a subscriber arriving later has the last value.
     #[serde(default = "yes")]
     pub retain: bool,
+    /// The publish's QoS (0, 1 or 2); `mqtt.qos` when absent.
     pub qos: Option<u8>,
     /// Also announce each exported StateObject to Home Assistant.
     #[serde(default)]
     pub homeassistant_discovery: bool,
+    /// Where Home Assistant discovery configs are published.
     #[serde(default = "default_discovery_prefix")]
     pub discovery_prefix: String,
     /// For an object StateObject, the Home Assistant state: a template over the
@@ -328,11 +364,14 @@ impl Default for ExportConfig {
 
 /// `[[export.callback]]`: a MessageCallback of a Constellation package, as a Home
 /// Assistant `button` (no parameter), `number`, `text` or `switch`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportCallback {
+    /// The sentinel of the package that has the callback.
     pub sentinel: String,
+    /// The package that has the callback.
     pub package: String,
+    /// The MessageCallback's key.
     pub key: String,
     /// The one parameter's type: `System.Double` (and other numbers) → `number`,
     /// `System.Boolean` → `switch`, anything else → `text`; none → `button`.
@@ -343,7 +382,7 @@ pub struct ExportCallback {
 }
 
 /// One value or a list of them.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(untagged)]
 pub enum OneOrMany<T> {
     One(T),
@@ -413,24 +452,31 @@ named_enum! {
 }
 
 /// `[mqtt]`: the broker side.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttConfig {
+    /// `embedded`: rumqttd inside the adapter; `external`: any broker, by `url`.
     pub mode: MqttMode,
     /// Embedded: the broker's own config file; without it, the compiled-in defaults
     /// (`broker/rumqttd.toml`: loopback listeners on 1883 and 1884).
     pub broker_config: Option<PathBuf>,
     /// External: `mqtt://host:port` or `mqtts://host:port`.
     pub url: String,
+    /// External: the adapter's MQTT client id.
     pub client_id: String,
+    /// External: the user name to log in with.
     pub username: Option<String>,
+    /// External: the password to log in with.
     pub password: Option<Secret>,
+    /// QoS of the adapter's subscriptions and of what it publishes (0, 1 or 2).
     pub qos: u8,
     /// External, `mqtts://`: the CA certificate (PEM) to trust; the system's roots if unset.
     pub ca_file: Option<PathBuf>,
     /// External, `mqtts://`: client certificate and key (PEM) for mutual TLS.
     pub client_cert_file: Option<PathBuf>,
+    /// External, `mqtts://`: the client certificate's private key (PEM).
     pub client_key_file: Option<PathBuf>,
+    /// External: the MQTT keep-alive interval.
     pub keep_alive_s: u64,
     /// The largest payload the adapter takes from a device; larger ones are answered
     /// on `error`. Also the client's maximum packet size (plus headers).
@@ -477,15 +523,20 @@ named_enum! {
 }
 
 /// `[[packages]]`: one declared virtual package.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PackageConfig {
+    /// The sentinel's name.
     pub sentinel: String,
+    /// The package's name.
     pub package: String,
     /// This package's credential; the default one when absent.
     pub access_key: Option<Secret>,
+    /// What the device receives on `callback/<key>`: the whole `message`, or its `data`.
     #[serde(default)]
     pub callback_payload: CallbackPayload,
+    /// What the device receives on `so/...`: the whole StateObject (`object`), or its
+    /// `value`.
     #[serde(default)]
     pub so_payload: SoPayload,
     /// Static StateObject links.
@@ -503,25 +554,28 @@ pub struct PackageConfig {
 }
 
 /// Defaults for one StateObject of a package.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SoDefaults {
+    /// The StateObject's type (e.g. `System.Double`).
     #[serde(rename = "type")]
     pub type_name: Option<String>,
     /// Seconds; 0 = never expires.
     pub lifetime: Option<i64>,
+    /// Metadata pushed with it.
     #[serde(default)]
     pub metadata: Map<String, Value>,
 }
 
 /// `[[map]]`: topics of another layout → one virtual package's StateObjects.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MapRule {
     /// A topic pattern: `{name}` one level, `{name+}` several, `+`, `#`.
     pub topic: String,
-    /// The package's sentinel and name, with `{capture}`s.
+    /// The package's sentinel, with `{capture}`s.
     pub sentinel: String,
+    /// The package's name, with `{capture}`s.
     pub package: String,
     /// One StateObject per leaf of the JSON payload, named by its dotted path.
     #[serde(default)]
@@ -536,9 +590,12 @@ pub struct MapRule {
     pub stateobject: Option<String>,
     /// The template of the single StateObject's value.
     pub value: Option<String>,
+    /// The single StateObject's type (e.g. `System.Double`).
     #[serde(rename = "type")]
     pub type_name: Option<String>,
+    /// The single StateObject's lifetime, in seconds; 0 = never expires.
     pub lifetime: Option<i64>,
+    /// Metadata pushed with the single StateObject.
     #[serde(default)]
     pub metadata: Map<String, Value>,
     /// Rendered value → value (e.g. `{ ON = true, OFF = false }`).
@@ -571,32 +628,36 @@ pub struct MapRule {
 }
 
 /// An explicit StateObject of a rule.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MappedStateObject {
     /// A template for the value…
     pub value: Option<String>,
     /// …or the dotted path of a JSON leaf (`ENERGY.Power`).
     pub path: Option<String>,
+    /// Its type (e.g. `System.Double`).
     #[serde(rename = "type")]
     pub type_name: Option<String>,
+    /// Its lifetime, in seconds; 0 = never expires.
     pub lifetime: Option<i64>,
+    /// Metadata pushed with it.
     #[serde(default)]
     pub metadata: Map<String, Value>,
+    /// Rendered value → value, as a rule's `map`.
     #[serde(default)]
     pub map: Map<String, Value>,
-    /// See [`MapRule::map_only`].
+    /// As a rule's `map_only`.
     #[serde(default)]
     pub map_only: bool,
-    /// See [`MapRule::strict`].
+    /// As a rule's `strict`.
     #[serde(default)]
     pub strict: bool,
-    /// See [`MapRule::reset`].
+    /// As a rule's `reset`.
     pub reset: Option<String>,
 }
 
 /// `[[preset]]`: the rules and commands of an ecosystem.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Preset {
     /// `tasmota`, `esphome`, `zigbee2mqtt`, `homie` or `homeassistant`.
@@ -615,16 +676,19 @@ pub struct Preset {
 }
 
 /// `[[command]]`: a MessageCallback of mapped packages, carried out as a publish.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandRule {
     /// The packages it belongs to: a sentinel, and a package name or `*` (every package
     /// of that sentinel the adapter knows).
     pub sentinel: String,
+    /// The package name, or `*`.
     pub package: String,
     /// The MessageCallback's key.
     pub key: String,
+    /// Its description in the package descriptor.
     pub description: Option<String>,
+    /// Its parameters in the package descriptor.
     #[serde(default)]
     pub parameters: Vec<CommandParameter>,
     /// The topic to publish on, with `{sentinel}` and `{package}`.
@@ -647,7 +711,7 @@ pub struct CommandRule {
 }
 
 /// One more publish of a command.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandStep {
     /// The topic, as a command's.
@@ -661,12 +725,15 @@ fn default_command_payload() -> String {
 }
 
 /// A parameter of a command, for the package descriptor.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandParameter {
+    /// The parameter's name.
     pub name: String,
+    /// Its type (e.g. `System.Int32`).
     #[serde(rename = "type", default = "default_parameter_type")]
     pub type_name: String,
+    /// Its description.
     pub description: Option<String>,
 }
 
@@ -675,7 +742,7 @@ fn default_parameter_type() -> String {
 }
 
 /// How the answer to a command sent in a saga is recognised.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandResponse {
     /// The topic the device answers on, with `{sentinel}` and `{package}`.
@@ -692,10 +759,17 @@ fn default_response_timeout() -> u64 {
 }
 
 /// How a payload tells availability: a pair of payloads, or a template giving true/false.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(untagged)]
 pub enum Availability {
-    Payloads { online: String, offline: String },
+    /// `{ online = "...", offline = "..." }`: the payloads that mean each.
+    Payloads {
+        /// The payload that means online.
+        online: String,
+        /// The payload that means offline.
+        offline: String,
+    },
+    /// A template rendering `true` (online) or `false`.
     Template(String),
 }
 

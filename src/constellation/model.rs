@@ -292,12 +292,16 @@ pub struct ReceivedMessage {
 pub const RESPONSE_KEY: &str = "__Response";
 
 /// A StateObject filter; each field is an exact value or `*`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default, deny_unknown_fields)]
 pub struct SoFilter {
+    /// The sentinel's name, or `*`.
     pub sentinel: String,
+    /// The package's name, or `*`.
     pub package: String,
+    /// The StateObject's name, or `*`.
     pub name: String,
+    /// The StateObject's type, or `*`.
     #[serde(rename = "Type")]
     pub type_name: String,
 }

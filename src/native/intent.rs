@@ -52,7 +52,7 @@ pub enum Intent {
 
 /// How several availability topics make a device's availability (Home Assistant's
 /// `availability_mode`; without one, the latest report wins).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AvailabilityMode {
     /// Online when each of these topics last said online.

@@ -4,6 +4,7 @@
 
 pub mod binary;
 pub mod console;
+pub mod docs;
 pub mod hostile;
 pub mod mqtt;
 pub mod raw5;
