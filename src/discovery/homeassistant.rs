@@ -5,10 +5,9 @@
 //! `value_template`, a callback per `command_topic` through its `command_template`, and
 //! availability from its availability settings. An empty config removes the entity.
 
-use super::ha_components::{json_schema, text};
+use super::ha::{self, text, Attribute, Command, Config, Reading};
 use super::names::{callback, literal, literal_topic, package_name};
 use super::source::{rule, Change, DeviceSpec, SoType, Source};
-use super::{ha_commands, ha_states};
 use crate::config::{
     Availability, CommandParameter, CommandResponse, CommandRule, MapRule, MappedStateObject,
 };
@@ -180,52 +179,109 @@ pub fn so_name(e: &Entity) -> String {
         .to_owned()
 }
 
+/// The rules, commands and types of entity `e`, in the package of its device.
 fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
     let package = package_of(sentinel, e)?;
     let c = &e.config;
-    let name = so_name(e);
-    let json_light = e.component == "light" && json_schema(c);
+    let component = ha::component(&e.component);
+    let mut entity = EntitySpec {
+        package,
+        name: so_name(e),
+        metadata: metadata(e),
+        value_template: value_template(e),
+        rules: Vec::new(),
+        types: Vec::new(),
+    };
+    let state_topic = text(c, "state_topic").filter(|t| literal_topic(t));
+    let json_state = component.json_state(c);
+    match (state_topic, &json_state) {
+        (Some(topic), Some(states)) => entity.json_state(topic, states.clone()),
+        (Some(topic), None) => entity.state(topic, component.reading(&entity.name, c), c),
+        (None, _) => {}
+    }
+    for a in component.attributes(c) {
+        entity.attribute(a);
+    }
+    entity.availability(c);
+    // A `Set` saga is answered by the state it brings (not a JSON state's: it carries
+    // more than the answer).
+    let response = state_topic.filter(|_| json_state.is_none());
+    let commands = entity.commands(e, component.commands(&entity.name, c), response);
+    if entity.rules.is_empty() && commands.is_empty() {
+        return Err(format!(
+            "{}: no state, command or availability topic",
+            e.key
+        ));
+    }
+    Ok(DeviceSpec {
+        package: entity.package,
+        rules: entity.rules,
+        commands,
+        types: entity.types,
+    })
+}
+
+/// The metadata of an entity's own StateObject.
+fn metadata(e: &Entity) -> Map<String, Value> {
     let mut metadata = Map::new();
     for (from, to) in [
         ("unit_of_measurement", "Unit"),
         ("device_class", "DeviceClass"),
         ("unique_id", "UniqueId"),
     ] {
-        if let Some(v) = text(c, from) {
+        if let Some(v) = text(&e.config, from) {
             metadata.insert(to.into(), Value::String(v.into()));
         }
     }
     metadata.insert("Component".into(), Value::String(e.component.clone()));
-    // Every rule is read: an entity's state topics are often one topic.
-    let rule = |topic: &str| MapRule {
-        continue_matching: true,
-        ..rule(&package, topic)
-    };
-    // A light reads `state_value_template` only (Home Assistant drops `value_template`).
-    let value_template = match e.component.as_str() {
-        "light" => text(c, "state_value_template"),
-        _ => text(c, "value_template").or_else(|| text(c, "state_value_template")),
+    metadata
+}
+
+/// The spec of one entity as it is built: its package, StateObject name and metadata,
+/// the rules and types so far.
+struct EntitySpec {
+    package: PackageId,
+    name: String,
+    metadata: Map<String, Value>,
+    value_template: Option<String>,
+    rules: Vec<MapRule>,
+    types: Vec<SoType>,
+}
+
+impl EntitySpec {
+    /// A rule of the entity's package on `topic`; every rule is read (an entity's state
+    /// topics are often one topic).
+    fn rule(&self, topic: &str) -> MapRule {
+        MapRule {
+            continue_matching: true,
+            ..rule(&self.package, topic)
+        }
     }
-    .map(str::to_owned);
-    let mut rules = Vec::new();
-    let mut types = Vec::new();
-    let mut typed =
-        |so: &str, type_name: &str, description: Option<&str>, map: &Map<String, Value>| {
-            types.push(SoType {
-                name: so.into(),
-                type_name: type_name.into(),
-                description: description.map(str::to_owned),
-                enum_values: map
-                    .values()
-                    .filter_map(Value::as_str)
-                    .filter(|_| type_name == "System.String")
-                    .map(str::to_owned)
-                    .collect(),
-            });
-        };
-    let state_topic = text(c, "state_topic").filter(|t| literal_topic(t));
-    if let Some(topic) = state_topic.filter(|_| json_light) {
-        // Home Assistant's JSON schema: on/off from `state`, each attribute its own SO.
+
+    /// The type of StateObject `so`, with the values of `map` as its enum when text.
+    fn typed(
+        &mut self,
+        so: &str,
+        type_name: &str,
+        description: Option<&str>,
+        map: &Map<String, Value>,
+    ) {
+        self.types.push(SoType {
+            name: so.into(),
+            type_name: type_name.into(),
+            description: description.map(str::to_owned),
+            enum_values: map
+                .values()
+                .filter_map(Value::as_str)
+                .filter(|_| type_name == "System.String")
+                .map(str::to_owned)
+                .collect(),
+        });
+    }
+
+    /// Home Assistant's JSON schema: on/off from `state`, each other state its own
+    /// StateObject.
+    fn json_state(&mut self, topic: &str, states: Vec<(&'static str, String, &'static str)>) {
         let on_off: Map<String, Value> = [
             ("ON".into(), Value::Bool(true)),
             ("OFF".into(), Value::Bool(false)),
@@ -234,11 +290,11 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
         .collect();
         let mut sos = BTreeMap::new();
         sos.insert(
-            name.clone(),
+            self.name.clone(),
             MappedStateObject {
                 value: Some("{{ value_json.state }}".into()),
                 type_name: Some("System.Boolean".into()),
-                metadata: metadata.clone(),
+                metadata: self.metadata.clone(),
                 map: on_off,
                 map_only: true,
                 // A `null` state makes it unknown.
@@ -246,8 +302,9 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
                 ..MappedStateObject::default()
             },
         );
-        typed(&name, "System.Boolean", Some("on"), &Map::new());
-        for (suffix, template, type_name) in ha_states::json_light_states(c) {
+        let name = self.name.clone();
+        self.typed(&name, "System.Boolean", Some("on"), &Map::new());
+        for (suffix, template, type_name) in states {
             let so = format!("{name}.{suffix}");
             sos.insert(
                 so.clone(),
@@ -258,49 +315,56 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
                     ..MappedStateObject::default()
                 },
             );
-            typed(&so, type_name, Some(&suffix.replace('_', " ")), &Map::new());
+            self.typed(&so, type_name, Some(&suffix.replace('_', " ")), &Map::new());
         }
-        rules.push(MapRule {
+        let rule = MapRule {
             stateobjects: sos,
-            ..rule(topic)
-        });
-    } else if let Some(topic) = state_topic {
-        let reading = ha_states::reading(&e.component, &name, c);
+            ..self.rule(topic)
+        };
+        self.rules.push(rule);
+    }
+
+    /// The entity's own StateObject from its `state_topic`, read as `reading` says.
+    fn state(&mut self, topic: &str, reading: Reading, c: &Config) {
+        let name = self.name.clone();
         if let Some(t) = reading.type_name {
             // The map names every value only when nothing else updates.
             let values = if reading.map_only {
-                &reading.map
+                reading.map.clone()
             } else {
-                &Map::new()
+                Map::new()
             };
-            typed(&name, t, text(c, "device_class"), values);
+            self.typed(&name, t, text(c, "device_class"), &values);
         }
-        rules.push(MapRule {
-            stateobject: Some(name.clone()),
-            value: reading.template.or_else(|| value_template.clone()),
+        let rule = MapRule {
+            stateobject: Some(name),
+            value: reading.template.or_else(|| self.value_template.clone()),
             type_name: reading.type_name.map(str::to_owned),
             lifetime: c.get("expire_after").and_then(Value::as_i64),
-            metadata: metadata.clone(),
+            metadata: self.metadata.clone(),
             map: reading.map,
             map_only: reading.map_only,
             strict: reading.strict,
             reset: reading.reset,
             reads: reading.reads,
-            ..rule(topic)
-        });
+            ..self.rule(topic)
+        };
+        self.rules.push(rule);
     }
-    for a in ha_states::attributes(&e.component, c) {
+
+    /// `<name>.<suffix>` (or the entity's own StateObject) from another state topic.
+    fn attribute(&mut self, a: Attribute) {
         let so = a
             .suffix
-            .map_or_else(|| name.clone(), |s| format!("{name}.{s}"));
+            .map_or_else(|| self.name.clone(), |s| format!("{}.{s}", self.name));
         let description = a.suffix.map(|s| s.replace('_', " "));
-        typed(&so, a.type_name, description.as_deref(), &a.map);
-        rules.push(MapRule {
+        self.typed(&so, a.type_name, description.as_deref(), &a.map);
+        let rule = MapRule {
             stateobject: Some(so),
             value: Some(a.template),
             type_name: Some(a.type_name.into()),
             metadata: if a.suffix.is_none() {
-                metadata.clone()
+                self.metadata.clone()
             } else {
                 Map::new()
             },
@@ -308,43 +372,49 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
             map: a.map,
             strict: true,
             reset: a.reset,
-            ..rule(&a.topic)
-        });
+            ..self.rule(&a.topic)
+        };
+        self.rules.push(rule);
     }
-    let available = availability(c);
-    // `availability_mode`: `latest` (the default), `all` or `any` of the topics.
-    let topics: Vec<String> = available.iter().map(|(t, _)| t.clone()).collect();
-    let mode = match text(c, "availability_mode") {
-        Some("all") => Some(AvailabilityMode::All(topics)),
-        Some("any") => Some(AvailabilityMode::Any(topics)),
-        _ => None,
-    };
-    rules.extend(available.into_iter().map(|(topic, a)| MapRule {
-        availability: Some(a),
-        availability_mode: mode.clone(),
-        ..rule(&topic)
-    }));
-    let set = callback("Set", &[&name]);
-    let commands: Vec<CommandRule> = ha_commands::commands(&e.component, c, &name)
-        .into_iter()
-        .map(|command| {
-            // A `Set` saga is answered by the state it brings (not a JSON light's: its
-            // state carries more than the answer).
-            let response = state_topic
-                .filter(|_| command.key == set && !json_light)
-                .map(|t| CommandResponse {
-                    topic: t.into(),
-                    value: value_template
-                        .clone()
-                        .unwrap_or_else(|| "{{ value }}".into()),
-                    timeout_ms: 3_000,
-                });
-            CommandRule {
-                sentinel: package.sentinel.clone(),
-                package: package.package.clone(),
+
+    /// A rule per availability topic; `availability_mode`: `latest` (the default),
+    /// `all` or `any` of the topics.
+    fn availability(&mut self, c: &Config) {
+        let available = availability(c);
+        let topics: Vec<String> = available.iter().map(|(t, _)| t.clone()).collect();
+        let mode = match text(c, "availability_mode") {
+            Some("all") => Some(AvailabilityMode::All(topics)),
+            Some("any") => Some(AvailabilityMode::Any(topics)),
+            _ => None,
+        };
+        for (topic, a) in available {
+            let rule = MapRule {
+                availability: Some(a),
+                availability_mode: mode.clone(),
+                ..self.rule(&topic)
+            };
+            self.rules.push(rule);
+        }
+    }
+
+    /// The entity's commands as command rules; a `Set` saga is answered on
+    /// `response_topic` (the state topic), when there is one.
+    fn commands(
+        &self,
+        e: &Entity,
+        commands: Vec<Command>,
+        response_topic: Option<&str>,
+    ) -> Vec<CommandRule> {
+        let c = &e.config;
+        let set = callback("Set", &[&self.name]);
+        commands
+            .into_iter()
+            .map(|command| CommandRule {
+                sentinel: self.package.sentinel.clone(),
+                package: self.package.package.clone(),
                 description: Some(format!(
-                    "{} {name:?}: publishes on {}",
-                    e.component, command.topic
+                    "{} {:?}: publishes on {}",
+                    e.component, self.name, command.topic
                 )),
                 parameters: command
                     .parameter
@@ -355,32 +425,40 @@ fn spec(sentinel: &str, e: &Entity) -> Result<DeviceSpec, String> {
                     })
                     .into_iter()
                     .collect(),
+                response: response_topic
+                    .filter(|_| command.key == set)
+                    .map(|t| CommandResponse {
+                        topic: t.into(),
+                        value: self
+                            .value_template
+                            .clone()
+                            .unwrap_or_else(|| "{{ value }}".into()),
+                        timeout_ms: 3_000,
+                    }),
                 key: command.key,
                 topic: command.topic,
                 payload: command.payload,
-                response,
                 qos: qos_of(c),
                 steps: command.steps,
                 reads: command.reads,
-            }
-        })
-        .collect();
-    if rules.is_empty() && commands.is_empty() {
-        return Err(format!(
-            "{}: no state, command or availability topic",
-            e.key
-        ));
+            })
+            .collect()
     }
-    Ok(DeviceSpec {
-        package,
-        rules,
-        commands,
-        types,
-    })
+}
+
+/// The entity's value template: a light reads `state_value_template` only (Home
+/// Assistant drops its `value_template`), others `value_template`, else that.
+fn value_template(e: &Entity) -> Option<String> {
+    let c = &e.config;
+    match e.component.as_str() {
+        "light" => text(c, "state_value_template"),
+        _ => text(c, "value_template").or_else(|| text(c, "state_value_template")),
+    }
+    .map(str::to_owned)
 }
 
 /// Home Assistant's `qos`: the command's as well as the state's.
-fn qos_of(c: &Map<String, Value>) -> Option<u8> {
+fn qos_of(c: &Config) -> Option<u8> {
     c.get("qos")
         .and_then(Value::as_u64)
         .and_then(|q| u8::try_from(q).ok())
@@ -388,7 +466,7 @@ fn qos_of(c: &Map<String, Value>) -> Option<u8> {
 }
 
 /// The availability topics of a config, each with how to read it.
-fn availability(c: &Map<String, Value>) -> Vec<(String, Availability)> {
+fn availability(c: &Config) -> Vec<(String, Availability)> {
     let read = |entry: &Map<String, Value>, template_key: &str| {
         let online = text(entry, "payload_available")
             .or(text(c, "payload_available"))

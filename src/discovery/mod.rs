@@ -9,9 +9,7 @@
 //! packages changed (to re-declare their descriptors) and which topics to subscribe.
 
 mod esphome;
-mod ha_commands;
-mod ha_components;
-mod ha_states;
+pub mod ha;
 mod homeassistant;
 mod homie;
 mod names;

@@ -1,11 +1,13 @@
 //! Home Assistant MQTT discovery configs of what is exported: one entity per exported
 //! StateObject (a `device` per Constellation package, `via_device` the adapter), one per
 //! announced callback, and the adapter's own connectivity entity. Configs follow Home
-//! Assistant's MQTT discovery schema (full key names).
+//! Assistant's MQTT discovery schema (full key names); each component's own keys come
+//! from its module in [`crate::discovery::ha`].
 
 use super::topics::slug;
 use crate::config::{ExportCallback, ExportConfig};
 use crate::constellation::model::StateObject;
+use crate::discovery::ha::{self, Exported};
 use serde_json::{json, Map, Value};
 
 /// Where configs go and what they refer to.
@@ -48,20 +50,6 @@ pub fn expiry_topic(state_topic: &str) -> String {
     format!("{state_topic}/available")
 }
 
-/// The Home Assistant component of a StateObject's value.
-pub fn component(so: &StateObject) -> &'static str {
-    match so.value {
-        Value::Bool(_) => "binary_sensor",
-        _ => "sensor",
-    }
-}
-
-/// A metadata text of `so` under any of `keys`.
-fn metadata<'a>(so: &'a StateObject, keys: &[&str]) -> Option<&'a str> {
-    let m = so.metadatas.as_ref()?;
-    keys.iter().find_map(|k| m.get(*k).and_then(Value::as_str))
-}
-
 /// The config topic and config of an exported StateObject published on `topic`.
 pub fn state_object(
     a: &Announce,
@@ -91,53 +79,26 @@ pub fn state_object(
         json!([{"topic": a.status_topic}, {"topic": expiry_topic(topic)}]),
     );
     c.insert("availability_mode".into(), json!("all"));
-    match &so.value {
-        Value::Bool(_) => {
-            c.insert(
-                "value_template".into(),
-                json!(format!("{{{{ 'ON' if {value} else 'OFF' }}}}")),
-            );
-        }
-        Value::Number(_) => {
-            c.insert("value_template".into(), json!(format!("{{{{ {value} }}}}")));
-            c.insert(
-                "state_class".into(),
-                json!(metadata(so, &["StateClass", "state_class"]).unwrap_or("measurement")),
-            );
-            if let Some(unit) = metadata(so, &["Unit", "unit_of_measurement", "unit"]) {
-                c.insert("unit_of_measurement".into(), json!(unit));
-            }
-            if let Some(class) = metadata(so, &["DeviceClass", "device_class"]) {
-                c.insert("device_class".into(), json!(class));
-            }
-        }
-        Value::Object(_) | Value::Array(_) => {
-            c.insert("value_template".into(), json!(x.object_value_template));
-            c.insert("json_attributes_topic".into(), json!(topic));
-            if x.payload.is_none() {
-                c.insert(
-                    "json_attributes_template".into(),
-                    json!("{{ value_json.Value | tojson if value_json.Value is mapping else {'items': value_json.Value} | tojson }}"),
-                );
-            }
-        }
-        _ => {
-            c.insert("value_template".into(), json!(format!("{{{{ {value} }}}}")));
-        }
-    }
-    (a.config_topic(component(so), &object), Value::Object(c))
+    let exported = Exported::State {
+        so,
+        topic,
+        value,
+        object_value_template: &x.object_value_template,
+        whole: x.payload.is_none(),
+    };
+    let component = ha::exported_as(&exported);
+    component.export_config(&exported, &mut c);
+    (a.config_topic(component.name(), &object), Value::Object(c))
 }
 
 /// The config topic and config of an announced callback, whose command topic is
 /// `command_topic` (the adapter sends the message on each publish there).
 pub fn callback(a: &Announce, cb: &ExportCallback, command_topic: &str) -> (String, Value) {
     let object = slug(&format!("{}/{}/{}", cb.sentinel, cb.package, cb.key));
-    let component = match cb.type_name.as_deref() {
-        None => "button",
-        Some("System.Boolean") => "switch",
-        Some(t) if is_number(t) => "number",
-        Some(_) => "text",
+    let exported = Exported::Callback {
+        type_name: cb.type_name.as_deref(),
     };
+    let component = ha::exported_as(&exported);
     let mut c = Map::new();
     c.insert("name".into(), json!(cb.name.as_deref().unwrap_or(&cb.key)));
     c.insert(
@@ -147,27 +108,8 @@ pub fn callback(a: &Announce, cb: &ExportCallback, command_topic: &str) -> (Stri
     c.insert("command_topic".into(), json!(command_topic));
     c.insert("device".into(), a.package_device(&cb.sentinel, &cb.package));
     c.insert("availability_topic".into(), json!(a.status_topic));
-    match component {
-        "switch" => {
-            c.insert("payload_on".into(), json!("true"));
-            c.insert("payload_off".into(), json!("false"));
-        }
-        "number" => {
-            c.insert("min".into(), json!(-1_000_000));
-            c.insert("max".into(), json!(1_000_000));
-            c.insert(
-                "step".into(),
-                json!(if cb.type_name.as_deref().is_some_and(is_integer) {
-                    1.0
-                } else {
-                    0.001
-                }),
-            );
-            c.insert("mode".into(), json!("box"));
-        }
-        _ => {}
-    }
-    (a.config_topic(component, &object), Value::Object(c))
+    component.export_config(&exported, &mut c);
+    (a.config_topic(component.name(), &object), Value::Object(c))
 }
 
 /// The adapter itself: a connectivity `binary_sensor` on its status topic, the device
@@ -188,26 +130,4 @@ pub fn adapter(a: &Announce) -> (String, Value) {
         },
     });
     (a.config_topic("binary_sensor", "connectivity"), config)
-}
-
-/// Whether a Constellation type is a number.
-pub fn is_number(type_name: &str) -> bool {
-    is_integer(type_name)
-        || matches!(
-            type_name,
-            "System.Double" | "System.Single" | "System.Decimal"
-        )
-}
-
-fn is_integer(type_name: &str) -> bool {
-    matches!(
-        type_name,
-        "System.Int16"
-            | "System.Int32"
-            | "System.Int64"
-            | "System.Byte"
-            | "System.UInt16"
-            | "System.UInt32"
-            | "System.UInt64"
-    )
 }
