@@ -24,7 +24,8 @@
 //! - [`native`]: the native topic scheme: parsing and decoding, nothing else.
 //! - [`discovery`]: devices learned at run time (Zigbee2MQTT device lists, Homie
 //!   attributes, Home Assistant discovery, ESPHome prefixes, Tasmota FullTopics), each
-//!   compiled into rules and commands with literal topics.
+//!   compiled into rules and commands with literal topics; [`discovery::ha`] has one
+//!   module per Home Assistant component.
 //! - [`devices`]: the devices of other layouts as one thing (the mapping and the learned
 //!   devices): publishes → intents, messages → their commands, their descriptors.
 //! - [`dispatch`]: the dispatcher: publishes → intents, admission (`allow`,
@@ -34,6 +35,10 @@
 //! - [`journal`]: accepted work on disk (redb) until Constellation has it, group
 //!   commit, publishes acknowledged in arrival order once kept; the embedded broker's
 //!   retained messages.
+//! - [`export`]: Constellation StateObjects published on MQTT (and announced to Home
+//!   Assistant), messages sent from MQTT (`_send`).
+//! - [`provisioning`]: sentinels and packages declared through the Management API
+//!   when the server refuses a credential the configuration admits.
 //! - [`constellation`]: the REST client of the Constellation server: one typed method
 //!   per action, the spec's failure classes ([`constellation::Error`]), backoff.
 //! - [`sim`]: the Constellation simulator, a faithful in-memory server with an

@@ -290,3 +290,47 @@ fn the_checker_sees_a_cycle_and_a_re_export() {
     edges.insert(y.clone(), BTreeSet::from([x.clone()]));
     assert!(cycle_from(&edges, &x, &x, &mut vec![x.clone()], &mut BTreeSet::new()).is_some());
 }
+
+/// The module map of `src/lib.rs` and of the README names every module of `src/`.
+#[test]
+fn the_module_maps_name_every_module() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut modules: Vec<String> = std::fs::read_dir(root.join("src"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = e.path();
+            if path.is_dir() && path.join("mod.rs").exists() {
+                Some(name)
+            } else {
+                name.strip_suffix(".rs").map(str::to_owned)
+            }
+        })
+        .filter(|m| m != "lib" && m != "main")
+        .collect();
+    modules.sort();
+    assert!(modules.len() > 20, "{modules:?}");
+    // The README's module table: the first cell of each row names one or more modules.
+    let table: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .filter_map(|l| l.split('|').nth(1))
+        .collect();
+    for m in &modules {
+        assert!(
+            lib.contains(&format!("pub mod {m};")),
+            "src/lib.rs declares {m}"
+        );
+        assert!(
+            lib.contains(&format!("[`{m}`]")),
+            "the map in src/lib.rs names `{m}`"
+        );
+        assert!(
+            table.iter().any(|cell| cell.contains(&format!("`{m}`"))),
+            "the README's module table names `{m}`"
+        );
+    }
+}
