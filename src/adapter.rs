@@ -11,6 +11,7 @@ use crate::metrics::Metrics;
 use crate::mqtt::connection::{connect, ConnectOptions, Login};
 use crate::mqtt::embedded::{self, BrokerConfig, BrokerError, EmbeddedBroker, Gate};
 use crate::native::adapter_error_topic;
+use crate::report::{Code, Problem};
 use crate::setup::Setup;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -313,8 +314,7 @@ fn damage_report(recovered: &Recovered, metrics: &Metrics) -> Option<String> {
         damage.retained,
     );
     tracing::error!("{text}");
-    let body = serde_json::json!({"topic": "journal", "error": text, "payload": null});
-    Some(body.to_string())
+    Some(Problem::new(Code::Journal, text).payload("journal", serde_json::Value::Null))
 }
 
 /// Asks `CheckAccess` whenever Constellation has not answered anything for half of

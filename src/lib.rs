@@ -48,6 +48,8 @@
 //!   its listener, `/metrics`, `/healthz`, `/readyz`, `/status`.
 //! - [`adapter`]: wires the above together; [`demo`], [`check`] and [`init`] are the
 //!   other commands.
+//! - [`report`]: problems on `error` topics, each with a stable code, logged at a
+//!   bounded rate, refused publishes counted.
 //! - [`secret`]: access keys and passwords that no `Debug` shows.
 //! - [`names`]: naming rules shared by configuration and topics; [`lock`],
 //!   [`shutdown`], [`logging`], [`tls`]: process plumbing.
@@ -73,6 +75,7 @@ pub mod names;
 pub mod native;
 pub mod package;
 pub mod provisioning;
+pub mod report;
 pub mod secret;
 pub mod setup;
 pub mod shutdown;

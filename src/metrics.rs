@@ -38,7 +38,8 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    fn label(self) -> &'static str {
+    /// The label, also the `code` of the refused publish's error payload.
+    pub fn label(self) -> &'static str {
         match self {
             Self::InvalidTopic => "invalid_topic",
             Self::Oversized => "oversized",

@@ -236,3 +236,50 @@ async fn a_topic_starting_with_a_multibyte_character_stops_nothing() {
         h.state_object_arrives("Still", "Working", "X").await;
     }
 }
+
+/// Every error payload carries a stable `code` beside its text: the refused publish's
+/// `refused_total` reason, or what Constellation or the adapter said.
+#[tokio::test]
+async fn error_payloads_carry_a_stable_code() {
+    let world = World::open("demo").with_package(
+        "Garage",
+        None,
+        constellation_mqtt::sim::PackageDecl {
+            can_send_messages: false,
+            ..constellation_mqtt::sim::PackageDecl::new("Door").with_key("demo")
+        },
+    );
+    let h = Harness::embedded(world, |c| {
+        c.mqtt.max_payload_bytes = 1024;
+        c.constellation.allow = vec!["Bad/*".into(), "Garage/*".into()];
+    })
+    .await;
+    let d = h.device("coded").await;
+    d.subscribe("constellation/+/+/error").await;
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("constellation/Bad/Dev/log/loud", b"x", "invalid_payload"),
+        ("constellation/Bad/Dev/teleport", b"x", "invalid_topic"),
+        ("constellation/Bad/Dev/log", &[b'x'; 2000], "oversized"),
+        ("constellation/Elsewhere/Dev/log", b"x", "not_admitted"),
+        ("constellation/Bad/Dev/response/nope", b"1", "unknown_saga"),
+        (
+            "constellation/Garage/Door/message",
+            br#"{"Scope": {"Type": "All"}, "Key": "Open"}"#,
+            "forbidden",
+        ),
+    ];
+    for (topic, payload, code) in cases {
+        d.publish(topic, payload.to_vec()).await;
+        let levels: Vec<&str> = topic.split('/').take(3).collect();
+        let error_topic = format!("{}/error", levels.join("/"));
+        let e = d
+            .expect(&error_topic, |p| p.contains(&json!(topic).to_string()))
+            .await;
+        let body: Value = serde_json::from_str(&e.payload).unwrap();
+        assert_eq!(body["code"], json!(code), "{topic}: {body}");
+        assert!(
+            body["error"].as_str().is_some_and(|t| !t.is_empty()),
+            "{body}"
+        );
+    }
+}

@@ -25,10 +25,10 @@ use crate::native::{
     Topic,
 };
 use crate::package::{
-    self, report, Context, Job, Lifecycle, LogLimit, Origin, Package, PackageState, Pushed,
-    Refused, Server,
+    self, Context, Job, Lifecycle, Origin, Package, PackageState, Pushed, Refused, Server,
 };
 use crate::provisioning::Provisioner;
+use crate::report::{Problem, Reporter};
 use rumqttc::v5::mqttbytes::v5::Publish;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -48,7 +48,7 @@ pub struct Dispatcher {
     tasks: Arc<Mutex<JoinSet<()>>>,
     /// Refusal lines in the log for publishes no live package answers for (bad topics,
     /// packages refused or not yet started).
-    log_limit: Arc<LogLimit>,
+    reporter: Arc<Reporter>,
     /// `[[export]]` and `_send`, when the adapter has an identity.
     exports: Option<Arc<Exports>>,
 }
@@ -84,7 +84,7 @@ impl Dispatcher {
             cx: Arc::new(cx),
             packages: Arc::default(),
             tasks: Arc::default(),
-            log_limit: Arc::default(),
+            reporter: Arc::default(),
             exports,
         }
     }
@@ -232,14 +232,15 @@ impl Dispatcher {
     /// Counts a refusal of `kind` and reports it on `error_topic`, the log line shared by
     /// every publish no live package answers for.
     fn refuse(&self, kind: Refusal, error_topic: &str, origin: &Origin, reason: &str) {
-        self.cx.metrics.refused(kind);
-        report(
-            &self.cx.publisher,
-            &self.log_limit,
-            error_topic,
-            origin,
-            reason,
-        );
+        let problem = Problem::refused(&self.cx.metrics, kind, |_| reason.to_owned());
+        self.emit(error_topic, origin, &problem);
+    }
+
+    /// Reports `problem` of the publish `origin` on `error_topic`.
+    fn emit(&self, error_topic: &str, origin: &Origin, problem: &Problem) {
+        let origin = (origin.topic.as_str(), origin.payload.as_str());
+        self.reporter
+            .emit(&self.cx.publisher, error_topic, origin, problem);
     }
 
     fn report_map_error(&self, e: &MapError, origin: &Origin) {
@@ -276,24 +277,24 @@ impl Dispatcher {
             Err(refused) => refused,
         };
         let metrics = &self.cx.metrics;
-        let reason = match refused {
+        let problem = match refused {
             Refused::Full(full) => {
-                metrics.refused(Refusal::QueueFull);
                 metrics.dropped();
-                format!(
-                    "{package}: queue full ({} jobs, {} bytes pending): publish dropped ({} dropped so far)",
-                    full.jobs, full.bytes, full.dropped
-                )
+                Problem::refused(metrics, Refusal::QueueFull, |_| {
+                    format!(
+                        "{package}: queue full ({} jobs, {} bytes pending): publish dropped ({} dropped so far)",
+                        full.jobs, full.bytes, full.dropped
+                    )
+                })
             }
-            Refused::NoRoom(no_room) => {
-                let count = metrics.refused(Refusal::StorageFull);
+            Refused::NoRoom(no_room) => Problem::refused(metrics, Refusal::StorageFull, |count| {
                 format!(
                     "{package}: storage full ({} of {} bytes pending, storage.max_bytes): publish dropped ({count} refused so far)",
                     no_room.pending, no_room.max
                 )
-            }
+            }),
         };
-        p.fail(&self.cx.publisher, &origin, &reason);
+        p.fail(&self.cx.publisher, &origin, &problem);
     }
 
     /// The package `id`, started now if it is new and admitted.
@@ -308,19 +309,14 @@ impl Dispatcher {
             self.release_idle_in(&mut packages);
         }
         if packages.len() >= max {
-            let refused = self.cx.metrics.refused(Refusal::TooManyPackages);
-            let reason = format!(
-                "{id}: refused, {max} packages are live already (constellation.max_packages; {refused} refused so far)"
-            );
+            let problem = Problem::refused(&self.cx.metrics, Refusal::TooManyPackages, |refused| {
+                format!(
+                    "{id}: refused, {max} packages are live already (constellation.max_packages; {refused} refused so far)"
+                )
+            });
             let error_topic = error_topic(&config.prefix, &id.sentinel, &id.package);
             // A flood of names gives a few log lines, each with the count.
-            report(
-                &self.cx.publisher,
-                &self.log_limit,
-                &error_topic,
-                origin,
-                &reason,
-            );
+            self.emit(&error_topic, origin, &problem);
             return None;
         }
         let key = match self.admission.admit(config, id) {

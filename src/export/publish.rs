@@ -7,8 +7,9 @@ use crate::config::ExportConfig;
 use crate::constellation::model::StateObject;
 use crate::lock::lock;
 use crate::mqtt::Publisher;
+use crate::report::{Code, Problem};
 use minijinja::Environment;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -65,9 +66,8 @@ impl Export {
             Err(e) => {
                 let error = format!("export of {}: {e}", topics::key(so));
                 tracing::warn!("{error}");
-                let body = json!({"topic": topic, "error": error, "payload": Value::Null});
-                self.publisher
-                    .publish(&self.error_topic, body.to_string(), false);
+                let body = Problem::new(Code::Export, error).payload(&topic, Value::Null);
+                self.publisher.publish(&self.error_topic, body, false);
                 return;
             }
         };
@@ -151,8 +151,7 @@ impl Export {
     /// Reports a failure of this export on the adapter's `error` topic.
     pub(super) fn report(&self, error: &str) {
         tracing::warn!("{error}");
-        let body = json!({"topic": "export", "error": error, "payload": Value::Null});
-        self.publisher
-            .publish(&self.error_topic, body.to_string(), false);
+        let body = Problem::new(Code::Export, error).payload("export", Value::Null);
+        self.publisher.publish(&self.error_topic, body, false);
     }
 }

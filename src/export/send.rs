@@ -15,6 +15,7 @@ use crate::constellation::model::{
 use crate::constellation::{Backoff, Client, Error, Identity};
 use crate::lock::lock;
 use crate::mqtt::Publisher;
+use crate::report::{Code, Problem};
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use serde::Deserialize;
@@ -202,8 +203,9 @@ impl Send {
         tokio::spawn(async move {
             if let Err(e) = client.send_message(&identity, &message).await {
                 tracing::warn!(error = %e, key = %message.key, "_send: not sent");
-                let body = json!({"topic": "_send", "error": e.to_string(), "payload": payload});
-                publisher.publish(&error_topic, body.to_string(), false);
+                let problem = Problem::new(Code::of(&e), e.to_string());
+                let body = problem.payload("_send", Value::String(payload));
+                publisher.publish(&error_topic, body, false);
             }
         });
     }
@@ -211,13 +213,10 @@ impl Send {
     /// Publishes `reason` on `<prefix>/_send/error`.
     fn error(&self, reason: &str, payload: &[u8]) {
         tracing::warn!(reason, "_send: refused");
-        let body = json!({"topic": "_send", "error": reason,
-                          "payload": String::from_utf8_lossy(payload)});
-        self.publisher.publish(
-            &format!("{}/_send/error", self.prefix),
-            body.to_string(),
-            false,
-        );
+        let payload = Value::String(String::from_utf8_lossy(payload).into_owned());
+        let body = Problem::new(Code::Send, reason).payload("_send", payload);
+        self.publisher
+            .publish(&format!("{}/_send/error", self.prefix), body, false);
     }
 
     fn no_answer(&self, saga: &str, reply: Reply) {

@@ -15,6 +15,7 @@ use super::op::{Op, PendingRetained};
 use super::store::Store;
 use crate::metrics::Metrics;
 use crate::mqtt::Publisher;
+use crate::report::{Code, Problem};
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5::Publish;
 use std::collections::HashSet;
@@ -234,13 +235,11 @@ pub struct Reports {
 impl Reports {
     /// Publishes a journal failure on the adapter's `error` topic.
     fn report(&self, reason: &str) {
-        let body = serde_json::json!({
-            "topic": "journal",
-            "error": format!("the journal cannot be written: {reason}; publishes wait or are refused until it can"),
-            "payload": null,
-        });
-        self.publisher
-            .publish(&self.error_topic, body.to_string(), false);
+        let reason = format!(
+            "the journal cannot be written: {reason}; publishes wait or are refused until it can"
+        );
+        let body = Problem::new(Code::Journal, reason).payload("journal", serde_json::Value::Null);
+        self.publisher.publish(&self.error_topic, body, false);
     }
 }
 

@@ -8,6 +8,7 @@ use crate::config::CallbackPayload;
 use crate::constellation::model::{ReceivedMessage, RESPONSE_KEY};
 use crate::constellation::Error;
 use crate::mapping::Invocation;
+use crate::report::{Code, Problem};
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -128,7 +129,7 @@ async fn join(
                     payload: group.clone(),
                 };
                 let reason = format!("group {group:?} refused by Constellation: {e}");
-                package.fail(&cx.publisher, &origin, &reason);
+                package.fail(&cx.publisher, &origin, &Problem::new(Code::of(&e), reason));
                 refused.insert(group);
             }
             Err(e) => return Err(e),

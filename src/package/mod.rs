@@ -8,14 +8,12 @@
 //! - `messages`, `stateobjects`: the long polls, routed to the package's topics
 //!   (`trouble`: their failure handling; `recovery`: the probe that releases every
 //!   package waiting for the server when it answers again);
-//! - `context`: what every package shares, in named parts; `report`: refusals on
-//!   `error` topics.
+//! - `context`: what every package shares, in named parts.
 
 mod context;
 mod messages;
 mod queue;
 mod recovery;
-mod report;
 mod sagas;
 mod state;
 mod stateobjects;
@@ -24,7 +22,6 @@ mod uplink;
 
 pub use context::{Context, Lifecycle, Server};
 pub use queue::{Full, Job, Origin, PackageQueue, Pushed};
-pub use report::{report, LogLimit};
 pub use state::{Package, PackageState, Refused};
 
 use std::future::Future;

@@ -2,7 +2,6 @@
 //! memory, the groups and StateObject filters its pollers follow, its recorded status.
 
 use super::queue::{Entry, Full, Job, Origin, PackageQueue, Pushed};
-use super::report::{report, LogLimit};
 use super::sagas::SagaMemory;
 use crate::config::{CallbackPayload, Config, SoPayload};
 use crate::constellation::model::{SoFilter, StateObject};
@@ -11,6 +10,7 @@ use crate::journal::{Journal, NoRoom};
 use crate::lock::lock;
 use crate::mqtt::Publisher;
 use crate::native::{error_topic, PackageId};
+use crate::report::{Problem, Reporter};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,7 +30,7 @@ pub struct Package {
     pub(super) base_topic: String,
     pub(super) error_topic: String,
     /// Its refusal lines in the log.
-    log_limit: LogLimit,
+    reporter: Reporter,
     callback_payload: CallbackPayload,
     so_payload: SoPayload,
     pub(super) queue: Mutex<PackageQueue>,
@@ -108,7 +108,7 @@ impl Package {
         Self {
             identity,
             error_topic: error_topic(&config.prefix, &id.sentinel, &id.package),
-            log_limit: LogLimit::default(),
+            reporter: Reporter::default(),
             base_topic,
             callback_payload: declared.map(|p| p.callback_payload).unwrap_or_default(),
             so_payload: declared.map(|p| p.so_payload).unwrap_or_default(),
@@ -252,17 +252,13 @@ impl Package {
         self.released.cancel();
     }
 
-    /// Reports a failure of this package on its `error` topic (see [`report`]) and
-    /// keeps it as its latest error.
-    pub fn fail(&self, publisher: &Publisher, origin: &Origin, reason: &str) {
-        self.failed(reason);
-        report(
-            publisher,
-            &self.log_limit,
-            &self.error_topic,
-            origin,
-            reason,
-        );
+    /// Reports `problem` of the publish `origin` on this package's `error` topic (see
+    /// [`Reporter::emit`]) and keeps it as its latest error.
+    pub fn fail(&self, publisher: &Publisher, origin: &Origin, problem: &Problem) {
+        self.failed(&problem.reason);
+        let origin = (origin.topic.as_str(), origin.payload.as_str());
+        self.reporter
+            .emit(publisher, &self.error_topic, origin, problem);
     }
 
     fn failed(&self, reason: &str) {

@@ -8,6 +8,7 @@ use crate::config::SoPayload;
 use crate::constellation::model::{SoFilter, StateObject};
 use crate::constellation::Error;
 use crate::lock::lock;
+use crate::report::{Code, Problem};
 use std::sync::Arc;
 
 /// Follows the package's filter set (config and its latest `subscribe`), until the
@@ -180,7 +181,8 @@ fn report_refused(cx: &Context, package: &Package, filter: &SoFilter, error: &Er
         payload: serde_json::to_string(filter).unwrap_or_default(),
     };
     let reason = format!("StateObject link refused by Constellation: {error}");
-    package.fail(&cx.publisher, &origin, &reason);
+    let problem = Problem::new(Code::of(error), reason);
+    package.fail(&cx.publisher, &origin, &problem);
 }
 
 fn publish(cx: &Context, package: &Package, so: &StateObject) {

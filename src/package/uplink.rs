@@ -11,6 +11,7 @@ use crate::constellation::model::{
 use crate::constellation::{Backoff, Error};
 use crate::lock::lock;
 use crate::native::Intent;
+use crate::report::{Code, Problem};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 enum Outcome {
     Done,
     Retry(Job, Error),
-    Failed(Job, String),
+    Failed(Job, Problem),
     Refused(Job, Error),
 }
 
@@ -66,7 +67,8 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                 "Constellation refused the credential of {}; not retried for {left} s",
                 package.id
             );
-            package.fail(&cx.publisher, &job.origin, &msg);
+            let problem = Problem::new(Code::CredentialRefused, msg);
+            package.fail(&cx.publisher, &job.origin, &problem);
             finished();
             continue;
         }
@@ -114,7 +116,8 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                         // Reported once, on the error topic too: the server is not down
                         // but answers nonsense, which someone must look at.
                         let reason = format!("{error}; keeping the work and retrying");
-                        package.fail(&cx.publisher, &job.origin, &reason);
+                        let problem = Problem::new(Code::BadAnswer, reason);
+                        package.fail(&cx.publisher, &job.origin, &problem);
                     } else {
                         tracing::warn!(package = %package.id, %error, "Constellation unreachable; keeping work and retrying");
                     }
@@ -134,7 +137,8 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                     Some(reason) => format!("{error}; not provisioned: {reason}"),
                     None => error.to_string(),
                 };
-                package.fail(&cx.publisher, &job.origin, &message);
+                let problem = Problem::new(Code::of(&error), message);
+                package.fail(&cx.publisher, &job.origin, &problem);
                 refused_until = Some(Instant::now() + hold);
                 hold = (hold * 2).min(auth_hold * 10);
             }
@@ -157,7 +161,7 @@ async fn execute(cx: &Context, package: &Package, job: Job) -> Outcome {
     };
     match result {
         Ok(()) => Outcome::Done,
-        Err(Call::Refused(reason)) => Outcome::Failed(job, reason),
+        Err(Call::Refused(problem)) => Outcome::Failed(job, problem),
         Err(Call::Server(e)) => server_error(job, e),
     }
 }
@@ -170,16 +174,19 @@ fn server_error(job: Job, e: Error) -> Outcome {
         e if e.is_transient() => Outcome::Retry(job, e),
         e @ Error::Auth {
             status: Some(403), ..
-        } => Outcome::Failed(job, e.to_string()),
+        } => Outcome::Failed(job, Problem::new(Code::Forbidden, e.to_string())),
         e if e.is_auth() => Outcome::Refused(job, e),
-        e => Outcome::Failed(job, format!("Constellation rejected the request: {e}")),
+        e => {
+            let reason = format!("Constellation rejected the request: {e}");
+            Outcome::Failed(job, Problem::new(Code::of(&e), reason))
+        }
     }
 }
 
 /// Why a job's calls did not complete.
 enum Call {
     /// Refused before any request (an unknown saga…).
-    Refused(String),
+    Refused(Problem),
     Server(Error),
 }
 
@@ -208,9 +215,8 @@ async fn call(cx: &Context, package: &Package, intent: &Intent) -> Result<(), Ca
         Intent::Declare(descriptor) => c.declare_package_descriptor(id, descriptor).await?,
         Intent::Respond { saga_id, data } => {
             let Some(reply_to) = lock(&package.sagas).take(saga_id) else {
-                return Err(Call::Refused(format!(
-                    "unknown or expired saga id {saga_id:?}"
-                )));
+                let reason = format!("unknown or expired saga id {saga_id:?}");
+                return Err(Call::Refused(Problem::new(Code::UnknownSaga, reason)));
             };
             let answer = OutgoingMessage {
                 scope: Scope {

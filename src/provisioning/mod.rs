@@ -16,9 +16,10 @@ use crate::constellation::{Backoff, Client, Error, Management};
 use crate::lock::lock;
 use crate::mqtt::Publisher;
 use crate::native::{adapter_error_topic, PackageId};
+use crate::report::{Code, Problem};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use ledger::Ledger;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -408,12 +409,9 @@ impl Worker {
     /// Logs `error` and publishes it on the adapter's `error` topic.
     fn report(&self, error: &str) {
         tracing::error!("{error}");
-        let body = json!({"topic": "provisioning", "error": error, "payload": Value::Null});
-        self.publisher.publish(
-            &adapter_error_topic(&self.config.prefix),
-            body.to_string(),
-            false,
-        );
+        let body = Problem::new(Code::Provisioning, error).payload("provisioning", Value::Null);
+        self.publisher
+            .publish(&adapter_error_topic(&self.config.prefix), body, false);
     }
 }
 
