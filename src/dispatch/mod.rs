@@ -343,7 +343,7 @@ impl Dispatcher {
         }
         packages.insert(id.clone(), p.clone());
         package::start(&self.cx, &p, &mut lock(&self.tasks));
-        tracing::info!(package = %id, "package joined");
+        p.span.in_scope(|| tracing::info!("package joined"));
         Some(p)
     }
 
@@ -377,11 +377,12 @@ impl Dispatcher {
         }
         let idle = Duration::from_secs(idle_s);
         let before = packages.len();
-        packages.retain(|id, p| {
+        packages.retain(|_, p| {
             let release = p.releasable(idle);
             if release {
                 p.release();
-                tracing::info!(package = %id, idle_s, "package released: idle");
+                p.span
+                    .in_scope(|| tracing::info!(idle_s, "package released: idle"));
             }
             !release
         });

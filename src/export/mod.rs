@@ -22,6 +22,7 @@ use publish::Export;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Every export of the adapter, and the `_send` gateway.
 pub struct Exports {
@@ -91,13 +92,17 @@ impl Exports {
                 publisher.subscribe(&format!("{}/status", x.discovery_prefix));
                 export.announce_adapter_and_callbacks(&config.prefix);
             }
-            tokio::spawn(follow::follow(
-                export.clone(),
-                client.clone(),
-                identity.clone(),
-                Duration::from_secs(config.constellation.auth_retry_s),
-                stop.clone(),
-            ));
+            let span = tracing::info_span!("export", index = exports.len());
+            tokio::spawn(
+                follow::follow(
+                    export.clone(),
+                    client.clone(),
+                    identity.clone(),
+                    Duration::from_secs(config.constellation.auth_retry_s),
+                    stop.clone(),
+                )
+                .instrument(span),
+            );
             exports.push(export);
         }
         let send = send::Send::start(config, client, publisher, identity, stop.clone());

@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Sagas waiting for their answer at once; beyond, the oldest is answered "no answer".
 const MAX_PENDING: usize = 10_000;
@@ -105,7 +106,8 @@ impl Send {
         });
         tokio::spawn(
             send.clone()
-                .answers(Duration::from_secs(config.constellation.auth_retry_s), stop),
+                .answers(Duration::from_secs(config.constellation.auth_retry_s), stop)
+                .instrument(tracing::info_span!("send")),
         );
         send
     }

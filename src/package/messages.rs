@@ -81,7 +81,7 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                 }
             }
             Err(Error::SubscriptionLost { .. }) => {
-                tracing::info!(package = %package.id, "message subscription lost; renewing it");
+                tracing::info!("message subscription lost; renewing it");
                 renew = sub.take();
             }
             Err(e) => {
@@ -153,7 +153,7 @@ fn deliver(cx: &Arc<Context>, package: &Arc<Package>, message: ReceivedMessage) 
     }
     let (topic, properties) = if message.key == RESPONSE_KEY {
         let Some(saga) = &saga else {
-            tracing::warn!(package = %package.id, "a __Response without a saga id: dropped");
+            tracing::warn!("a __Response without a saga id: dropped");
             return;
         };
         (format!("{base}/saga/{saga}"), None)
@@ -195,7 +195,7 @@ fn command(
 ) {
     let invocation = match invocation {
         Ok(i) => i,
-        Err(e) => return tracing::warn!(package = %package.id, error = %e, "command not sent"),
+        Err(e) => return tracing::warn!(error = %e, "command not sent"),
     };
     // What the saga's time-out reports: the first publish (a command has one at least).
     let topic = invocation

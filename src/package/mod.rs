@@ -29,24 +29,21 @@ use std::pin::Pin;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
-/// Starts the tasks of `package` in `tasks`: its uplink worker and its two pollers. They
-/// end when the context's lifecycle says so (see [`Lifecycle`]), or when the package is
-/// released.
+/// Starts the tasks of `package` in `tasks`: its uplink worker and its two pollers, in
+/// its span. They end when the context's lifecycle says so (see [`Lifecycle`]), or when
+/// the package is released.
 pub fn start(cx: &Arc<Context>, package: &Arc<Package>, tasks: &mut JoinSet<()>) {
     let released = &package.released;
-    tasks.spawn(until(
-        released.clone(),
+    let tasks_of: [Pin<Box<dyn Future<Output = ()> + Send>>; 3] = [
         Box::pin(uplink::run(cx.clone(), package.clone())),
-    ));
-    tasks.spawn(until(
-        released.clone(),
         Box::pin(messages::run(cx.clone(), package.clone())),
-    ));
-    tasks.spawn(until(
-        released.clone(),
         Box::pin(stateobjects::run(cx.clone(), package.clone())),
-    ));
+    ];
+    for task in tasks_of {
+        tasks.spawn(until(released.clone(), task).instrument(package.span.clone()));
+    }
 }
 
 /// Runs `task` until it ends or the package is released (only when its worker holds no

@@ -31,6 +31,8 @@ pub struct Package {
     pub(super) error_topic: String,
     /// Its refusal lines in the log.
     reporter: Reporter,
+    /// The span of everything done for it: its tasks run in it, its log lines name it.
+    pub span: tracing::Span,
     callback_payload: CallbackPayload,
     so_payload: SoPayload,
     pub(super) queue: Mutex<PackageQueue>,
@@ -109,6 +111,7 @@ impl Package {
             identity,
             error_topic: error_topic(&config.prefix, &id.sentinel, &id.package),
             reporter: Reporter::default(),
+            span: tracing::info_span!("package", package = %id),
             base_topic,
             callback_payload: declared.map(|p| p.callback_payload).unwrap_or_default(),
             so_payload: declared.map(|p| p.so_payload).unwrap_or_default(),
@@ -257,6 +260,7 @@ impl Package {
     pub fn fail(&self, publisher: &Publisher, origin: &Origin, problem: &Problem) {
         self.failed(&problem.reason);
         let origin = (origin.topic.as_str(), origin.payload.as_str());
+        let _in = self.span.enter();
         self.reporter
             .emit(publisher, &self.error_topic, origin, problem);
     }

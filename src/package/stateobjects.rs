@@ -115,7 +115,7 @@ async fn follow(cx: &Context, package: &Package, filters: &[SoFilter], trouble: 
         match result {
             Ok(()) => trouble.ok(),
             Err(Error::SubscriptionLost { subscription, .. }) => {
-                tracing::info!(package = %package.id, "StateObject subscription lost; renewing");
+                tracing::info!("StateObject subscription lost; renewing");
                 match subscribe(cx, package, &mut filters, Some(&subscription)).await {
                     Ok(sub) => id = Some(sub),
                     Err(e) => {

@@ -72,7 +72,7 @@ impl Declared {
                 Ok(())
             }
             Err(reason) => {
-                tracing::warn!(package = %package.id, %reason, "not provisioned");
+                tracing::warn!(%reason, "not provisioned");
                 Err(Some(reason))
             }
         }
@@ -110,7 +110,7 @@ impl Trouble {
         error: &Error,
     ) {
         if !self.logged {
-            tracing::warn!(package = %package.id, %error, "{what} failing; retrying with backoff");
+            tracing::warn!(%error, "{what} failing; retrying with backoff");
             self.logged = true;
         }
         if error.is_auth() {

@@ -102,7 +102,7 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
         match outcome {
             Outcome::Done => {
                 if failing {
-                    tracing::info!(package = %package.id, "Constellation reachable again");
+                    tracing::info!("Constellation reachable again");
                     failing = false;
                 }
                 backoff.reset();
@@ -119,7 +119,7 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
                         let problem = Problem::new(Code::BadAnswer, reason);
                         package.fail(&cx.publisher, &job.origin, &problem);
                     } else {
-                        tracing::warn!(package = %package.id, %error, "Constellation unreachable; keeping work and retrying");
+                        tracing::warn!(%error, "Constellation unreachable; keeping work and retrying");
                     }
                     failing = true;
                 }
@@ -132,7 +132,7 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
             Outcome::Failed(job, error) => package.fail(&cx.publisher, &job.origin, &error),
             Outcome::Refused(job, error) => {
                 lock(&package.state).refusals += 1;
-                tracing::warn!(package = %package.id, %error, hold_s = hold.as_secs(), "credential refused");
+                tracing::warn!(%error, hold_s = hold.as_secs(), "credential refused");
                 let message = match &not_provisioned {
                     Some(reason) => format!("{error}; not provisioned: {reason}"),
                     None => error.to_string(),

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 /// How long a burst may stay quiet before its batch is applied.
 const GATHER: Duration = Duration::from_millis(100);
@@ -143,7 +144,11 @@ impl Provisioner {
             publisher,
             credentials: HashSet::new(),
         };
-        tokio::spawn(worker.run(rx));
+        tokio::spawn(
+            worker
+                .run(rx)
+                .instrument(tracing::info_span!("provisioning")),
+        );
         Some(Arc::new(Self {
             requests,
             sentinels: sentinel_globs(p),
@@ -202,7 +207,7 @@ impl Provisioner {
             self.ledger.clone(),
             self.config.deploy,
         );
-        tokio::spawn(async move {
+        let prune = async move {
             let mut removed = 0;
             for c in gone {
                 match management.delete_package(&c.sentinel, &c.package).await {
@@ -221,7 +226,8 @@ impl Provisioner {
                     tracing::warn!(error = %e, "provisioning: reload after pruning failed");
                 }
             }
-        });
+        };
+        tokio::spawn(prune.instrument(tracing::info_span!("provisioning")));
     }
 }
 
