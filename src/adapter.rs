@@ -1,16 +1,21 @@
 //! The adapter: the MQTT side (embedded broker or external connection), the
-//! Constellation client and the dispatcher, wired together and run until shutdown.
+//! Constellation client, the packages' registry and the router of publishes to them,
+//! wired together and run until shutdown.
 
 use crate::config::{Config, MqttMode};
 use crate::constellation::{Client, ClientOptions, Identity};
 use crate::devices::Devices;
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Registry, Router};
+use crate::export::Exports;
 use crate::http;
-use crate::journal::{Journal, Recovered, Reports, StoreError};
+use crate::journal::{Journal, Recovered, Reports, RetainedMessages, StoreError};
 use crate::metrics::Metrics;
-use crate::mqtt::connection::{connect, ConnectOptions, Login};
+use crate::mqtt::connection::{connect, ConnectOptions, Inbound, Login};
 use crate::mqtt::embedded::{self, BrokerConfig, BrokerError, EmbeddedBroker, Gate};
+use crate::mqtt::Publisher;
 use crate::native::adapter_error_topic;
+use crate::package::{Context, Lifecycle, Server};
+use crate::provisioning::Provisioner;
 use crate::report::{Code, Problem};
 use crate::setup::Setup;
 use std::net::SocketAddr;
@@ -48,8 +53,8 @@ pub enum StartError {
 pub struct Adapter {
     /// The embedded broker, in embedded mode.
     pub broker: Option<EmbeddedBroker>,
-    /// The dispatcher, for inspection (package states).
-    pub dispatcher: Dispatcher,
+    /// The packages, for inspection (their states).
+    pub registry: Registry,
     /// Where `/metrics`, `/healthz`, `/readyz` and `/status` are served, unless off.
     pub http: Option<SocketAddr>,
     task: JoinHandle<()>,
@@ -87,17 +92,7 @@ impl Adapter {
     ) -> Result<Self, StartError> {
         let Setup { config, mapping } = setup;
         // Bound first: a taken port stops the start before the broker runs.
-        let http_listener = match config.http.listen.as_str() {
-            "" => None,
-            addr => Some(
-                tokio::net::TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| StartError::Http {
-                        addr: addr.to_owned(),
-                        source,
-                    })?,
-            ),
-        };
+        let http_listener = bind_http(&config).await?;
         let metrics = Arc::new(Metrics::new());
         let (journal, writer, recovered) = Journal::open(&config.storage)?;
         let damage = damage_report(&recovered, &metrics);
@@ -108,56 +103,9 @@ impl Adapter {
                 "journal: work and retained messages of the last run found"
             );
         }
-        let mut gate = None;
-        let (broker, mut options) = match (config.mqtt.mode, broker) {
-            (MqttMode::Embedded, Some(mut broker_config)) => {
-                // The broker's retained messages live in the journal across restarts.
-                broker_config.settings.router.retained_store =
-                    rumqttd::RetainedStoreHandle(Some(journal.retained_store(recovered.retained)));
-                // It takes no publish it could not hand on to the journal.
-                let publish_gate = Gate::new(metrics.clone());
-                broker_config.settings.router.publish_gate =
-                    rumqttd::PublishGateHandle(Some(publish_gate.clone()));
-                for warning in &broker_config.warnings {
-                    tracing::warn!("embedded broker: {warning}");
-                }
-                let broker = embedded::start(broker_config.settings)?;
-                let mut options = connect_options(
-                    &config,
-                    broker.adapter_addr.ip().to_string(),
-                    broker.adapter_addr.port(),
-                    None,
-                    &metrics,
-                );
-                // The embedded broker keeps no session past the process: a client id of
-                // this process alone costs nothing, and no device can take the
-                // adapter's connection over by connecting with its id.
-                options.client_id =
-                    format!("{}-{}", options.client_id, uuid::Uuid::new_v4().simple());
-                publish_gate.set_adapter(&options.client_id);
-                gate = Some(publish_gate);
-                // On a listener that authenticates, the login made for this process,
-                // unless the configuration names one.
-                if options.credentials.is_none() {
-                    options.credentials = broker.adapter_login.clone();
-                }
-                (Some(broker), options)
-            }
-            (MqttMode::Embedded, None) => return Err(StartError::NoBroker),
-            (MqttMode::External, _) => {
-                let (host, port, tls) = external_target(&config)?;
-                (None, connect_options(&config, host, port, tls, &metrics))
-            }
-        };
-        let c = &config.constellation;
-        let url = Url::parse(&c.url).map_err(|e| StartError::Client(e.to_string()))?;
-        let client = Client::new(ClientOptions {
-            url,
-            request_timeout: Duration::from_millis(c.request_timeout_ms),
-            long_poll_timeout: Duration::from_millis(c.long_poll_timeout_ms),
-        })
-        .map_err(|e| StartError::Client(e.to_string()))?
-        .with_observer(metrics.clone());
+        let (broker, mut options, gate) =
+            mqtt_side(&config, broker, (&journal, recovered.retained), &metrics)?;
+        let client = constellation_client(&config, &metrics)?;
 
         let mqtt_stop = CancellationToken::new();
         let devices = Devices::new(mapping);
@@ -167,12 +115,13 @@ impl Adapter {
             .extend(devices.filters().iter().cloned());
         options.subscriptions.sort();
         options.subscriptions.dedup();
-        let (publisher, mut inbound, mqtt_task) = connect(options, mqtt_stop.clone());
+        let (publisher, inbound, mqtt_task) = connect(options, mqtt_stop.clone());
         let error_topic = adapter_error_topic(&config.prefix);
         if let Some(report) = damage {
             publisher.publish(&error_topic, report, false);
         }
-        let (journal_stop, journal_give_up) = (CancellationToken::new(), CancellationToken::new());
+        let journal_stop = CancellationToken::new();
+        let journal_give_up = CancellationToken::new();
         let reports = Reports {
             publisher: publisher.clone(),
             error_topic,
@@ -183,7 +132,6 @@ impl Adapter {
             journal_stop.clone(),
             journal_give_up.clone(),
         ));
-        let drain_topic = format!("{}/_adapter/drain", config.prefix);
         let readiness = Duration::from_secs(config.http.readiness_s);
         tokio::spawn(probe(
             client.clone(),
@@ -197,20 +145,14 @@ impl Adapter {
             readiness,
             shutdown.clone(),
         ));
-        let dispatcher = Dispatcher::new(
-            config.clone(),
-            devices,
-            client,
-            publisher.clone(),
-            metrics,
-            journal,
-        );
-        dispatcher.start_declared();
+        let (router, registry, exports) =
+            packages(&config, devices, client, &publisher, metrics, journal);
+        registry.start_declared();
         // The last run's work first, in per-package order.
-        dispatcher.restore(recovered.jobs);
+        registry.restore(recovered.jobs);
         let http = match http_listener {
             Some(listener) => Some(
-                http::serve(listener, dispatcher.clone(), readiness, shutdown.clone()).map_err(
+                http::serve(listener, registry.clone(), readiness, shutdown.clone()).map_err(
                     |source| StartError::Http {
                         addr: config.http.listen.clone(),
                         source,
@@ -219,73 +161,25 @@ impl Adapter {
             ),
             None => None,
         };
-        let flush = Duration::from_millis(c.flush_timeout_ms);
-        let embedded = broker.is_some();
-        let task = tokio::spawn({
-            let dispatcher = dispatcher.clone();
-            let idle_s = c.package_idle_s.max(1);
-            async move {
-                // Idle packages are looked for a few times per `package_idle_s`, on this
-                // task: none is released while a publish for it is being handed over.
-                let mut sweep =
-                    tokio::time::interval(Duration::from_secs((idle_s / 4).clamp(1, 60)));
-                sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        publish = inbound.recv() => match publish {
-                            Some(p) => dispatcher.handle(p),
-                            None => break,
-                        },
-                        _ = sweep.tick() => dispatcher.release_idle(),
-                    }
-                }
-                tracing::info!("shutting down: delivering queued work");
-                let deadline = tokio::time::Instant::now() + flush;
-                if let Some(gate) = &gate {
-                    // The embedded broker takes no more, and what it took is journaled.
-                    gate.close();
-                    publisher.publish(&drain_topic, "", false);
-                    let drain = async {
-                        loop {
-                            tokio::select! {
-                                _ = gate.drained() => break,
-                                publish = inbound.recv() => match publish {
-                                    Some(p) => dispatcher.handle(p),
-                                    None => break,
-                                },
-                            }
-                        }
-                    };
-                    if tokio::time::timeout_at(deadline, drain).await.is_err() {
-                        tracing::warn!("shutdown: flush time up before every publish the embedded broker took reached the journal");
-                    }
-                }
-                dispatcher
-                    .shutdown(deadline.saturating_duration_since(tokio::time::Instant::now()))
-                    .await;
-                // What is left is committed, and what was kept acknowledged; a journal
-                // that cannot be written is given up at the deadline.
-                journal_stop.cancel();
-                tokio::spawn(async move {
-                    tokio::time::sleep_until(deadline).await;
-                    journal_give_up.cancel();
-                });
-                let _ = journal_task.await;
-                mqtt_stop.cancel();
-                let _ = mqtt_task.await;
-                if embedded {
-                    // The broker dies with the process: give its router a moment to
-                    // forward the last publishes (`offline`, errors) to the devices.
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
-        });
+        let running = Running {
+            router,
+            registry: registry.clone(),
+            exports,
+            inbound,
+            gate,
+            publisher,
+            drain_topic: format!("{}/_adapter/drain", config.prefix),
+            flush: Duration::from_millis(config.constellation.flush_timeout_ms),
+            idle_s: config.constellation.package_idle_s.max(1),
+            embedded: broker.is_some(),
+            journal: (journal_task, journal_stop, journal_give_up),
+            mqtt: (mqtt_task, mqtt_stop),
+        };
         Ok(Self {
             broker,
-            dispatcher,
+            registry,
             http,
-            task,
+            task: tokio::spawn(running.run(shutdown)),
         })
     }
 
@@ -293,6 +187,198 @@ impl Adapter {
     /// `offline` published).
     pub async fn wait(self) {
         let _ = self.task.await;
+    }
+}
+
+/// The adapter's HTTP listener, bound (none when `http.listen` is `""`).
+async fn bind_http(config: &Config) -> Result<Option<tokio::net::TcpListener>, StartError> {
+    match config.http.listen.as_str() {
+        "" => Ok(None),
+        addr => tokio::net::TcpListener::bind(addr)
+            .await
+            .map(Some)
+            .map_err(|source| StartError::Http {
+                addr: addr.to_owned(),
+                source,
+            }),
+    }
+}
+
+/// The embedded broker (none with an external one), how the adapter connects, and the
+/// embedded broker's gate.
+type MqttSide = (Option<EmbeddedBroker>, ConnectOptions, Option<Arc<Gate>>);
+
+/// The MQTT side: the embedded broker started (its retained messages kept in the
+/// journal, those of the last run given back; no publish taken that the journal could
+/// not keep: its gate), or the external broker's address; and how the adapter connects
+/// to it.
+fn mqtt_side(
+    config: &Config,
+    broker: Option<BrokerConfig>,
+    (journal, retained): (&Journal, RetainedMessages),
+    metrics: &Arc<Metrics>,
+) -> Result<MqttSide, StartError> {
+    let mut broker_config = match (config.mqtt.mode, broker) {
+        (MqttMode::Embedded, Some(broker_config)) => broker_config,
+        (MqttMode::Embedded, None) => return Err(StartError::NoBroker),
+        (MqttMode::External, _) => {
+            let (host, port, tls) = external_target(config)?;
+            return Ok((
+                None,
+                connect_options(config, host, port, tls, metrics),
+                None,
+            ));
+        }
+    };
+    // The broker's retained messages live in the journal across restarts.
+    broker_config.settings.router.retained_store =
+        rumqttd::RetainedStoreHandle(Some(journal.retained_store(retained)));
+    // It takes no publish it could not hand on to the journal.
+    let gate = Gate::new(metrics.clone());
+    broker_config.settings.router.publish_gate = rumqttd::PublishGateHandle(Some(gate.clone()));
+    for warning in &broker_config.warnings {
+        tracing::warn!("embedded broker: {warning}");
+    }
+    let broker = embedded::start(broker_config.settings)?;
+    let addr = broker.adapter_addr;
+    let mut options = connect_options(config, addr.ip().to_string(), addr.port(), None, metrics);
+    // The embedded broker keeps no session past the process: a client id of this process
+    // alone costs nothing, and no device can take the adapter's connection over by
+    // connecting with its id.
+    options.client_id = format!("{}-{}", options.client_id, uuid::Uuid::new_v4().simple());
+    gate.set_adapter(&options.client_id);
+    // On a listener that authenticates, the login made for this process, unless the
+    // configuration names one.
+    if options.credentials.is_none() {
+        options.credentials = broker.adapter_login.clone();
+    }
+    Ok((Some(broker), options, Some(gate)))
+}
+
+/// The Constellation client of `[constellation]`, observed by `metrics`.
+fn constellation_client(config: &Config, metrics: &Arc<Metrics>) -> Result<Client, StartError> {
+    let c = &config.constellation;
+    let url = Url::parse(&c.url).map_err(|e| StartError::Client(e.to_string()))?;
+    Ok(Client::new(ClientOptions {
+        url,
+        request_timeout: Duration::from_millis(c.request_timeout_ms),
+        long_poll_timeout: Duration::from_millis(c.long_poll_timeout_ms),
+    })
+    .map_err(|e| StartError::Client(e.to_string()))?
+    .with_observer(metrics.clone()))
+}
+
+/// The package side: what every package shares, the packages' registry and the router
+/// of publishes to them, and the exports (`[[export]]`, `_send`) with their own tasks.
+fn packages(
+    config: &Arc<Config>,
+    devices: Devices,
+    client: Client,
+    publisher: &Publisher,
+    metrics: Arc<Metrics>,
+    journal: Journal,
+) -> (Router, Registry, Option<Arc<Exports>>) {
+    let exports = Exports::start(config, &client, publisher);
+    let cx = Arc::new(Context {
+        provisioner: Provisioner::start(config, &client, publisher.clone()),
+        server: Server::new(client, config),
+        publisher: publisher.clone(),
+        devices: Arc::new(devices),
+        lifecycle: Lifecycle::default(),
+        config: config.clone(),
+        metrics,
+        journal,
+        purged: tokio::sync::broadcast::channel(256).0,
+    });
+    let registry = Registry::new(cx.clone());
+    let router = Router::new(cx, registry.clone(), exports.clone());
+    (router, registry, exports)
+}
+
+/// A started adapter's main task: what it routes, and what it stops at shutdown.
+struct Running {
+    router: Router,
+    registry: Registry,
+    exports: Option<Arc<Exports>>,
+    inbound: Inbound,
+    /// The embedded broker's gate (none with an external broker).
+    gate: Option<Arc<Gate>>,
+    publisher: Publisher,
+    drain_topic: String,
+    flush: Duration,
+    idle_s: u64,
+    embedded: bool,
+    journal: (JoinHandle<()>, CancellationToken, CancellationToken),
+    mqtt: (JoinHandle<()>, CancellationToken),
+}
+
+impl Running {
+    /// Routes publishes until `shutdown`, then stops.
+    async fn run(mut self, shutdown: CancellationToken) {
+        // Idle packages are looked for a few times per `package_idle_s`, on this task:
+        // none is released while a publish for it is being handed over.
+        let every = Duration::from_secs((self.idle_s / 4).clamp(1, 60));
+        let mut sweep = tokio::time::interval(every);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                publish = self.inbound.recv() => match publish {
+                    Some(p) => self.router.handle(p),
+                    None => break,
+                },
+                _ = sweep.tick() => self.registry.release_idle(),
+            }
+        }
+        self.stop().await;
+    }
+
+    /// Delivers queued work for at most the flush time, then stops the journal and the
+    /// MQTT side.
+    async fn stop(mut self) {
+        tracing::info!("shutting down: delivering queued work");
+        let deadline = tokio::time::Instant::now() + self.flush;
+        if let Some(gate) = &self.gate {
+            // The embedded broker takes no more, and what it took is journaled.
+            gate.close();
+            self.publisher.publish(&self.drain_topic, "", false);
+            let drain = async {
+                loop {
+                    tokio::select! {
+                        _ = gate.drained() => break,
+                        publish = self.inbound.recv() => match publish {
+                            Some(p) => self.router.handle(p),
+                            None => break,
+                        },
+                    }
+                }
+            };
+            if tokio::time::timeout_at(deadline, drain).await.is_err() {
+                tracing::warn!("shutdown: flush time up before every publish the embedded broker took reached the journal");
+            }
+        }
+        if let Some(x) = &self.exports {
+            x.stop();
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.registry.shutdown(left).await;
+        // What is left is committed, and what was kept acknowledged; a journal that
+        // cannot be written is given up at the deadline.
+        let (journal_task, journal_stop, journal_give_up) = self.journal;
+        journal_stop.cancel();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(deadline).await;
+            journal_give_up.cancel();
+        });
+        let _ = journal_task.await;
+        let (mqtt_task, mqtt_stop) = self.mqtt;
+        mqtt_stop.cancel();
+        let _ = mqtt_task.await;
+        if self.embedded {
+            // The broker dies with the process: give its router a moment to forward the
+            // last publishes (`offline`, errors) to the devices.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! answers), `/readyz` (MQTT connected and Constellation answering), `/status` (every
 //! package, as JSON).
 
-use crate::dispatch::Dispatcher;
+use crate::dispatch::Registry;
 use crate::package::PackageState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 /// What the pages read.
 #[derive(Clone)]
 struct Observed {
-    dispatcher: Dispatcher,
+    registry: Registry,
     readiness: Duration,
     started: Instant,
 }
@@ -26,7 +26,7 @@ struct Observed {
 /// Serves the pages on `listener` until `shutdown`; returns the address it listens on.
 pub fn serve(
     listener: TcpListener,
-    dispatcher: Dispatcher,
+    registry: Registry,
     readiness: Duration,
     shutdown: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
@@ -38,7 +38,7 @@ pub fn serve(
         .route("/status", get(status))
         .route("/", get(page))
         .with_state(Observed {
-            dispatcher,
+            registry,
             readiness,
             started: Instant::now(),
         });
@@ -59,7 +59,7 @@ async fn page() -> impl IntoResponse {
 }
 
 async fn metrics(State(o): State<Observed>) -> impl IntoResponse {
-    let text = o.dispatcher.metrics().encode(o.dispatcher.snapshot());
+    let text = o.registry.metrics().encode(o.registry.snapshot());
     (
         [(
             header::CONTENT_TYPE,
@@ -74,7 +74,7 @@ async fn healthz(State(o): State<Observed>) -> Json<Value> {
 }
 
 async fn readyz(State(o): State<Observed>) -> (StatusCode, Json<Value>) {
-    let metrics = o.dispatcher.metrics();
+    let metrics = o.registry.metrics();
     let mqtt = metrics.is_mqtt_connected();
     let answered = metrics.since_constellation_answered();
     let constellation = answered.is_some_and(|ago| ago <= o.readiness);
@@ -119,7 +119,7 @@ async fn readyz(State(o): State<Observed>) -> (StatusCode, Json<Value>) {
 
 async fn status(State(o): State<Observed>) -> Json<Value> {
     let packages: Vec<Value> = o
-        .dispatcher
+        .registry
         .packages()
         .into_iter()
         .map(|(id, p)| {
@@ -129,13 +129,13 @@ async fn status(State(o): State<Observed>) -> Json<Value> {
         })
         .collect();
     let learned: Vec<String> = o
-        .dispatcher
+        .registry
         .learned()
         .iter()
         .map(ToString::to_string)
         .collect();
     Json(json!({
-        "mqtt": { "connected": o.dispatcher.metrics().is_mqtt_connected() },
+        "mqtt": { "connected": o.registry.metrics().is_mqtt_connected() },
         "packages": packages,
         "learned": learned,
     }))

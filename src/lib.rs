@@ -3,7 +3,7 @@
 //! # Layout
 //!
 //! Data flows one way each direction:
-//! MQTT publish → [`dispatch`] (through [`native`] or [`devices`]: `PackageId` +
+//! MQTT publish → [`dispatch`] (its router, through [`native`] or [`devices`]: `PackageId` +
 //! `Intent`) → [`package`] (its queue and uplink worker) → [`constellation`] (REST
 //! call); and Constellation long poll → [`package`] (its message and StateObject
 //! pollers) → MQTT publish. No module uses one that uses it back
@@ -28,8 +28,9 @@
 //!   module per Home Assistant component.
 //! - [`devices`]: the devices of other layouts as one thing (the mapping and the learned
 //!   devices): publishes → intents, messages → their commands, their descriptors.
-//! - [`dispatch`]: the dispatcher: publishes → intents, admission (`allow`,
-//!   credentials), StateObject defaults, retained replays; starts and owns packages.
+//! - [`dispatch`]: the [`dispatch::Router`] (publishes → intents, StateObject defaults,
+//!   retained replays) and the [`dispatch::Registry`] of packages (admission: `allow`,
+//!   credentials; started on first use, released when idle).
 //! - [`package`]: one virtual package's whole life: its conflating, bounded queue and
 //!   uplink worker, its message and StateObject long polls, its sagas, its shutdown.
 //! - [`journal`]: accepted work on disk (redb) until Constellation has it, group

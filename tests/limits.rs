@@ -29,7 +29,7 @@ async fn a_flood_of_package_names_past_max_packages_is_refused_and_counted() {
         refusal.payload
     );
     let adapter = h.adapter.as_ref().unwrap();
-    assert_eq!(adapter.dispatcher.packages().len(), MAX);
+    assert_eq!(adapter.registry.packages().len(), MAX);
     let text = common::metrics_text(adapter.http.unwrap()).await;
     assert!(
         text.contains("constellation_mqtt_refused_total{reason=\"too_many_packages\"} 96"),
@@ -89,7 +89,7 @@ async fn an_idle_package_is_released_and_rejoins_on_its_next_publish() {
     let adapter = h.adapter.as_ref().unwrap();
     let live = |name: &str| {
         adapter
-            .dispatcher
+            .registry
             .packages()
             .iter()
             .any(|(id, _)| id.to_string() == name)

@@ -334,3 +334,88 @@ fn the_module_maps_name_every_module() {
         );
     }
 }
+
+/// The longest a function of `src/` may be, in lines from `fn` to its closing brace.
+const MAX_FUNCTION_LINES: usize = 120;
+
+/// Functions over [`MAX_FUNCTION_LINES`] that are tables: a match whose arms read as
+/// rows, one per case, with nothing to split out.
+const TABLES: &[&str] = &[];
+
+struct FunctionLengths {
+    file: String,
+    long: Vec<(String, usize)>,
+}
+
+impl FunctionLengths {
+    fn measure(&mut self, name: &syn::Ident, fn_token: &syn::token::Fn, block: &syn::Block) {
+        let start = fn_token.span.start().line;
+        let end = block.brace_token.span.close().end().line;
+        let lines = end + 1 - start;
+        if lines > MAX_FUNCTION_LINES {
+            self.long
+                .push((format!("{}:{start} {name}", self.file), lines));
+        }
+    }
+}
+
+impl<'ast> Visit<'ast> for FunctionLengths {
+    fn visit_item_fn(&mut self, f: &'ast syn::ItemFn) {
+        self.measure(&f.sig.ident, &f.sig.fn_token, &f.block);
+        syn::visit::visit_item_fn(self, f);
+    }
+
+    fn visit_impl_item_fn(&mut self, f: &'ast syn::ImplItemFn) {
+        self.measure(&f.sig.ident, &f.sig.fn_token, &f.block);
+        syn::visit::visit_impl_item_fn(self, f);
+    }
+
+    fn visit_trait_item_fn(&mut self, f: &'ast syn::TraitItemFn) {
+        if let Some(block) = &f.default {
+            self.measure(&f.sig.ident, &f.sig.fn_token, block);
+        }
+        syn::visit::visit_trait_item_fn(self, f);
+    }
+
+    fn visit_item_mod(&mut self, m: &'ast syn::ItemMod) {
+        // Tests are not the product's code.
+        if !is_test_only(&m.attrs) {
+            syn::visit::visit_item_mod(self, m);
+        }
+    }
+}
+
+/// No function of `src/` is longer than [`MAX_FUNCTION_LINES`], tables excepted.
+#[test]
+fn no_function_is_over_120_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut long = Vec::new();
+    let mut dirs = vec![src.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let file = syn::parse_file(&text).unwrap();
+                let mut lengths = FunctionLengths {
+                    file: path.strip_prefix(&src).unwrap().display().to_string(),
+                    long: Vec::new(),
+                };
+                lengths.visit_file(&file);
+                long.extend(lengths.long);
+            }
+        }
+    }
+    long.retain(|(name, _)| !TABLES.iter().any(|t| name.ends_with(t)));
+    long.sort();
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_FUNCTION_LINES} lines:\n{}",
+        long.iter()
+            .map(|(name, lines)| format!("{name}: {lines} lines"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

@@ -578,7 +578,7 @@ async fn work_queued_when_the_shutdown_signal_comes_is_delivered() {
     let adapter = h.adapter.take().unwrap();
     wait_for("nine queued behind the one in flight", T, || async {
         adapter
-            .dispatcher
+            .registry
             .package(&id)
             .filter(|p| p.queued == 9)
             .map(drop)

@@ -11,11 +11,25 @@ use url::Url;
 pub fn validate(config: &Config) -> Vec<(String, String)> {
     let mut errors = Vec::new();
     let mut fail = |key: &str, reason: String| errors.push((key.to_owned(), reason));
+    for section in [
+        constellation,
+        storage,
+        http,
+        provisioning,
+        export,
+        mqtt,
+        packages,
+    ] {
+        section(config, &mut fail);
+    }
+    errors
+}
 
+/// `prefix` and `[constellation]`.
+fn constellation(config: &Config, fail: &mut dyn FnMut(&str, String)) {
     if let Err(reason) = check_prefix(&config.prefix) {
         fail("prefix", reason);
     }
-
     let c = &config.constellation;
     if let Err(reason) = check_url(&c.url, &["http", "https"]) {
         fail("constellation.url", reason);
@@ -54,6 +68,27 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
     if c.queue_limit_bytes == 0 {
         fail("constellation.queue_limit_bytes", "must be above 0".into());
     }
+    if c.auth_retry_s == 0 {
+        fail("constellation.auth_retry_s", "must be above 0".into());
+    }
+    if c.online_stateobject.contains(['+', '#']) {
+        fail(
+            "constellation.online_stateobject",
+            format!("{:?} contains an MQTT wildcard", c.online_stateobject),
+        );
+    }
+    if c.access_key.as_ref().map(Secret::expose) == Some("") {
+        fail("constellation.access_key", "is empty".into());
+    }
+    for (i, pattern) in c.allow.iter().enumerate() {
+        if let Err(reason) = check_allow(pattern) {
+            fail(&format!("constellation.allow[{i}]"), reason);
+        }
+    }
+}
+
+/// `[storage]`.
+fn storage(config: &Config, fail: &mut dyn FnMut(&str, String)) {
     let st = &config.storage;
     if st.max_bytes == 0 {
         fail("storage.max_bytes", "must be above 0".into());
@@ -70,9 +105,10 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
     if st.dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
         fail("storage.dir", "is empty".into());
     }
-    if c.auth_retry_s == 0 {
-        fail("constellation.auth_retry_s", "must be above 0".into());
-    }
+}
+
+/// `[http]`.
+fn http(config: &Config, fail: &mut dyn FnMut(&str, String)) {
     let h = &config.http;
     if !h.listen.is_empty() && h.listen.parse::<std::net::SocketAddr>().is_err() {
         fail(
@@ -86,21 +122,11 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
     if h.readiness_s == 0 {
         fail("http.readiness_s", "must be above 0".into());
     }
-    if c.online_stateobject.contains(['+', '#']) {
-        fail(
-            "constellation.online_stateobject",
-            format!("{:?} contains an MQTT wildcard", c.online_stateobject),
-        );
-    }
-    if c.access_key.as_ref().map(Secret::expose) == Some("") {
-        fail("constellation.access_key", "is empty".into());
-    }
-    for (i, pattern) in c.allow.iter().enumerate() {
-        if let Err(reason) = check_allow(pattern) {
-            fail(&format!("constellation.allow[{i}]"), reason);
-        }
-    }
+}
 
+/// `[provisioning]`.
+fn provisioning(config: &Config, fail: &mut dyn FnMut(&str, String)) {
+    let c = &config.constellation;
     let p = &config.provisioning;
     if p.enabled {
         if p.access_key.as_ref().is_none_or(|k| k.expose().is_empty()) {
@@ -139,7 +165,11 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
             );
         }
     }
+}
 
+/// `[[export]]`.
+fn export(config: &Config, fail: &mut dyn FnMut(&str, String)) {
+    let c = &config.constellation;
     if !config.export.is_empty() && c.identity.is_none() {
         fail(
             "constellation.identity",
@@ -164,7 +194,10 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
             fail(&key("discovery_prefix"), reason);
         }
     }
+}
 
+/// `[mqtt]`.
+fn mqtt(config: &Config, fail: &mut dyn FnMut(&str, String)) {
     let m = &config.mqtt;
     if m.qos > 2 {
         fail(
@@ -199,7 +232,11 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
             }
         }
     }
+}
 
+/// `[[packages]]`.
+fn packages(config: &Config, fail: &mut dyn FnMut(&str, String)) {
+    let c = &config.constellation;
     let mut seen = HashSet::new();
     for (i, p) in config.packages.iter().enumerate() {
         let at = |field: &str| format!("packages[{i}].{field}");
@@ -252,7 +289,6 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
             }
         }
     }
-    errors
 }
 
 fn check_prefix(prefix: &str) -> Result<(), String> {

@@ -5,7 +5,7 @@
 //! discovery topics and describes every device it knows as a [`DeviceSpec`]: the same
 //! mapping rules and commands a user would write by hand, with literal topics, plus the
 //! StateObject types it knows. [`Discovery`] compiles the specs into per-device
-//! mappers, routes publishes to them by exact topic, and tells the dispatcher which
+//! mappers, routes publishes to them by exact topic, and tells the router which
 //! packages changed (to re-declare their descriptors) and which topics to subscribe.
 
 mod esphome;

@@ -176,7 +176,7 @@ async fn drive(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
-                // Back-pressure: while the dispatcher is busy, stop reading from the broker.
+                // Back-pressure: while the router is busy, stop reading from the broker.
                 if inbound.send(publish).await.is_err() {
                     break;
                 }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Intent {
     /// Push a StateObject. A type, lifetime or metadata left unset here is filled from
-    /// the configuration, then by inference, by the dispatcher.
+    /// the configuration, then by inference, by the router.
     PushStateObject(StateObjectPush),
     /// Purge the package's StateObjects matching a name and a type (`*` = any).
     Purge {

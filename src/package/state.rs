@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-/// One virtual package, as its uplink worker, its pollers and the dispatcher share it.
+/// One virtual package, as its uplink worker, its pollers and the registry share it.
 pub struct Package {
     pub id: PackageId,
     /// The package's name as the journal's operations carry it.
@@ -69,7 +69,7 @@ pub enum Refused {
     NoRoom(NoRoom),
 }
 
-/// A package's recorded intent and status, as [`crate::dispatch::Dispatcher::package`] shows it.
+/// A package's recorded intent and status, as [`crate::dispatch::Registry::package`] shows it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PackageState {
     /// The StateObject filter set followed: the configuration's and the device's latest

@@ -3,7 +3,7 @@
 //! only ever removes those, and only once they have been gone long enough.
 //!
 //! The file is written by a thread of its own: a change costs its caller (who may hold
-//! the dispatcher's locks, on the runtime) an in-memory copy, never a disk write.
+//! the registry's locks, on the runtime) an in-memory copy, never a disk write.
 
 use crate::native::PackageId;
 use serde::{Deserialize, Serialize};

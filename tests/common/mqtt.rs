@@ -263,7 +263,7 @@ impl Harness {
     ) -> Option<constellation_mqtt::package::PackageState> {
         self.adapter
             .as_ref()?
-            .dispatcher
+            .registry
             .package(&PackageId::new(sentinel, package))
     }
 }
