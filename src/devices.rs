@@ -5,9 +5,10 @@
 
 use crate::constellation::model::ReceivedMessage;
 use crate::discovery::{state_object_types, Discovery, SoType};
+use crate::intent::Intent;
 use crate::lock::lock;
 use crate::mapping::{Commands, Invocation, MapError, Mapper, Mapping};
-use crate::native::{Intent, PackageId};
+use crate::native::PackageId;
 use serde_json::{json, Value};
 use std::sync::Mutex;
 

@@ -21,7 +21,9 @@
 //!   properties) and the adapter's MQTT 5 connection (rumqttc: persistent session,
 //!   resubscription, capped backoff, `_adapter/status`), with a [`mqtt::Publisher`]
 //!   that never blocks, and a topic matcher that never panics.
-//! - [`native`]: the native topic scheme: parsing and decoding, nothing else.
+//! - [`native`]: the native topic scheme: its topics parsed, nothing else.
+//! - [`intent`]: what a device asks of Constellation, one module per intent from its
+//!   decoding to its REST call.
 //! - [`discovery`]: devices learned at run time (Zigbee2MQTT device lists, Homie
 //!   attributes, Home Assistant discovery, ESPHome prefixes, Tasmota FullTopics), each
 //!   compiled into rules and commands with literal topics; [`discovery::ha`] has one
@@ -66,6 +68,7 @@ pub mod dispatch;
 pub mod export;
 pub mod http;
 pub mod init;
+pub mod intent;
 pub mod journal;
 pub mod lock;
 pub mod logging;

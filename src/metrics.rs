@@ -169,6 +169,14 @@ impl Metrics {
             last_answer_ms: AtomicU64::new(0),
         };
         m.journal_writable.set(1);
+        m.register_traffic();
+        m.register_state();
+        m
+    }
+
+    /// Registers what comes in and goes out: publishes, refusals, requests.
+    fn register_traffic(&mut self) {
+        let m = &mut *self;
         let r = &mut m.registry;
         r.register(
             "publishes_received",
@@ -221,6 +229,12 @@ impl Metrics {
             "Bytes of accepted work not yet taken by Constellation (bounded by storage.max_bytes)",
             m.pending_bytes.clone(),
         );
+    }
+
+    /// Registers the journal's figures, the queues, the packages and the polls.
+    fn register_state(&mut self) {
+        let m = &mut *self;
+        let r = &mut m.registry;
         r.register(
             "journal_commits",
             "Durable commits of the journal (storage.durability = \"disk\")",
@@ -286,7 +300,6 @@ impl Metrics {
             "Sagas delivered to devices and not yet answered",
             m.sagas_pending.clone(),
         );
-        m
     }
 
     /// A publish of `kind` came in.

@@ -2,7 +2,7 @@
 
 use crate::constellation::model::SoFilter;
 use crate::constellation::Identity;
-use crate::native::AvailabilityMode;
+use crate::intent::AvailabilityMode;
 use crate::secret::Secret;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -11,7 +11,8 @@ use super::source::{rule, Change, DeviceSpec, SoType, Source};
 use crate::config::{
     Availability, CommandParameter, CommandResponse, CommandRule, MapRule, MappedStateObject,
 };
-use crate::native::{AvailabilityMode, PackageId};
+use crate::intent::AvailabilityMode;
+use crate::native::PackageId;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 

@@ -19,8 +19,9 @@ mod zigbee2mqtt;
 
 pub use source::{Change, DeviceSpec, SoType, Source};
 
+use crate::intent::Intent;
 use crate::mapping::{Commands, DiscoverySource, MapError, Mapper};
-use crate::native::{Intent, PackageId};
+use crate::native::PackageId;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -2,9 +2,10 @@
 //! credential), released when idle, stopped at shutdown; its work handed to it in order.
 
 use super::admission::Admission;
+use crate::intent::Intent;
 use crate::lock::lock;
 use crate::metrics::{Metrics, Refusal, Snapshot};
-use crate::native::{error_topic, Intent, PackageId};
+use crate::native::{error_topic, PackageId};
 use crate::package::{self, Context, Job, Origin, Package, PackageState, Pushed, Refused};
 use crate::report::{Problem, Reporter};
 use std::collections::HashMap;

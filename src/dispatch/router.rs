@@ -7,12 +7,12 @@ use super::defaults::Defaults;
 use super::registry::Registry;
 use super::replay::Replays;
 use crate::export::Exports;
+use crate::intent::{decode, Intent};
 use crate::lock::lock;
 use crate::mapping::MapError;
 use crate::metrics::Refusal;
 use crate::native::{
-    adapter_error_topic, decode, error_topic, parse_topic, payload_head, Intent, Kind, PackageId,
-    Topic,
+    adapter_error_topic, error_topic, parse_topic, payload_head, Kind, PackageId, Topic,
 };
 use crate::package::{Context, Origin};
 use rumqttc::v5::mqttbytes::v5::Publish;

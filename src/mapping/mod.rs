@@ -4,7 +4,7 @@
 //! A [`Mapper`] is compiled once from the rules: topic patterns ([`pattern`]) and Jinja
 //! templates (minijinja, the language of Home Assistant's `value_template`). Each
 //! publish that is not on the native scheme goes through it and comes out as the same
-//! [`Intent`](crate::native::Intent)s the native scheme produces.
+//! [`Intent`](crate::intent::Intent)s the native scheme produces.
 
 mod commands;
 mod ha;

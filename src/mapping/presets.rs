@@ -218,7 +218,14 @@ pub(crate) fn tasmota(
     rules: &mut Vec<MapRule>,
     commands: &mut Vec<CommandRule>,
 ) {
-    let (cmnd, stat, tele) = (0, 1, 2);
+    tasmota_rules(sentinel, topics, rules);
+    tasmota_commands(sentinel, topics, commands);
+}
+
+/// The rules of a Tasmota device: its sensors and state exploded, its relays (and a
+/// light's state) as StateObjects, its LWT as availability.
+fn tasmota_rules(sentinel: &str, topics: &TasmotaTopics, rules: &mut Vec<MapRule>) {
+    let (stat, tele) = (1, 2);
     let rule = |prefix: usize, command: &str| MapRule {
         topic: topics.topic(prefix, &topics.topic, command),
         sentinel: sentinel.into(),
@@ -286,6 +293,12 @@ pub(crate) fn tasmota(
         }),
         ..rule(tele, "LWT")
     });
+}
+
+/// The commands of a Tasmota device: `Power`, `Command` and `Status`, each answered by
+/// its `stat/<topic>/RESULT`.
+fn tasmota_commands(sentinel: &str, topics: &TasmotaTopics, commands: &mut Vec<CommandRule>) {
+    let (cmnd, stat) = (0, 1);
     // In commands, `{package}` is the package of the message.
     let (command_package, device) = if topics.package == "{device}" {
         ("*".to_string(), "{package}")

@@ -2,8 +2,9 @@
 //! (a cover's `stopped` depends on its position, a light's colour on its brightness):
 //! kept only for the names some template declares it reads.
 
+use crate::intent::Intent;
 use crate::lock::lock;
-use crate::native::{Intent, PackageId};
+use crate::native::PackageId;
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;

@@ -7,8 +7,9 @@ use super::template::{compile, environment, reportable};
 use super::values::{coerce, fits, flatten, lookup, rendered, truthy};
 use crate::config::{Availability, MapRule};
 use crate::constellation::model::StateObjectPush;
+use crate::intent::{AvailabilityMode, Intent};
 use crate::names::check_segment;
-use crate::native::{AvailabilityMode, Intent, PackageId};
+use crate::native::PackageId;
 use minijinja::Environment;
 use serde_json::{Map, Value};
 
@@ -68,120 +69,11 @@ impl Mapper {
     pub fn new(rules: &[MapRule]) -> Result<Self, Vec<(String, String)>> {
         let mut env = environment();
         let mut errors = Vec::new();
-        let mut compiled = Vec::new();
-        for (i, r) in rules.iter().enumerate() {
-            let key = |k: &str| format!("map[{i}].{k}");
-            let pattern = Pattern::new(&r.topic)
-                .map_err(|e| errors.push((key("topic"), e)))
-                .ok();
-            let meta = |t: &Option<String>,
-                        l: &Option<i64>,
-                        m: &Map<String, Value>,
-                        vm: &Map<String, Value>,
-                        (map_only, strict): (bool, bool),
-                        reset: &Option<String>| Meta {
-                type_name: t.clone(),
-                lifetime: *l,
-                metadata: m.clone(),
-                map: vm.clone(),
-                map_only,
-                strict,
-                reset: reset.clone(),
-            };
-            let mut stateobjects = Vec::new();
-            for (name, so) in &r.stateobjects {
-                let k = key(&format!("stateobjects.{name:?}"));
-                let source = match (&so.value, &so.path) {
-                    (Some(v), None) => compile(&mut env, &mut errors, format!("{k}.value"), v)
-                        .map(Source::Template),
-                    (None, Some(p)) => Some(Source::Path(p.clone())),
-                    _ => {
-                        errors.push((
-                            k,
-                            "needs exactly one of `value` (a template) or `path`".into(),
-                        ));
-                        None
-                    }
-                };
-                if let Some(source) = source {
-                    stateobjects.push((
-                        name.clone(),
-                        source,
-                        meta(
-                            &so.type_name,
-                            &so.lifetime,
-                            &so.metadata,
-                            &so.map,
-                            (so.map_only, so.strict),
-                            &so.reset,
-                        ),
-                    ));
-                }
-            }
-            if let Some(name) = &r.stateobject {
-                let source = match &r.value {
-                    Some(v) => {
-                        compile(&mut env, &mut errors, key("value"), v).map(Source::Template)
-                    }
-                    None => Some(Source::Payload),
-                };
-                if let Some(source) = source {
-                    stateobjects.push((
-                        name.clone(),
-                        source,
-                        meta(
-                            &r.type_name,
-                            &r.lifetime,
-                            &r.metadata,
-                            &r.map,
-                            (r.map_only, r.strict),
-                            &r.reset,
-                        ),
-                    ));
-                }
-            } else if r.value.is_some() {
-                errors.push((key("value"), "`value` goes with `stateobject`".into()));
-            }
-            let availability = match &r.availability {
-                Some(Availability::Payloads { online, offline }) => Some(Avail::Payloads {
-                    online: online.clone(),
-                    offline: offline.clone(),
-                }),
-                Some(Availability::Template(t)) => {
-                    compile(&mut env, &mut errors, key("availability"), t).map(Avail::Template)
-                }
-                None => None,
-            };
-            if !r.explode
-                && r.stateobjects.is_empty()
-                && r.stateobject.is_none()
-                && r.availability.is_none()
-            {
-                errors.push((
-                    key("topic"),
-                    "the rule does nothing: add explode, stateobjects, stateobject or availability"
-                        .into(),
-                ));
-            }
-            for (field, text) in [("sentinel", &r.sentinel), ("package", &r.package)] {
-                if text.is_empty() {
-                    errors.push((key(field), "is empty".into()));
-                }
-            }
-            if let Some(pattern) = pattern {
-                compiled.push(Rule {
-                    pattern,
-                    sentinel: r.sentinel.clone(),
-                    package: r.package.clone(),
-                    explode: r.explode.then(|| r.skip.clone()),
-                    stateobjects,
-                    availability,
-                    availability_mode: r.availability_mode.clone(),
-                    continue_matching: r.continue_matching,
-                    reads: r.reads.clone(),
-                });
-            }
-        }
+        let compiled: Vec<Rule> = rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| compile_rule(&mut env, &mut errors, i, r))
+            .collect();
         if errors.is_empty() {
             Ok(Self {
                 env,
@@ -297,56 +189,17 @@ impl Mapper {
             }
         }
         for (name, source, meta) in &rule.stateobjects {
-            // The value, and the text the map is looked up with first (a template's
-            // rendering as it is, the way Home Assistant compares `payload_on`).
-            let (value, as_text) = match source {
-                // Text as rendered when text is declared; else what the text reads as.
-                Source::Template(t) => match render(t) {
-                    Some(r) if meta.type_name.as_deref() == Some("System.String") => {
-                        let text = r.trim().to_owned();
-                        (Some(Value::String(text.clone())), Some(text))
-                    }
-                    Some(r) => (Some(rendered(&r)), Some(r.trim().to_owned())),
-                    None => (None, None),
-                },
-                Source::Path(p) => (
-                    value_json.as_ref().and_then(|v| lookup(v, p)).cloned(),
-                    None,
-                ),
-                Source::Payload => (
-                    Some(
-                        value_json
-                            .clone()
-                            .unwrap_or_else(|| Value::String(text.to_owned())),
-                    ),
-                    Some(text.trim().to_owned()),
-                ),
+            let Some((value, as_text)) = source_value(source, meta, &render, &value_json, text)
+            else {
+                continue;
             };
-            let Some(value) = value else { continue };
             if meta.reset.is_some() && meta.reset == as_text {
                 out.push(Ok((package.clone(), push(fill(name), Value::Null, meta))));
                 continue;
             }
-            let mapped = as_text
-                .and_then(|t| meta.map.get(&t))
-                .or_else(|| match &value {
-                    Value::String(s) => meta.map.get(s),
-                    other => meta.map.get(&other.to_string()),
-                })
-                .cloned();
-            let value = match mapped {
-                Some(v) => v,
-                None if meta.map_only => {
-                    tracing::debug!(%topic, stateobject = %name, %value, "no update: the value is none of the rule's map");
-                    continue;
-                }
-                None => value,
-            };
-            if meta.strict && !fits(&value, meta.type_name.as_deref()) {
-                tracing::debug!(%topic, stateobject = %name, %value, "no update: the value is empty or not of the declared type");
-                continue;
+            if let Some(value) = meta.mapped(value, as_text, topic, name) {
+                out.push(Ok((package.clone(), push(fill(name), value, meta))));
             }
-            out.push(Ok((package.clone(), push(fill(name), value, meta))));
         }
         for reason in runaway.into_inner() {
             out.push(Err(MapError {
@@ -420,6 +273,178 @@ fn push(name: String, value: Value, meta: &Meta) -> Intent {
         lifetime: meta.lifetime,
         metadatas: (!meta.metadata.is_empty()).then(|| meta.metadata.clone()),
     })
+}
+
+/// The value a StateObject's source gives, and the text the map is looked up with first
+/// (a template's rendering as it is, the way Home Assistant compares `payload_on`);
+/// none when its template gives no update.
+fn source_value(
+    source: &Source,
+    meta: &Meta,
+    render: &impl Fn(&str) -> Option<String>,
+    value_json: &Option<Value>,
+    text: &str,
+) -> Option<(Value, Option<String>)> {
+    match source {
+        // Text as rendered when text is declared; else what the text reads as.
+        Source::Template(t) => {
+            let r = render(t)?;
+            if meta.type_name.as_deref() == Some("System.String") {
+                let text = r.trim().to_owned();
+                Some((Value::String(text.clone()), Some(text)))
+            } else {
+                Some((rendered(&r), Some(r.trim().to_owned())))
+            }
+        }
+        Source::Path(p) => Some((
+            value_json.as_ref().and_then(|v| lookup(v, p))?.clone(),
+            None,
+        )),
+        Source::Payload => Some((
+            value_json
+                .clone()
+                .unwrap_or_else(|| Value::String(text.to_owned())),
+            Some(text.trim().to_owned()),
+        )),
+    }
+}
+
+impl Meta {
+    /// `value` through the map (looked up by `as_text` first); none when `map_only`
+    /// and the map names neither, or when `strict` and it is empty or not of the type.
+    fn mapped(
+        &self,
+        value: Value,
+        as_text: Option<String>,
+        topic: &str,
+        name: &str,
+    ) -> Option<Value> {
+        let mapped = as_text
+            .and_then(|t| self.map.get(&t))
+            .or_else(|| match &value {
+                Value::String(s) => self.map.get(s),
+                other => self.map.get(&other.to_string()),
+            })
+            .cloned();
+        let value = match mapped {
+            Some(v) => v,
+            None if self.map_only => {
+                tracing::debug!(%topic, stateobject = %name, %value, "no update: the value is none of the rule's map");
+                return None;
+            }
+            None => value,
+        };
+        if self.strict && !fits(&value, self.type_name.as_deref()) {
+            tracing::debug!(%topic, stateobject = %name, %value, "no update: the value is empty or not of the declared type");
+            return None;
+        }
+        Some(value)
+    }
+}
+
+/// Rule `i` compiled into `env` (its problems added to `errors`); none when its topic
+/// is not a pattern.
+fn compile_rule(
+    env: &mut Environment<'static>,
+    errors: &mut Vec<(String, String)>,
+    i: usize,
+    r: &MapRule,
+) -> Option<Rule> {
+    let key = |k: &str| format!("map[{i}].{k}");
+    let pattern = Pattern::new(&r.topic)
+        .map_err(|e| errors.push((key("topic"), e)))
+        .ok();
+    let stateobjects = stateobjects_of(env, errors, i, r);
+    let availability = match &r.availability {
+        Some(Availability::Payloads { online, offline }) => Some(Avail::Payloads {
+            online: online.clone(),
+            offline: offline.clone(),
+        }),
+        Some(Availability::Template(t)) => {
+            compile(env, errors, key("availability"), t).map(Avail::Template)
+        }
+        None => None,
+    };
+    if !r.explode
+        && r.stateobjects.is_empty()
+        && r.stateobject.is_none()
+        && r.availability.is_none()
+    {
+        errors.push((
+            key("topic"),
+            "the rule does nothing: add explode, stateobjects, stateobject or availability".into(),
+        ));
+    }
+    for (field, text) in [("sentinel", &r.sentinel), ("package", &r.package)] {
+        if text.is_empty() {
+            errors.push((key(field), "is empty".into()));
+        }
+    }
+    Some(Rule {
+        pattern: pattern?,
+        sentinel: r.sentinel.clone(),
+        package: r.package.clone(),
+        explode: r.explode.then(|| r.skip.clone()),
+        stateobjects,
+        availability,
+        availability_mode: r.availability_mode.clone(),
+        continue_matching: r.continue_matching,
+        reads: r.reads.clone(),
+    })
+}
+
+/// The StateObjects rule `i` gives: its `stateobjects`, then its single `stateobject`.
+fn stateobjects_of(
+    env: &mut Environment<'static>,
+    errors: &mut Vec<(String, String)>,
+    i: usize,
+    r: &MapRule,
+) -> Vec<(String, Source, Meta)> {
+    let key = |k: &str| format!("map[{i}].{k}");
+    let mut stateobjects = Vec::new();
+    for (name, so) in &r.stateobjects {
+        let k = key(&format!("stateobjects.{name:?}"));
+        let source = match (&so.value, &so.path) {
+            (Some(v), None) => compile(env, errors, format!("{k}.value"), v).map(Source::Template),
+            (None, Some(p)) => Some(Source::Path(p.clone())),
+            _ => {
+                errors.push((
+                    k,
+                    "needs exactly one of `value` (a template) or `path`".into(),
+                ));
+                None
+            }
+        };
+        let meta = Meta {
+            type_name: so.type_name.clone(),
+            lifetime: so.lifetime,
+            metadata: so.metadata.clone(),
+            map: so.map.clone(),
+            map_only: so.map_only,
+            strict: so.strict,
+            reset: so.reset.clone(),
+        };
+        stateobjects.extend(source.map(|source| (name.clone(), source, meta)));
+    }
+    if let Some(name) = &r.stateobject {
+        let source = match &r.value {
+            Some(v) => compile(env, errors, key("value"), v).map(Source::Template),
+            None => Some(Source::Payload),
+        };
+        let meta = Meta {
+            type_name: r.type_name.clone(),
+            lifetime: r.lifetime,
+            metadata: r.metadata.clone(),
+            map: r.map.clone(),
+            map_only: r.map_only,
+            strict: r.strict,
+            reset: r.reset.clone(),
+        };
+        stateobjects.extend(source.map(|source| (name.clone(), source, meta)));
+    } else if r.value.is_some() {
+        errors.push((key("value"), "`value` goes with `stateobject`".into()));
+    }
+    stateobjects
 }
 
 #[cfg(test)]

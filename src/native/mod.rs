@@ -4,9 +4,8 @@
 //! after works on the intent, never on topic strings again.
 
 mod errors;
-mod intent;
 mod topic;
 
+pub use crate::intent::{decode, AvailabilityMode, Intent};
 pub use errors::{adapter_error_topic, error_topic, payload_head};
-pub use intent::{decode, AvailabilityMode, Intent};
 pub use topic::{parse_topic, Kind, PackageId, Topic};

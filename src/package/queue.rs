@@ -1,7 +1,7 @@
 //! A package's pending work: ordered, bounded in jobs and bytes, with StateObjects
 //! conflated by name.
 
-use crate::native::Intent;
+use crate::intent::Intent;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 

@@ -1,18 +1,16 @@
-//! The per-package worker: one task per virtual package, executing its queue in order
-//! against Constellation under the package's credential.
+//! The per-package worker: one task per virtual package, carrying out its queue's
+//! intents in order against Constellation under the package's credential.
 
 use super::context::Context;
 use super::queue::{Entry, Job, Origin};
 use super::state::Package;
 use super::trouble::Declared;
-use crate::constellation::model::{
-    LogLevel, OutgoingMessage, Scope, ScopeType, SoFilter, StateObjectPush, RESPONSE_KEY,
-};
-use crate::constellation::{Backoff, Error};
+use crate::constellation::model::SoFilter;
+use crate::constellation::{Backoff, Client, Error, Identity};
+use crate::intent::{AvailabilityMode, Failure, Intent, Target};
 use crate::lock::lock;
-use crate::native::Intent;
 use crate::report::{Code, Problem};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -148,21 +146,17 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
 
 /// Executes one job: its Constellation calls, under the global concurrency bound.
 async fn execute(cx: &Context, package: &Package, job: Job) -> Outcome {
-    let result = match &job.intent {
-        Intent::Subscribe(filters) => {
-            package.set_device_filters(filters);
-            return Outcome::Done;
-        }
-        Intent::Groups(groups) => {
-            package.set_device_groups(groups);
-            return Outcome::Done;
-        }
-        intent => cx.server.request(call(cx, package, intent)).await,
+    let target = Worker { cx, package };
+    let intent = &job.intent;
+    let result = if intent.is_local() {
+        intent.apply(&target).await
+    } else {
+        cx.server.request(intent.apply(&target)).await
     };
     match result {
         Ok(()) => Outcome::Done,
-        Err(Call::Refused(problem)) => Outcome::Failed(job, problem),
-        Err(Call::Server(e)) => server_error(job, e),
+        Err(Failure::Refused(problem)) => Outcome::Failed(job, problem),
+        Err(Failure::Server(e)) => server_error(job, e),
     }
 }
 
@@ -183,109 +177,66 @@ fn server_error(job: Job, e: Error) -> Outcome {
     }
 }
 
-/// Why a job's calls did not complete.
-enum Call {
-    /// Refused before any request (an unknown saga…).
-    Refused(Problem),
-    Server(Error),
+/// The package as its intents see it.
+struct Worker<'a> {
+    cx: &'a Context,
+    package: &'a Package,
 }
 
-impl From<Error> for Call {
-    fn from(e: Error) -> Self {
-        Self::Server(e)
+impl Target for Worker<'_> {
+    fn client(&self) -> &Client {
+        &self.cx.server.client
     }
-}
 
-async fn call(cx: &Context, package: &Package, intent: &Intent) -> Result<(), Call> {
-    let c = &cx.server.client;
-    let id = &package.identity;
-    match intent {
-        Intent::PushStateObject(so) => c.push_state_object(id, so).await?,
-        Intent::Purge { name, type_name } => {
-            c.purge_state_objects(id, name, type_name).await?;
-            let _ = cx.purged.send(SoFilter {
-                sentinel: id.sentinel.clone(),
-                package: id.package.clone(),
-                name: name.clone(),
-                type_name: type_name.clone(),
-            });
-        }
-        Intent::WriteLog { level, message } => c.write_log(id, *level, message).await?,
-        Intent::SendMessage(msg) => c.send_message(id, msg).await?,
-        Intent::Declare(descriptor) => c.declare_package_descriptor(id, descriptor).await?,
-        Intent::Respond { saga_id, data } => {
-            let Some(reply_to) = lock(&package.sagas).take(saga_id) else {
-                let reason = format!("unknown or expired saga id {saga_id:?}");
-                return Err(Call::Refused(Problem::new(Code::UnknownSaga, reason)));
-            };
-            let answer = OutgoingMessage {
-                scope: Scope {
-                    kind: ScopeType::Package,
-                    args: vec![reply_to.clone()],
-                    saga_id: Some(saga_id.clone()),
-                },
-                key: RESPONSE_KEY.into(),
-                data: data.clone(),
-            };
-            if let Err(e) = c.send_message(id, &answer).await {
-                if e.is_transient() {
-                    // Retried: the saga must still be answerable then.
-                    package.remember_saga(saga_id, &reply_to);
-                }
-                return Err(e.into());
-            }
-        }
-        Intent::GetSettings { force } => {
-            let settings = c.get_settings(id).await?;
-            let mut state = lock(&package.state);
-            if *force || state.settings.as_ref() != Some(&settings) {
-                let topic = format!("{}/settings", package.base_topic);
-                cx.publisher
-                    .publish(&topic, Value::Object(settings.clone()).to_string(), true);
-                state.settings = Some(settings);
-            }
-        }
-        Intent::Availability {
-            topic,
-            online,
-            mode,
-        } => {
-            let online = {
-                let mut state = lock(&package.state);
-                state.availability.insert(topic.clone(), *online);
-                mode.combine(&state.availability)
-            };
-            status(cx, package, online).await?;
-        }
-        Intent::Status(online) => status(cx, package, *online).await?,
-        // Handled by `execute` without a request.
-        Intent::Subscribe(_) | Intent::Groups(_) => {}
+    fn identity(&self) -> &Identity {
+        &self.package.identity
     }
-    Ok(())
-}
 
-/// Records the device's availability: the online StateObject, and a log line when it
-/// changed.
-async fn status(cx: &Context, package: &Package, online: bool) -> Result<(), Call> {
-    let c = &cx.server.client;
-    let id = &package.identity;
-    let name = &cx.config.constellation.online_stateobject;
-    if !name.is_empty() {
-        let push = StateObjectPush {
-            name: name.clone(),
-            value: Value::Bool(online),
-            type_name: Some("System.Boolean".into()),
-            lifetime: None,
-            metadatas: None,
-        };
-        c.push_state_object(id, &push).await?;
+    fn take_saga(&self, saga_id: &str) -> Option<String> {
+        lock(&self.package.sagas).take(saga_id)
     }
-    let previous = lock(&package.state).online;
-    if previous != Some(online) {
-        let text = if online { "online" } else { "offline" };
-        c.write_log(id, LogLevel::Info, &format!("{} is {text}", package.id))
-            .await?;
-        lock(&package.state).online = Some(online);
+
+    fn remember_saga(&self, saga_id: &str, reply_to: &str) {
+        self.package.remember_saga(saga_id, reply_to);
     }
-    Ok(())
+
+    fn publish_settings(&self, settings: Map<String, Value>, force: bool) {
+        let mut state = lock(&self.package.state);
+        if force || state.settings.as_ref() != Some(&settings) {
+            let topic = format!("{}/settings", self.package.base_topic);
+            let text = Value::Object(settings.clone()).to_string();
+            self.cx.publisher.publish(&topic, text, true);
+            state.settings = Some(settings);
+        }
+    }
+
+    fn purged(&self, filter: SoFilter) {
+        let _ = self.cx.purged.send(filter);
+    }
+
+    fn report_availability(&self, topic: &str, online: bool, mode: &AvailabilityMode) -> bool {
+        let mut state = lock(&self.package.state);
+        state.availability.insert(topic.to_owned(), online);
+        mode.combine(&state.availability)
+    }
+
+    fn online_stateobject(&self) -> &str {
+        &self.cx.config.constellation.online_stateobject
+    }
+
+    fn online(&self) -> Option<bool> {
+        lock(&self.package.state).online
+    }
+
+    fn set_online(&self, online: bool) {
+        lock(&self.package.state).online = Some(online);
+    }
+
+    fn set_device_filters(&self, filters: &[SoFilter]) {
+        self.package.set_device_filters(filters);
+    }
+
+    fn set_device_groups(&self, groups: &[String]) {
+        self.package.set_device_groups(groups);
+    }
 }

@@ -166,18 +166,7 @@ async fn dispatch(
     params: &Params,
     body: &[u8],
 ) -> Result<Reply, SimError> {
-    let post = *method == Method::POST;
-    let posts_only = action == "DeclarePackageDescriptor";
-    let may_post = matches!(action, "PushStateObject" | "SendMessage") || posts_only;
-    if (post && !may_post)
-        || (!post && posts_only)
-        || !matches!(*method, Method::GET | Method::POST)
-    {
-        return Err(SimError {
-            status: StatusCode::METHOD_NOT_ALLOWED,
-            message: format!("{action} does not take {method}"),
-        });
-    }
+    let post = check_method(action, method)?;
     let id = || params.required("subscriptionId");
     let existing = params.get("subscriptionId").filter(|s| !s.is_empty());
     let mut state = shared.lock();
@@ -187,13 +176,7 @@ async fn dispatch(
             let push = if post {
                 json_body(body)?
             } else {
-                StateObjectPush {
-                    name: params.required("name")?.to_owned(),
-                    value: json_or_text(params.required("value")?),
-                    type_name: params.get("type").map(str::to_owned),
-                    lifetime: Some(params.number("lifetime", 0i64)?),
-                    metadatas: None,
-                }
+                push_of(params)?
             };
             state.push_so(who, push).map(|()| Reply::NoContent)
         }
@@ -216,27 +199,7 @@ async fn dispatch(
             let msg = if post {
                 json_body(body)?
             } else {
-                let scope = params.required("scope")?;
-                let kind = ScopeType::from_name(scope).ok_or_else(|| {
-                    SimError::bad_request(format!("unknown scope type {scope:?}"))
-                })?;
-                OutgoingMessage {
-                    scope: Scope {
-                        kind,
-                        args: params
-                            .get("args")
-                            .map(|a| {
-                                a.split(',')
-                                    .filter(|s| !s.is_empty())
-                                    .map(str::to_owned)
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
-                        saga_id: params.get("sagaId").map(str::to_owned),
-                    },
-                    key: params.required("key")?.to_owned(),
-                    data: params.get("data").map(json_or_text).unwrap_or(Value::Null),
-                }
+                message_of(params)?
             };
             let sender = if who.is_consumer() {
                 SenderType::ConsumerHttp
@@ -293,6 +256,62 @@ async fn dispatch(
         },
         other => Err(SimError::not_found(format!("unknown action {other}"))),
     }
+}
+
+/// Whether the request is a POST, when `action` takes its `method`: GET for every
+/// action, POST for `PushStateObject` and `SendMessage` too, POST only for
+/// `DeclarePackageDescriptor`.
+fn check_method(action: &str, method: &Method) -> Result<bool, SimError> {
+    let post = *method == Method::POST;
+    let posts_only = action == "DeclarePackageDescriptor";
+    let may_post = matches!(action, "PushStateObject" | "SendMessage") || posts_only;
+    if (post && !may_post)
+        || (!post && posts_only)
+        || !matches!(*method, Method::GET | Method::POST)
+    {
+        return Err(SimError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            message: format!("{action} does not take {method}"),
+        });
+    }
+    Ok(post)
+}
+
+/// `PushStateObject`'s GET form: `name`, `value`, `type`?, `lifetime`?.
+fn push_of(params: &Params) -> Result<StateObjectPush, SimError> {
+    Ok(StateObjectPush {
+        name: params.required("name")?.to_owned(),
+        value: json_or_text(params.required("value")?),
+        type_name: params.get("type").map(str::to_owned),
+        lifetime: Some(params.number("lifetime", 0i64)?),
+        metadatas: None,
+    })
+}
+
+/// `SendMessage`'s GET form: `scope`, `args`? (comma-separated), `sagaId`?, `key`,
+/// `data`?.
+fn message_of(params: &Params) -> Result<OutgoingMessage, SimError> {
+    let scope = params.required("scope")?;
+    let kind = ScopeType::from_name(scope)
+        .ok_or_else(|| SimError::bad_request(format!("unknown scope type {scope:?}")))?;
+    let args = params
+        .get("args")
+        .map(|a| {
+            a.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(OutgoingMessage {
+        scope: Scope {
+            kind,
+            args,
+            saga_id: params.get("sagaId").map(str::to_owned),
+        },
+        key: params.required("key")?.to_owned(),
+        data: params.get("data").map(json_or_text).unwrap_or(Value::Null),
+    })
 }
 
 /// Holds the request until the subscription has something or `timeout` passes.
