@@ -116,39 +116,45 @@ impl<'ast> Visit<'ast> for FileUses {
     }
 }
 
-/// Every module of `src/` (the library's: `main.rs` is the binary) and what it uses.
-fn modules(src: &Path) -> BTreeMap<Module, FileUses> {
-    let mut out = BTreeMap::new();
+/// Every `.rs` file under `src`.
+fn rust_files(src: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
     let mut dirs = vec![src.to_path_buf()];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 dirs.push(path);
-                continue;
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
             }
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
-            }
-            let rel = path.strip_prefix(src).unwrap().with_extension("");
-            let mut module: Module = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
-            match module.last().map(String::as_str) {
-                Some("main") if module.len() == 1 => continue,
-                Some("lib") if module.len() == 1 => module.clear(),
-                Some("mod") => {
-                    module.pop();
-                }
-                _ => {}
-            }
-            let text = std::fs::read_to_string(&path).unwrap();
-            let file = syn::parse_file(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let mut uses = FileUses::default();
-            uses.visit_file(&file);
-            out.insert(module, uses);
         }
+    }
+    files
+}
+
+/// Every module of `src/` (the library's: `main.rs` is the binary) and what it uses.
+fn modules(src: &Path) -> BTreeMap<Module, FileUses> {
+    let mut out = BTreeMap::new();
+    for path in rust_files(src) {
+        let rel = path.strip_prefix(src).unwrap().with_extension("");
+        let mut module: Module = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        match module.last().map(String::as_str) {
+            Some("main") if module.len() == 1 => continue,
+            Some("lib") if module.len() == 1 => module.clear(),
+            Some("mod") => {
+                module.pop();
+            }
+            _ => {}
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let file = syn::parse_file(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut uses = FileUses::default();
+        uses.visit_file(&file);
+        out.insert(module, uses);
     }
     out
 }
@@ -387,23 +393,15 @@ impl<'ast> Visit<'ast> for FunctionLengths {
 fn no_function_is_over_120_lines() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut long = Vec::new();
-    let mut dirs = vec![src.clone()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                let text = std::fs::read_to_string(&path).unwrap();
-                let file = syn::parse_file(&text).unwrap();
-                let mut lengths = FunctionLengths {
-                    file: path.strip_prefix(&src).unwrap().display().to_string(),
-                    long: Vec::new(),
-                };
-                lengths.visit_file(&file);
-                long.extend(lengths.long);
-            }
-        }
+    for path in rust_files(&src) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let file = syn::parse_file(&text).unwrap();
+        let mut lengths = FunctionLengths {
+            file: path.strip_prefix(&src).unwrap().display().to_string(),
+            long: Vec::new(),
+        };
+        lengths.visit_file(&file);
+        long.extend(lengths.long);
     }
     long.sort();
     assert!(

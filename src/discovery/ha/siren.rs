@@ -1,7 +1,8 @@
 //! `siren`: on or off, set by `Set(value)`, as a switch.
 
-use super::command::{on_off as set_on_off, Command, Commands};
-use super::state::{on_off, Reading};
+use super::command::Command;
+use super::state::Reading;
+use super::switch::Switch;
 use super::{Component, Config};
 
 pub struct Siren;
@@ -11,13 +12,11 @@ impl Component for Siren {
         "siren"
     }
 
-    fn reading(&self, _name: &str, c: &Config) -> Reading {
-        on_off(c)
+    fn reading(&self, name: &str, c: &Config) -> Reading {
+        Switch.reading(name, c)
     }
 
     fn commands(&self, name: &str, c: &Config) -> Vec<Command> {
-        let mut commands = Commands::new(c, name);
-        commands.set(("value", "System.Boolean"), &set_on_off(c));
-        commands.out
+        Switch.commands(name, c)
     }
 }
