@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::constellation::model::{OutgoingMessage, Scope, ScopeType, SenderType, SoFilter};
 use crate::constellation::{Client, ClientOptions, Identity};
 use crate::mqtt::embedded;
+use crate::narrate;
 use crate::setup::Setup;
 use crate::sim::{Participant, SimHandle, Simulator, World};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
@@ -58,7 +59,7 @@ pub async fn run(
     }];
     config.export[0].homeassistant_discovery = true;
     if std::net::TcpListener::bind(&config.http.listen).is_err() {
-        println!(
+        narrate!(
             "HTTP: {} is taken; listening on a free port instead",
             config.http.listen
         );
@@ -67,7 +68,7 @@ pub async fn run(
     let mut broker_config =
         embedded::load(broker_config, config.mqtt.max_payload_bytes).map_err(|e| e.to_string())?;
     for (from, to) in embedded::move_taken_listeners(&mut broker_config.settings) {
-        println!("MQTT: {from} is taken; listening on {to} instead");
+        narrate!("MQTT: {from} is taken; listening on {to} instead");
     }
     let setup = Setup::new(config).map_err(|e| format!("{e:?}"))?;
     let adapter = Adapter::launch_with(setup, Some(broker_config), shutdown.clone())
@@ -78,30 +79,30 @@ pub async fn run(
         .clone()
         .ok_or_else(|| "the demo needs the embedded broker".to_string())?;
     let device_port = broker.v4.first().map_or(1883, |a| a.port());
-    println!(
+    narrate!(
         "Console: {}  (the simulated Constellation, live)",
         sim.url()
     );
-    println!(
+    narrate!(
         "Constellation simulator: {}  (inspect: {}sim/stateobjects, {}sim/configuration)",
         sim.url(),
         sim.url(),
         sim.url()
     );
-    println!(
+    narrate!(
         "  open world (AccessKey=demo); `constellation-mqtt sim --strict` refuses packages until \
          they are provisioned through its Management API ({}rest/management/)",
         sim.url()
     );
-    println!(
+    narrate!(
         "MQTT broker: 127.0.0.1:{device_port} (MQTT 3.1.1), {} (MQTT 5)",
         broker.adapter_addr
     );
     if let Some(http) = adapter.http {
-        println!("Adapter: http://{http}/metrics, /status, /readyz, /healthz; status page http://{http}/");
+        narrate!("Adapter: http://{http}/metrics, /status, /readyz, /healthz; status page http://{http}/");
     }
-    println!("Try: mosquitto_pub -p {device_port} -t constellation/Salon/Thermometer/stateobject/Temperature -m 22.5");
-    println!("Press Ctrl-C to stop.\n");
+    narrate!("Try: mosquitto_pub -p {device_port} -t constellation/Salon/Thermometer/stateobject/Temperature -m 22.5");
+    narrate!("Press Ctrl-C to stop.\n");
 
     tokio::spawn(watch(sim.url(), shutdown.clone()));
     tokio::spawn(exported(device_port, shutdown.clone()));
@@ -232,14 +233,14 @@ async fn exported(port: u16, stop: CancellationToken) {
                 let payload = String::from_utf8_lossy(&p.payload);
                 if p.topic.starts_with("homeassistant/") {
                     if !announced && p.topic.contains("/sensor/") && !payload.is_empty() {
-                        println!("Home Assistant ← {}: {payload}", p.topic);
+                        narrate!("Home Assistant ← {}: {payload}", p.topic);
                         announced = true;
                     }
                 } else if !p.topic.ends_with("/available") {
                     let value = serde_json::from_str::<serde_json::Value>(&payload)
                         .map(|so| so["Value"].to_string())
                         .unwrap_or_else(|_| payload.into_owned());
-                    println!("MQTT ← {}: {value}", p.topic);
+                    narrate!("MQTT ← {}: {value}", p.topic);
                 }
             }
             Ok(_) => {}
@@ -281,7 +282,7 @@ async fn watch(url: url::Url, stop: CancellationToken) {
             Vec::new()
         });
         for so in sos {
-            println!(
+            narrate!(
                 "Constellation ← {}: {} = {} ({})",
                 format_args!("{}/{}", so.sentinel_name, so.package_name),
                 so.name,
@@ -297,11 +298,11 @@ async fn answer(client: &AsyncClient, base: &str, key: &str, payload: &[u8]) {
     let Ok(message) = serde_json::from_slice::<serde_json::Value>(payload) else {
         return;
     };
-    println!("device   ← {base}/callback/{key}: {}", message["Data"]);
+    narrate!("device   ← {base}/callback/{key}: {}", message["Data"]);
     if let Some(saga) = message["Scope"]["SagaId"].as_str() {
         let reply = format!("{base}/response/{saga}");
         let value = "21.5";
-        println!("device   → {reply}: {value}");
+        narrate!("device   → {reply}: {value}");
         let _ = client.publish(reply, QoS::AtLeastOnce, false, value).await;
     }
 }
@@ -331,13 +332,13 @@ async fn console(sim: SimHandle, stop: CancellationToken) {
             key: "GetTemperature".into(),
             data: serde_json::Value::Null,
         };
-        println!("Constellation → Salon/Thermometer: GetTemperature (saga {saga})");
+        narrate!("Constellation → Salon/Thermometer: GetTemperature (saga {saga})");
         if sim.send(&me, SenderType::ConsumerHub, call).is_err() {
             continue;
         }
         match sim.saga_response(&me, &saga, Duration::from_secs(5)).await {
-            Some(answer) => println!("Constellation ← saga {saga} answered: {}", answer.data),
-            None => println!("Constellation: saga {saga} unanswered"),
+            Some(answer) => narrate!("Constellation ← saga {saga} answered: {}", answer.data),
+            None => narrate!("Constellation: saga {saga} unanswered"),
         }
     }
 }

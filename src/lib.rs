@@ -55,11 +55,12 @@
 //!   bounded rate, refused publishes counted.
 //! - [`secret`]: access keys and passwords that no `Debug` shows.
 //! - [`names`]: naming rules shared by configuration and topics; [`lock`],
-//!   [`shutdown`], [`logging`], [`tls`]: process plumbing.
+//!   [`shutdown`], [`logging`], [`tls`], [`console`]: process plumbing.
 
 pub mod adapter;
 pub mod check;
 pub mod config;
+pub mod console;
 pub mod constellation;
 pub mod demo;
 pub mod devices;

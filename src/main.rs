@@ -7,7 +7,7 @@ use constellation_mqtt::logging::{self, LogFormat};
 use constellation_mqtt::mqtt::embedded;
 use constellation_mqtt::setup::{self, Setup};
 use constellation_mqtt::sim::{Simulator, World};
-use constellation_mqtt::{check, demo, init, shutdown};
+use constellation_mqtt::{check, console, demo, init, narrate, say, shutdown};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -109,9 +109,9 @@ async fn main() -> ExitCode {
         Command::Init { dir, broker, force } => match init::write(&dir, broker, force) {
             Ok(files) => {
                 for f in files {
-                    println!("wrote {}", f.display());
+                    say!("wrote {}", f.display());
                 }
-                println!("next: constellation-mqtt check --config {0}/topics.toml, then run --config {0}/topics.toml", dir.display());
+                say!("next: constellation-mqtt check --config {0}/topics.toml, then run --config {0}/topics.toml", dir.display());
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -120,18 +120,23 @@ async fn main() -> ExitCode {
             }
         },
         Command::Completions { shell } => {
-            let mut cli = Cli::command();
+            let mut script = Vec::new();
             clap_complete::generate(
                 shell,
-                &mut cli,
+                &mut Cli::command(),
                 "constellation-mqtt",
-                &mut std::io::stdout(),
+                &mut script,
             );
+            console::write(&script);
             ExitCode::SUCCESS
         }
         Command::Man => {
-            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
-                Ok(()) => ExitCode::SUCCESS,
+            let mut page = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut page) {
+                Ok(()) => {
+                    console::write(&page);
+                    ExitCode::SUCCESS
+                }
                 Err(e) => {
                     eprintln!("error: {e}");
                     ExitCode::FAILURE
@@ -140,7 +145,7 @@ async fn main() -> ExitCode {
         }
         Command::Schema => {
             let schema = constellation_mqtt::config::json_schema();
-            println!(
+            say!(
                 "{}",
                 serde_json::to_string_pretty(&schema).unwrap_or_default()
             );
@@ -191,14 +196,14 @@ fn show_journal(path: Option<PathBuf>) -> ExitCode {
     match journal::inspect(&dir) {
         Ok(summary) => {
             let jobs: u64 = summary.packages.values().map(|(n, _)| n).sum();
-            println!(
+            say!(
                 "journal {}: {jobs} jobs pending for {} packages, {} retained messages",
                 dir.join("journal.redb").display(),
                 summary.packages.len(),
                 summary.retained
             );
             for (package, (n, bytes)) in &summary.packages {
-                println!("  {package}  {n} jobs  {bytes} bytes");
+                say!("  {package}  {n} jobs  {bytes} bytes");
             }
             ExitCode::SUCCESS
         }
@@ -232,7 +237,7 @@ async fn run_check(path: Option<PathBuf>) -> ExitCode {
     let Some((path, setup)) = load_setup(path) else {
         return ExitCode::FAILURE;
     };
-    println!("{}: configuration valid", path.display());
+    say!("{}: configuration valid", path.display());
     if setup.mqtt.mode == MqttMode::Embedded {
         let m = &setup.mqtt;
         match embedded::load(m.broker_config.as_deref(), m.max_payload_bytes) {
@@ -247,33 +252,31 @@ async fn run_check(path: Option<PathBuf>) -> ExitCode {
             }
         }
         match &m.broker_config {
-            Some(file) => println!("{}: embedded broker configuration valid", file.display()),
-            None => println!("embedded broker: compiled-in defaults (loopback 1883, 1884)"),
+            Some(file) => say!("{}: embedded broker configuration valid", file.display()),
+            None => say!("embedded broker: compiled-in defaults (loopback 1883, 1884)"),
         }
     }
     match check::check_access(&setup.config).await {
         Ok(rows) if rows.is_empty() => {
-            println!(
-                "no [[packages]] and no default credential: nothing to check against the server"
-            );
+            say!("no [[packages]] and no default credential: nothing to check against the server");
             ExitCode::SUCCESS
         }
         Ok(rows) => {
             if setup.packages.is_empty() {
-                println!("no [[packages]] declared: checking the default credential");
+                say!("no [[packages]] declared: checking the default credential");
             }
-            print!("{}", check::render(&rows));
+            console::write(check::render(&rows).as_bytes());
             if let Some(hint) = check::unreachable_hint(&setup.config, &rows) {
-                println!("{hint}");
+                say!("{hint}");
             }
             // With provisioning, a package the server refuses but would be given is fine.
             let mut to_create = Vec::new();
             if setup.config.provisioning.enabled {
                 match check::provisioning(&setup.config).await {
                     Ok(survey) => {
-                        println!("provisioning: the Management API accepts the credential");
+                        say!("provisioning: the Management API accepts the credential");
                         for (package, state) in &survey {
-                            println!("  {package}: {state}");
+                            say!("  {package}: {state}");
                         }
                         to_create = survey
                             .into_iter()
@@ -282,7 +285,7 @@ async fn run_check(path: Option<PathBuf>) -> ExitCode {
                             .collect();
                     }
                     Err(e) => {
-                        println!("{e}");
+                        say!("{e}");
                         return ExitCode::FAILURE;
                     }
                 }
@@ -340,7 +343,7 @@ async fn run_sim(config: Option<PathBuf>, listen: SocketAddr, strict: bool) -> E
         }
     };
     tracing::info!(url = %sim.url(), "Constellation simulator listening ({description})");
-    println!("Constellation simulator on {} ({description})", sim.url());
+    narrate!("Constellation simulator on {} ({description})", sim.url());
     sim.run_until(shutdown::on_signal()).await;
     ExitCode::SUCCESS
 }

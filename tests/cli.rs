@@ -558,3 +558,41 @@ async fn completions_and_man_page() {
     let (ok, _, err) = run_in(&dir, &["completions", "cmd.exe"]).await;
     assert!(!ok && err.contains("invalid value"), "{err}");
 }
+
+/// Every command's output to a reader that has gone (`| head -1`) ends it quietly, with
+/// success, as Unix tools do: no panic, no error. The reader is closed before the
+/// command starts, so every write fails. (The demo, a service, keeps running unread:
+/// `demo_runs_from_an_empty_directory_and_shows_data_flowing` stops reading its output
+/// before it asks for its metrics.)
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let init_dir = dir.path().join("init");
+    let config = init_dir.join("topics.toml");
+    let init = vec!["init".to_owned(), init_dir.display().to_string()];
+    let journal = vec![
+        "journal".to_owned(),
+        "--config".to_owned(),
+        config.display().to_string(),
+    ];
+    let commands = [
+        init,
+        journal,
+        vec!["schema".to_owned()],
+        vec!["completions".to_owned(), "bash".to_owned()],
+        vec!["man".to_owned()],
+    ];
+    for args in commands {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(BIN)
+            .args(&args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?}, {stderr}", out.status);
+        assert!(stderr.is_empty(), "{args:?} said: {stderr}");
+    }
+}

@@ -68,3 +68,60 @@ pub fn exported_as(exported: &Exported) -> &'static dyn Component {
         .find(|c| c.exports(exported))
         .unwrap_or(&sensor::Sensor)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::constellation::model::StateObject;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn each_component_is_registered_once_and_found_by_its_name() {
+        let mut names: Vec<_> = COMPONENTS.iter().map(|c| c.name()).collect();
+        for name in &names {
+            assert_eq!(component(name).name(), *name);
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), COMPONENTS.len(), "a component is listed twice");
+        assert_eq!(component("valve").name(), "other");
+    }
+
+    fn state(value: Value) -> StateObject {
+        StateObject {
+            sentinel_name: "S".into(),
+            package_name: "P".into(),
+            name: "N".into(),
+            unique_id: String::new(),
+            type_name: None,
+            value,
+            metadatas: None,
+            last_update: String::new(),
+            lifetime: 0,
+            is_expired: false,
+        }
+    }
+
+    #[test]
+    fn what_an_export_is_announced_as() {
+        let announced = |so: &StateObject| {
+            exported_as(&Exported::State {
+                so,
+                topic: "t",
+                value: "value_json.Value",
+                object_value_template: "",
+                whole: true,
+            })
+            .name()
+        };
+        assert_eq!(announced(&state(json!(true))), "binary_sensor");
+        assert_eq!(announced(&state(json!(21.5))), "sensor");
+        assert_eq!(announced(&state(json!({"a": 1}))), "sensor");
+        let callback = |type_name| exported_as(&Exported::Callback { type_name }).name();
+        assert_eq!(callback(None), "button");
+        assert_eq!(callback(Some("System.Boolean")), "switch");
+        assert_eq!(callback(Some("System.Int32")), "number");
+        assert_eq!(callback(Some("System.Double")), "number");
+        assert_eq!(callback(Some("System.String")), "text");
+    }
+}
