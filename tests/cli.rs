@@ -596,3 +596,26 @@ fn output_to_a_closed_pipe_ends_quietly() {
         assert!(stderr.is_empty(), "{args:?} said: {stderr}");
     }
 }
+
+/// Output to a full disk (`/dev/full`) is an error said on standard error, with failure.
+#[test]
+fn output_to_a_full_disk_is_an_error() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(BIN)
+        .arg("schema")
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: cannot write to standard output")
+            && stderr.contains("No space left on device")
+            && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
