@@ -1,4 +1,4 @@
-//! The per-package worker: one task per virtual package, carrying out its queue's
+//! The per-package worker, one per virtual package, carrying out its queue's
 //! intents in order against Constellation under the package's credential.
 
 use super::context::Context;
