@@ -88,18 +88,8 @@ mod tests {
     }
 
     fn state(value: Value) -> StateObject {
-        StateObject {
-            sentinel_name: "S".into(),
-            package_name: "P".into(),
-            name: "N".into(),
-            unique_id: String::new(),
-            type_name: None,
-            value,
-            metadatas: None,
-            last_update: String::new(),
-            lifetime: 0,
-            is_expired: false,
-        }
+        let so = json!({"SentinelName": "S", "PackageName": "P", "Name": "N", "Value": value});
+        serde_json::from_value(so).expect("a StateObject")
     }
 
     #[test]
