@@ -6,10 +6,15 @@ use super::model::{
 };
 use super::wire::{Terms, Wire};
 use super::{Error, Identity};
+use bytes::Bytes;
+use futures_util::future::Either;
+use futures_util::FutureExt;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use url::Url;
@@ -388,24 +393,34 @@ impl Client {
         }
     }
 
-    async fn json<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, Error> {
+    /// Sends a call whose answer is the JSON of a `T`. (A combinator, not an `async
+    /// fn`, nor are `done` and `send`: the call would be kept, unused, while the answer
+    /// is awaited, and an `async` block would hold the request twice.)
+    fn json<'a, T: DeserializeOwned>(
+        &'a self,
+        call: Call<'a>,
+    ) -> impl Future<Output = Result<T, Error>> + 'a {
         let action = call.action;
-        let body = self.send(call).await?;
-        serde_json::from_slice(&body)
-            .map_err(|e| self.bad_answer(action, format!("{e} in body {}", preview(&body))))
+        self.send(call).map(move |sent| {
+            let body = sent?;
+            serde_json::from_slice(&body)
+                .map_err(|e| self.bad_answer(action, format!("{e} in body {}", preview(&body))))
+        })
     }
 
     /// Sends a call whose success carries nothing to read: its body must be empty, or
     /// JSON (a server may answer `null` or `true`).
-    async fn done(&self, call: Call<'_>) -> Result<(), Error> {
+    fn done<'a>(&'a self, call: Call<'a>) -> impl Future<Output = Result<(), Error>> + 'a {
         let action = call.action;
-        let body = self.send(call).await?;
-        if body.trim_ascii().is_empty()
-            || serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok()
-        {
-            return Ok(());
-        }
-        Err(self.bad_answer(action, format!("not JSON: {}", preview(&body))))
+        self.send(call).map(move |sent| {
+            let body = sent?;
+            if body.trim_ascii().is_empty()
+                || serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok()
+            {
+                return Ok(());
+            }
+            Err(self.bad_answer(action, format!("not JSON: {}", preview(&body))))
+        })
     }
 
     /// A [`Error::BadAnswer`] to `action`, counted.
@@ -416,19 +431,102 @@ impl Client {
         Error::BadAnswer { action, reason }
     }
 
-    /// Sends the call and maps the answer to the spec's failure classes.
-    async fn send(&self, call: Call<'_>) -> Result<bytes::Bytes, Error> {
-        let action = call.action;
+    /// Sends the call and maps the answer to the spec's failure classes. Only the
+    /// encoded request lives while the answer is awaited: a long poll waits for minutes,
+    /// and every package has one.
+    fn send<'a>(&'a self, call: Call<'a>) -> impl Future<Output = Result<Bytes, Error>> + 'a {
+        let (action, identity) = (call.action, call.identity);
+        let subscription = call
+            .query
+            .iter()
+            .find(|(k, _)| *k == "subscriptionId")
+            .map(|(_, v)| *v);
+        let answer = match &self.transport {
+            Transport::Wire(wire) => match self.encode(wire, call) {
+                Ok(request) => Either::Left(over_wire(wire, request)),
+                Err(reason) => Either::Right(unsendable(reason)),
+            },
+            // Boxed: reqwest's futures would enlarge every request's, long polls' too.
+            Transport::Tls(http) => match self.parts(&call) {
+                Ok(parts) => Either::Right(Box::pin(async move {
+                    over_reqwest(http, &self.base, &call, parts).await
+                }) as Pending<'a>),
+                Err(reason) => Either::Right(unsendable(reason)),
+            },
+        };
+        let started = Instant::now();
+        answer.map(move |answer| {
+            if !matches!(answer, Err(Failure::Unsendable(_))) {
+                self.observe(action, answer.as_ref().ok().map(|a| a.0), started);
+            }
+            self.answered(action, identity, subscription, answer)
+        })
+    }
+
+    /// What an answer to `action` (as `identity`, on long poll `subscription`) means.
+    fn answered(
+        &self,
+        action: &'static str,
+        identity: &Identity,
+        subscription: Option<&str>,
+        answer: Result<Answered, Failure>,
+    ) -> Result<Bytes, Error> {
         let protocol = |reason: String| Error::Protocol { action, reason };
+        let (status, body, resent) = match answer {
+            Ok(answer) => answer,
+            Err(Failure::Unsendable(reason)) => return Err(Error::Protocol { action, reason }),
+            Err(Failure::Transport(reason)) => return Err(Error::Transient { action, reason }),
+            Err(Failure::BadAnswer(reason)) => return Err(self.bad_answer(action, reason)),
+        };
+        if resent {
+            if let Some(o) = &self.observer {
+                o.resent(action);
+            }
+        }
+        let status = StatusCode::from_u16(status)
+            .map_err(|_| protocol(format!("HTTP status {status} out of range")))?;
+        if status.is_success() {
+            return Ok(body);
+        }
+        let message = server_message(&body);
+        Err(match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Auth {
+                action,
+                identity: identity.to_string(),
+                status: Some(status.as_u16()),
+                message,
+            },
+            StatusCode::BAD_REQUEST => Error::BadRequest { action, message },
+            StatusCode::INTERNAL_SERVER_ERROR
+                if matches!(action, "GetMessages" | "GetStateObjects") =>
+            {
+                Error::SubscriptionLost {
+                    action,
+                    subscription: subscription.unwrap_or_default().to_owned(),
+                }
+            }
+            s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => Error::Transient {
+                action,
+                reason: format!("HTTP {s}: {message}"),
+            },
+            s => Error::Protocol {
+                action,
+                reason: format!("HTTP {s}: {message}"),
+            },
+        })
+    }
+
+    /// The path, query string and headers of `call`.
+    fn parts<'a>(&self, call: &Call<'a>) -> Result<Parts<'a>, String> {
         let path = match &call.management {
-            None => format!("{}{action}", self.actions),
+            None => format!("{}{}", self.actions, call.action),
             Some(segments) => {
                 let mut url = self
                     .base
                     .join("rest/management/")
-                    .map_err(|e| protocol(e.to_string()))?;
+                    .map_err(|e| e.to_string())?;
                 url.path_segments_mut()
-                    .map_err(|()| protocol("the server URL cannot have a path".into()))?
+                    .map_err(|()| "the server URL cannot have a path".to_owned())?
                     .pop_if_empty()
                     .extend(segments);
                 url.path().to_owned()
@@ -436,7 +534,7 @@ impl Client {
         };
         let id = call.identity;
         let mut query = call.query.clone();
-        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(4);
+        let mut headers: Vec<(&'static str, &'a str)> = Vec::with_capacity(4);
         // Headers carry printable ASCII only: names beyond it (`Salle à manger`) go in
         // the query string, percent-encoded, which the REST interface also reads.
         let credentials = [
@@ -460,81 +558,63 @@ impl Client {
                 .extend_pairs(&query)
                 .finish()
         });
-        let request = Request {
-            method: &call.method,
-            path: &path,
-            query: query.as_deref(),
-            headers: &headers,
-            body: call.body.as_deref(),
+        Ok(Parts {
+            path,
+            query,
+            headers,
+        })
+    }
+
+    /// `call` written as HTTP/1.1 for the lean transport, everything else dropped.
+    fn encode(&self, wire: &Wire, call: Call<'_>) -> Result<Encoded, String> {
+        use std::fmt::Write;
+        let parts = self.parts(&call)?;
+        let body = call.body.as_deref().unwrap_or_default();
+        let mut head = String::with_capacity(256 + body.len());
+        let _ = write!(head, "{} {}", call.method, parts.path);
+        if let Some(q) = &parts.query {
+            let _ = write!(head, "?{q}");
+        }
+        let _ = write!(head, " HTTP/1.1\r\nHost: {}\r\n", wire.authority());
+        // Header values are printable ASCII (`parts` checked): no line break splits the
+        // head.
+        for (name, value) in &parts.headers {
+            let _ = write!(head, "{name}: {value}\r\n");
+        }
+        if call.body.is_some() {
+            let _ = write!(head, "Content-Length: {}\r\n", body.len());
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(body);
+        Ok(Encoded {
+            bytes,
             timeout: call.timeout,
             terms: call.terms,
-        };
-        let started = Instant::now();
-        let answer = match &self.transport {
-            Transport::Wire(wire) => over_wire(wire, &request).await,
-            // Boxed: reqwest's futures would enlarge every request's, long polls' too.
-            Transport::Tls(http) => Box::pin(over_reqwest(http, &self.base, request)).await,
-        };
-        self.observe(action, answer.as_ref().ok().map(|a| a.0), started);
-        let (status, body, resent) = match answer {
-            Ok(answer) => answer,
-            Err(Failure::Unsendable(reason)) => return Err(Error::Protocol { action, reason }),
-            Err(Failure::Transport(reason)) => return Err(Error::Transient { action, reason }),
-            Err(Failure::BadAnswer(reason)) => return Err(self.bad_answer(action, reason)),
-        };
-        if resent {
-            if let Some(o) = &self.observer {
-                o.resent(action);
-            }
-        }
-        let status = StatusCode::from_u16(status)
-            .map_err(|_| protocol(format!("HTTP status {status} out of range")))?;
-        if status.is_success() {
-            return Ok(body);
-        }
-        let message = server_message(&body);
-        Err(match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Auth {
-                action,
-                identity: call.identity.to_string(),
-                status: Some(status.as_u16()),
-                message,
-            },
-            StatusCode::BAD_REQUEST => Error::BadRequest { action, message },
-            StatusCode::INTERNAL_SERVER_ERROR
-                if matches!(action, "GetMessages" | "GetStateObjects") =>
-            {
-                let subscription = call
-                    .query
-                    .iter()
-                    .find(|(k, _)| *k == "subscriptionId")
-                    .map_or_else(String::new, |(_, v)| (*v).to_owned());
-                Error::SubscriptionLost {
-                    action,
-                    subscription,
-                }
-            }
-            s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => Error::Transient {
-                action,
-                reason: format!("HTTP {s}: {message}"),
-            },
-            s => Error::Protocol {
-                action,
-                reason: format!("HTTP {s}: {message}"),
-            },
         })
     }
 }
 
-/// A request ready for either transport.
-struct Request<'a> {
-    method: &'a Method,
-    path: &'a str,
-    query: Option<&'a str>,
-    headers: &'a [(&'a str, &'a str)],
-    body: Option<&'a [u8]>,
+/// The path, query string and headers of a call.
+struct Parts<'a> {
+    path: String,
+    query: Option<String>,
+    headers: Vec<(&'static str, &'a str)>,
+}
+
+/// A call written for the lean transport.
+struct Encoded {
+    bytes: Vec<u8>,
     timeout: Duration,
     terms: Terms,
+}
+
+/// An answer awaited through reqwest, or a call that cannot be sent.
+type Pending<'a> = Pin<Box<dyn Future<Output = Result<Answered, Failure>> + Send + 'a>>;
+
+/// A call that cannot be expressed, as the answer it gets.
+fn unsendable<'a>(reason: String) -> Pending<'a> {
+    Box::pin(std::future::ready(Err(Failure::Unsendable(reason))))
 }
 
 /// A status, a body, and whether the request was sent twice.
@@ -550,26 +630,9 @@ enum Failure {
     BadAnswer(String),
 }
 
-/// The request written as HTTP/1.1 on the lean transport.
-async fn over_wire(wire: &Wire, r: &Request<'_>) -> Result<Answered, Failure> {
-    use std::fmt::Write;
-    let mut head = String::with_capacity(256);
-    let _ = write!(head, "{} {}", r.method, r.path);
-    if let Some(q) = r.query {
-        let _ = write!(head, "?{q}");
-    }
-    let _ = write!(head, " HTTP/1.1\r\nHost: {}\r\n", wire.authority());
-    // Header values are printable ASCII (`send` checked): no line break splits the head.
-    for (name, value) in r.headers {
-        let _ = write!(head, "{name}: {value}\r\n");
-    }
-    if let Some(body) = r.body {
-        let _ = write!(head, "Content-Length: {}\r\n", body.len());
-    }
-    head.push_str("\r\n");
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(r.body.unwrap_or_default());
-    match tokio::time::timeout(r.timeout, wire.exchange(&bytes, r.terms)).await {
+/// The request over the lean transport.
+async fn over_wire(wire: &Wire, r: Encoded) -> Result<Answered, Failure> {
+    match tokio::time::timeout(r.timeout, wire.exchange(&r.bytes, r.terms)).await {
         Ok(Ok(answer)) => Ok((answer.status, answer.body, answer.resent)),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
             Err(Failure::BadAnswer(e.to_string()))
@@ -586,17 +649,18 @@ async fn over_wire(wire: &Wire, r: &Request<'_>) -> Result<Answered, Failure> {
 async fn over_reqwest(
     http: &reqwest::Client,
     base: &Url,
-    r: Request<'_>,
+    r: &Call<'_>,
+    parts: Parts<'_>,
 ) -> Result<Answered, Failure> {
     let mut url = base.clone();
-    url.set_path(r.path);
-    url.set_query(r.query);
+    url.set_path(&parts.path);
+    url.set_query(parts.query.as_deref());
     let mut req = http.request(r.method.clone(), url).timeout(r.timeout);
-    for (name, value) in r.headers {
-        req = req.header(*name, *value);
+    for (name, value) in parts.headers {
+        req = req.header(name, value);
     }
-    if let Some(body) = r.body {
-        req = req.body(body.to_vec());
+    if let Some(body) = &r.body {
+        req = req.body(body.clone());
     }
     // No URL in errors: it may carry an access key.
     let failure = |e: reqwest::Error| {

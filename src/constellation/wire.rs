@@ -410,14 +410,18 @@ async fn more(stream: &mut TcpStream, raw: &mut Vec<u8>, limit: usize) -> io::Re
 }
 
 /// Reads what is available into `buf`, growing it up to `limit` bytes; 0 at the end of
-/// the connection.
+/// the connection. The room is made once bytes are there: a long poll waiting for its
+/// answer (every package has one) holds no buffer.
 async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, limit: usize) -> io::Result<usize> {
     if buf.len() >= limit {
         return Err(invalid(format!("an answer beyond {limit} bytes")));
     }
+    stream.readable().await?;
     if buf.capacity() == buf.len() {
         buf.reserve((buf.len().max(512)).min(limit - buf.len()));
     }
+    // Read as `AsyncRead` does (not `try_read_buf`): a short read clears the socket's
+    // readiness, which `Wire::checkout` reads as "closed by the server".
     stream.read_buf(buf).await
 }
 

@@ -11,15 +11,13 @@ use crate::report::{Problem, Reporter};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::task::JoinSet;
 
-/// The live packages, started on first use, and their tasks.
+/// The live packages, started on first use.
 #[derive(Clone)]
 pub struct Registry {
     cx: Arc<Context>,
     admission: Arc<Admission>,
     packages: Arc<Mutex<HashMap<PackageId, Arc<Package>>>>,
-    tasks: Arc<Mutex<JoinSet<()>>>,
     /// Refusal lines in the log for publishes no live package answers for (bad topics,
     /// packages refused or not yet started).
     reporter: Arc<Reporter>,
@@ -32,7 +30,6 @@ impl Registry {
             admission: Arc::new(Admission::new(&cx.config)),
             cx,
             packages: Arc::default(),
-            tasks: Arc::default(),
             reporter: Arc::default(),
         }
     }
@@ -79,10 +76,11 @@ impl Registry {
             return;
         };
         p.published();
-        let refused = match p.enqueue(Job {
+        let job = Job {
             intent,
             origin: origin.clone(),
-        }) {
+        };
+        let refused = match package::submit(&self.cx, &p, job) {
             Ok(Pushed::Queued { .. }) => return,
             Ok(Pushed::Conflated { .. }) => return self.cx.metrics.conflated(),
             Err(refused) => refused,
@@ -150,10 +148,10 @@ impl Registry {
                 origin: origin.clone(),
             };
             // A new queue has room: this cannot be refused.
-            let _ = p.enqueue(declare);
+            let _ = package::submit(&self.cx, &p, declare);
         }
         packages.insert(id.clone(), p.clone());
-        package::start(&self.cx, &p, &mut lock(&self.tasks));
+        package::start(&self.cx, &p);
         p.span.in_scope(|| tracing::info!("package joined"));
         Some(p)
     }
@@ -200,9 +198,6 @@ impl Registry {
         let released = before - packages.len();
         if released > 0 {
             self.cx.metrics.released(released);
-            // Their tasks end now: what the set keeps of them goes.
-            let mut tasks = lock(&self.tasks);
-            while tasks.try_join_next().is_some() {}
         }
     }
 
@@ -252,10 +247,10 @@ impl Registry {
 
     /// Stops the packages: each delivers what it has queued, for at most `flush`.
     pub async fn shutdown(&self, flush: Duration) {
-        self.cx.lifecycle.drain.cancel();
-        let mut tasks = std::mem::take(&mut *lock(&self.tasks));
-        let drained =
-            tokio::time::timeout(flush, async { while tasks.join_next().await.is_some() {} }).await;
+        let lifecycle = &self.cx.lifecycle;
+        lifecycle.drain.cancel();
+        lifecycle.tasks.close();
+        let drained = tokio::time::timeout(flush, lifecycle.tasks.wait()).await;
         if drained.is_err() {
             let left: usize = lock(&self.packages)
                 .values()
@@ -272,8 +267,8 @@ impl Registry {
                     "shutdown: flush time up; undelivered work dropped (storage.durability = \"memory\")"
                 );
             }
-            self.cx.lifecycle.abort.cancel();
-            tasks.shutdown().await;
+            lifecycle.abort.cancel();
+            lifecycle.tasks.wait().await;
         }
     }
 }

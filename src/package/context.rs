@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// What every package's worker and pollers share.
 pub struct Context {
@@ -71,16 +72,17 @@ impl Server {
 
     /// Runs an ordinary (not long-poll) request under the `max_concurrent_requests` bound.
     ///
-    /// A combinator rather than an `async fn`, which would hold `call` twice (as its
-    /// argument and as the future it awaits): these futures are a live package's
-    /// largest.
-    pub fn request<'a, T: 'a>(
+    /// The call is made, and boxed, only once its turn comes: thousands of packages may
+    /// be waiting (each asks for its settings as it starts), and each then holds only
+    /// this small wait. A combinator rather than an `async fn`, which would hold its
+    /// state twice.
+    pub fn request<'a, T: 'a, F: Future<Output = T> + 'a>(
         &'a self,
-        call: impl Future<Output = T> + 'a,
+        call: impl FnOnce() -> F + 'a,
     ) -> impl Future<Output = T> + 'a {
         use futures_util::FutureExt;
         self.requests.acquire().then(move |permit| {
-            call.map(move |answer| {
+            Box::pin(call()).map(move |answer| {
                 drop(permit);
                 answer
             })
@@ -115,11 +117,14 @@ impl Context {
     }
 }
 
-/// Shutdown in two steps.
+/// The packages' tasks, and their shutdown in two steps.
 #[derive(Default)]
 pub struct Lifecycle {
-    /// Cancelled at shutdown: workers finish their queues, then stop; pollers stop.
+    /// Cancelled at shutdown: workers finish their queues, then stop (none starts
+    /// again); pollers stop.
     pub drain: CancellationToken,
-    /// Cancelled when the shutdown flush time is up: workers stop at once.
+    /// Cancelled when the shutdown flush time is up: every task stops at once.
     pub abort: CancellationToken,
+    /// Every package's tasks, for shutdown to wait on.
+    pub tasks: TaskTracker,
 }

@@ -4,6 +4,7 @@ use super::context::Context;
 use super::queue::{Job, Origin};
 use super::state::Package;
 use super::trouble::Trouble;
+use super::work::submit;
 use crate::config::CallbackPayload;
 use crate::constellation::model::{ReceivedMessage, RESPONSE_KEY};
 use crate::constellation::Error;
@@ -34,17 +35,16 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
             }
             let id = match &sub {
                 Some(id) => id.clone(),
-                // Boxed, as the joins below: rare, their futures need not take room in
-                // the poll's, which a package holds all its life.
+                // The request is boxed once its turn comes (see `Server::request`):
+                // rare, it takes no room in the poll's, which a package holds all its
+                // life.
                 None => {
-                    let id = Box::pin(
-                        cx.server.request(
-                            cx.server
-                                .client
-                                .subscribe_to_message(&package.identity, renew.as_deref()),
-                        ),
-                    )
-                    .await?;
+                    let subscribe = || {
+                        cx.server
+                            .client
+                            .subscribe_to_message(&package.identity, renew.as_deref())
+                    };
+                    let id = cx.server.request(subscribe).await?;
                     joined.clear();
                     sub.insert(id).clone()
                 }
@@ -119,7 +119,7 @@ async fn join(
             .server
             .client
             .subscribe_to_message_group(&package.identity, &group, Some(id));
-        match cx.server.request(call).await {
+        match cx.server.request(|| call).await {
             Ok(_) => {
                 joined.insert(group);
             }
@@ -218,10 +218,14 @@ fn command(
                     topic,
                     payload: String::new(),
                 };
-                let _ = package.enqueue(Job {
-                    intent: answer,
-                    origin,
-                });
+                let _ = submit(
+                    &cx,
+                    &package,
+                    Job {
+                        intent: answer,
+                        origin,
+                    },
+                );
             }
         });
     }

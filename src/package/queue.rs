@@ -58,6 +58,11 @@ pub struct PackageQueue {
     high_water: usize,
     /// What the worker holds, taken from the queue.
     taken: Option<Taken>,
+    /// Work the package makes itself (its settings), done when nothing else waits, not
+    /// journaled; a newer one replaces it.
+    own: Option<Job>,
+    /// Whether a worker is executing the queue (one runs only while there is work).
+    worker: bool,
 }
 
 /// The job the worker holds.
@@ -102,6 +107,8 @@ impl PackageQueue {
             dropped: 0,
             high_water: 0,
             taken: None,
+            own: None,
+            worker: false,
         }
     }
 
@@ -159,7 +166,7 @@ impl PackageQueue {
 
     /// Whether nothing is waiting or being done.
     pub fn idle(&self) -> bool {
-        self.jobs.is_empty() && self.taken.is_none()
+        self.jobs.is_empty() && self.taken.is_none() && self.own.is_none()
     }
 
     /// The sequence number of the queued job `intent` would replace.
@@ -181,9 +188,29 @@ impl PackageQueue {
         }
     }
 
-    /// Takes the next job to execute.
+    /// Queues work the package makes itself: done once nothing else waits, in place of
+    /// any such work not done yet.
+    pub fn push_own(&mut self, job: Job) {
+        self.own = Some(job);
+    }
+
+    /// Claims the queue for a new worker: false when one is executing it already.
+    pub fn claim_worker(&mut self) -> bool {
+        !std::mem::replace(&mut self.worker, true)
+    }
+
+    /// Takes the next job to execute. With none left, the worker ends: the next job
+    /// needs a new one (see [`PackageQueue::claim_worker`]).
     pub fn pop(&mut self) -> Option<Entry> {
-        let entry = self.jobs.pop_front()?;
+        let Some(entry) = self.jobs.pop_front() else {
+            if let Some(job) = self.own.take() {
+                self.taken = Some(Taken::Other);
+                let (key, bytes) = (None, 0);
+                return Some(Entry { job, key, bytes });
+            }
+            self.worker = false;
+            return None;
+        };
         let pending_here = self.pending_seq(&entry.job.intent) == Some(self.front_seq);
         self.taken = Some(match &entry.job.intent {
             // The name leaves `pending` for `taken`: moved, not copied.
@@ -430,5 +457,30 @@ mod tests {
         let first = q.pop().unwrap();
         assert_eq!((first.key, first.bytes), (Some(1), 12));
         assert_eq!(q.bytes(), 13);
+    }
+
+    #[test]
+    fn a_worker_is_claimed_once_and_ends_when_nothing_is_left() {
+        let mut q = PackageQueue::new(100, 1 << 20);
+        push(&mut q, log("1")).unwrap();
+        assert!(q.claim_worker(), "the first job starts a worker");
+        push(&mut q, log("2")).unwrap();
+        assert!(!q.claim_worker(), "one runs already");
+        assert_eq!(drain(&mut q), [log("1"), log("2")]);
+        // Its last `pop` found nothing: it ended, the next job needs a new one.
+        assert!(q.claim_worker());
+    }
+
+    #[test]
+    fn own_work_waits_for_the_rest_and_a_newer_one_replaces_it() {
+        let mut q = PackageQueue::new(100, 1 << 20);
+        q.push_own(log("settings 1"));
+        push(&mut q, so("A", 1)).unwrap();
+        q.push_own(log("settings 2"));
+        assert!(!q.idle());
+        assert_eq!(q.len(), 1, "own work is not counted as waiting");
+        assert_eq!(drain(&mut q), [so("A", 1), log("settings 2")]);
+        q.finished();
+        assert!(q.idle());
     }
 }

@@ -1,6 +1,7 @@
 //! A virtual package's shared state: its credential and topics, its queue, its saga
 //! memory, the groups and StateObject filters its pollers follow, its recorded status.
 
+use super::memory::Memory;
 use super::queue::{Entry, Full, Job, Origin, PackageQueue, Pushed};
 use super::sagas::SagaMemory;
 use crate::config::{CallbackPayload, Config, SoPayload};
@@ -16,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// One virtual package, as its uplink worker, its pollers and the registry share it.
@@ -45,7 +46,8 @@ pub struct Package {
     /// What `[[packages]]` declares: always in force, the device's own added to it.
     declared_groups: Vec<String>,
     declared_filters: Vec<SoFilter>,
-    pub(super) wake: Notify,
+    /// What its last worker learnt of the server's failures, when it was anything.
+    memory: Mutex<Option<Box<Memory>>>,
     /// The retained `so/...` topics published for the package's links, with the
     /// StateObject each holds (its value left out): cleared when it is no longer
     /// followed or is purged.
@@ -125,7 +127,7 @@ impl Package {
             filters: watch::Sender::new(declared_filters.clone()),
             declared_groups,
             declared_filters,
-            wake: Notify::new(),
+            memory: Mutex::new(None),
             linked: Mutex::default(),
             configured: declared.is_some(),
             active_at: Mutex::new(Instant::now()),
@@ -155,11 +157,12 @@ impl Package {
         lock(&self.sagas).remember(id, reply_to);
     }
 
-    /// Queues a job for the worker, kept in the journal. A job that would add to the
-    /// pending work is refused when the package's queue or the journal is full; one
-    /// that replaces a pending value, or follows the value being sent, is always taken
-    /// (StateObjects conflate whatever the storage holds).
-    pub fn enqueue(&self, job: Job) -> Result<Pushed, Refused> {
+    /// Queues a job, kept in the journal; and whether it needs a worker started (none
+    /// runs: see [`super::submit`]). A job that would add to the pending work is
+    /// refused when the package's queue or the journal is full; one that replaces a
+    /// pending value, or follows the value being sent, is always taken (StateObjects
+    /// conflate whatever the storage holds).
+    pub(super) fn enqueue(&self, job: Job) -> Result<(Pushed, bool), Refused> {
         // Serializing plain data (strings, numbers, JSON values) cannot fail.
         let record = serde_json::to_vec(&job).unwrap_or_default();
         let mut queue = lock(&self.queue);
@@ -180,15 +183,26 @@ impl Package {
             } => self.journal.put(&self.journal_id, key, record, replaced),
             _ => {}
         }
-        drop(queue);
-        self.wake.notify_one();
-        Ok(pushed)
+        Ok((pushed, queue.claim_worker()))
     }
 
-    /// Queues work the package makes itself, not journaled (a settings refresh).
-    pub(super) fn enqueue_own(&self, job: Job) {
-        // Small and once per period: the queue's bounds need not apply.
-        let _ = lock(&self.queue).push(job, 0, None);
+    /// Queues work the package makes itself, not journaled (its settings: done when
+    /// nothing else waits, see [`PackageQueue::push_own`]); and whether it needs a
+    /// worker started.
+    pub(super) fn enqueue_own(&self, job: Job) -> bool {
+        let mut queue = lock(&self.queue);
+        queue.push_own(job);
+        queue.claim_worker()
+    }
+
+    /// Takes what its last worker learnt of the server (see [`Memory`]).
+    pub(super) fn recall(&self) -> Option<Box<Memory>> {
+        lock(&self.memory).take()
+    }
+
+    /// Keeps what its worker learnt of the server, for the next one.
+    pub(super) fn remember(&self, memory: Box<Memory>) {
+        *lock(&self.memory) = Some(memory);
     }
 
     /// The next job to execute.

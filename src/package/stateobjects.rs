@@ -77,7 +77,7 @@ async fn follow(cx: &Context, package: &Package, filters: &[SoFilter], trouble: 
                         .server
                         .client
                         .request_state_objects(&package.identity, filter);
-                    match refusal(cx.server.request(call).await)? {
+                    match refusal(cx.server.request(|| call).await)? {
                         Ok(sos) => {
                             sos.iter().for_each(|so| publish(cx, package, so));
                             usable.push(filter.clone());
@@ -153,7 +153,7 @@ async fn subscribe(
             cx.server
                 .client
                 .subscribe_to_state_objects(&package.identity, id.as_deref(), filter);
-        match refusal(cx.server.request(call).await)? {
+        match refusal(cx.server.request(|| call).await)? {
             Ok(sub) => {
                 id = Some(sub);
                 usable.push(filter.clone());

@@ -2,15 +2,16 @@
 //! intents in order against Constellation under the package's credential.
 
 use super::context::Context;
-use super::queue::{Entry, Job, Origin};
+use super::memory::Memory;
+use super::queue::{Entry, Job};
 use super::state::Package;
-use super::trouble::Declared;
 use crate::constellation::model::SoFilter;
-use crate::constellation::{Backoff, Client, Error, Identity};
-use crate::intent::{AvailabilityMode, Failure, Intent, Target};
+use crate::constellation::{Client, Error, Identity};
+use crate::intent::{AvailabilityMode, Failure, Target};
 use crate::lock::lock;
 use crate::report::{Code, Problem};
 use serde_json::{Map, Value};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,126 +23,115 @@ enum Outcome {
     Refused(Job, Error),
 }
 
-/// Runs a package's worker until its lifecycle drains (queue empty) or aborts.
+/// Runs a package's worker until its queue is empty (the next job starts another: see
+/// [`super::submit`]), or the lifecycle aborts. What it learnt of the server's failures
+/// is left with the package for the next worker.
 pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(30));
     let auth_hold = Duration::from_secs(cx.config.constellation.auth_retry_s);
-    let mut refused_until: Option<Instant> = None;
-    let mut hold = auth_hold;
-    let mut failing = false;
-    // Whether a wait after a failure may end when the shared probe sees the server
-    // back: not again right after such an early retry failed (the server answers the
-    // probe but not this package: its own backoff then applies).
-    let mut early = true;
-    let mut declared = Declared::default();
-    // The first tick is immediate: settings are published at package start.
-    let refresh_s = cx.config.constellation.settings_refresh_s;
-    let mut settings_refresh = tokio::time::interval(if refresh_s == 0 {
-        Duration::from_secs(u64::from(u32::MAX))
-    } else {
-        Duration::from_secs(refresh_s)
-    });
-    settings_refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let entry = loop {
-            if let Some(entry) = package.next() {
-                break entry;
-            }
-            tokio::select! {
-                _ = package.wake.notified() => {}
-                _ = settings_refresh.tick() => {
-                    let origin = Origin { topic: format!("{}/settings", package.base_topic), payload: String::new() };
-                    package.enqueue_own(Job { intent: Intent::GetSettings { force: false }, origin });
-                }
-                _ = cx.lifecycle.drain.cancelled() => return,
-            }
-        };
-        let Entry { job, key, bytes } = entry;
-        // Done with, or refused for good: the journal forgets it.
-        let finished = || package.done(key, bytes);
-        if let Some(until) = refused_until.filter(|u| Instant::now() < *u) {
-            let left = until.saturating_duration_since(Instant::now()).as_secs();
-            let msg = format!(
-                "Constellation refused the credential of {}; not retried for {left} s",
-                package.id
-            );
-            let problem = Problem::new(Code::CredentialRefused, msg);
-            package.fail(&cx.publisher, &job.origin, &problem);
-            finished();
-            continue;
-        }
-        let outcome = tokio::select! {
-            // Boxed: an idle worker (most of them) then holds no room for the requests'
-            // futures, which are large.
-            outcome = Box::pin(execute(&cx, &package, job)) => outcome,
-            _ = cx.lifecycle.abort.cancelled() => return,
-        };
-        // A refused credential: declared on the server first, when provisioning may.
-        let mut not_provisioned = None;
-        let outcome = match outcome {
-            // Boxed, as the wait below: rare paths, kept out of the idle worker's room.
-            Outcome::Refused(job, error) => {
-                match Box::pin(declared.declare(&cx, &package, &error)).await {
-                    Ok(()) => {
-                        package.retry(Entry { job, key, bytes });
-                        continue;
-                    }
-                    Err(reason) => {
-                        not_provisioned = reason;
-                        Outcome::Refused(job, error)
-                    }
-                }
-            }
-            other => other,
-        };
-        if !matches!(outcome, Outcome::Retry(..)) {
-            finished();
-        }
-        match outcome {
-            Outcome::Done => {
-                if failing {
-                    tracing::info!("Constellation reachable again");
-                    failing = false;
-                }
-                backoff.reset();
-                early = true;
-                hold = auth_hold;
-                refused_until = None;
-            }
-            Outcome::Retry(job, error) => {
-                if !failing {
-                    if matches!(error, Error::BadAnswer { .. }) {
-                        // Reported once, on the error topic too: the server is not down
-                        // but answers nonsense, which someone must look at.
-                        let reason = format!("{error}; keeping the work and retrying");
-                        let problem = Problem::new(Code::BadAnswer, reason);
-                        package.fail(&cx.publisher, &job.origin, &problem);
-                    } else {
-                        tracing::warn!(%error, "Constellation unreachable; keeping work and retrying");
-                    }
-                    failing = true;
-                }
-                package.retry(Entry { job, key, bytes });
-                tokio::select! {
-                    released = Box::pin(cx.wait_for_server(&package.identity, backoff.next_delay(), early)) => early = !released,
-                    _ = cx.lifecycle.abort.cancelled() => return,
-                }
-            }
-            Outcome::Failed(job, error) => package.fail(&cx.publisher, &job.origin, &error),
-            Outcome::Refused(job, error) => {
-                lock(&package.state).refusals += 1;
-                tracing::warn!(%error, hold_s = hold.as_secs(), "credential refused");
-                let message = match &not_provisioned {
-                    Some(reason) => format!("{error}; not provisioned: {reason}"),
-                    None => error.to_string(),
-                };
-                let problem = Problem::new(Code::of(&error), message);
-                package.fail(&cx.publisher, &job.origin, &problem);
-                refused_until = Some(Instant::now() + hold);
-                hold = (hold * 2).min(auth_hold * 10);
-            }
+    let mut memory = package
+        .recall()
+        .unwrap_or_else(|| Box::new(Memory::new(auth_hold)));
+    while let Some(entry) = package.next() {
+        if step(&cx, &package, &mut memory, entry).await.is_break() {
+            return;
         }
     }
+    if !memory.is_blank() {
+        package.remember(memory);
+    }
+}
+
+/// Executes `entry`, and acts on its outcome; `Break` when the lifecycle aborts.
+async fn step(
+    cx: &Context,
+    package: &Package,
+    memory: &mut Memory,
+    entry: Entry,
+) -> ControlFlow<()> {
+    let Entry { job, key, bytes } = entry;
+    // Done with, or refused for good: the journal forgets it.
+    let finished = || package.done(key, bytes);
+    if let Some(until) = memory.refused_until.filter(|u| Instant::now() < *u) {
+        let left = until.saturating_duration_since(Instant::now()).as_secs();
+        let msg = format!(
+            "Constellation refused the credential of {}; not retried for {left} s",
+            package.id
+        );
+        let problem = Problem::new(Code::CredentialRefused, msg);
+        package.fail(&cx.publisher, &job.origin, &problem);
+        finished();
+        return ControlFlow::Continue(());
+    }
+    let outcome = tokio::select! {
+        // The request's future is boxed once its turn comes (see `Server::request`).
+        outcome = execute(cx, package, job) => outcome,
+        _ = cx.lifecycle.abort.cancelled() => return ControlFlow::Break(()),
+    };
+    // A refused credential: declared on the server first, when provisioning may.
+    let mut not_provisioned = None;
+    let outcome = match outcome {
+        // Boxed, as the wait below: rare paths.
+        Outcome::Refused(job, error) => {
+            match Box::pin(memory.declared.declare(cx, &package.id, &error)).await {
+                Ok(()) => {
+                    package.retry(Entry { job, key, bytes });
+                    return ControlFlow::Continue(());
+                }
+                Err(reason) => {
+                    not_provisioned = reason;
+                    Outcome::Refused(job, error)
+                }
+            }
+        }
+        other => other,
+    };
+    if !matches!(outcome, Outcome::Retry(..)) {
+        finished();
+    }
+    match outcome {
+        Outcome::Done => {
+            if memory.failing {
+                tracing::info!("Constellation reachable again");
+                memory.failing = false;
+            }
+            memory.succeeded();
+        }
+        Outcome::Retry(job, error) => {
+            if !memory.failing {
+                if matches!(error, Error::BadAnswer { .. }) {
+                    // Reported once, on the error topic too: the server is not down
+                    // but answers nonsense, which someone must look at.
+                    let reason = format!("{error}; keeping the work and retrying");
+                    let problem = Problem::new(Code::BadAnswer, reason);
+                    package.fail(&cx.publisher, &job.origin, &problem);
+                } else {
+                    tracing::warn!(%error, "Constellation unreachable; keeping work and retrying");
+                }
+                memory.failing = true;
+            }
+            package.retry(Entry { job, key, bytes });
+            let delay = memory.backoff.next_delay();
+            tokio::select! {
+                released = Box::pin(cx.wait_for_server(&package.identity, delay, memory.early)) => memory.early = !released,
+                _ = cx.lifecycle.abort.cancelled() => return ControlFlow::Break(()),
+            }
+        }
+        Outcome::Failed(job, error) => package.fail(&cx.publisher, &job.origin, &error),
+        Outcome::Refused(job, error) => {
+            lock(&package.state).refusals += 1;
+            let hold = memory.hold;
+            tracing::warn!(%error, hold_s = hold.as_secs(), "credential refused");
+            let message = match &not_provisioned {
+                Some(reason) => format!("{error}; not provisioned: {reason}"),
+                None => error.to_string(),
+            };
+            let problem = Problem::new(Code::of(&error), message);
+            package.fail(&cx.publisher, &job.origin, &problem);
+            memory.refused_until = Some(Instant::now() + hold);
+            memory.hold = memory.refuse_again();
+        }
+    }
+    ControlFlow::Continue(())
 }
 
 /// Executes one job: its Constellation calls, under the global concurrency bound.
@@ -149,9 +139,10 @@ async fn execute(cx: &Context, package: &Package, job: Job) -> Outcome {
     let target = Worker { cx, package };
     let intent = &job.intent;
     let result = if intent.is_local() {
-        intent.apply(&target).await
+        // Boxed as a request is: a worker waiting its turn holds no room for it.
+        Box::pin(intent.apply(&target)).await
     } else {
-        cx.server.request(intent.apply(&target)).await
+        cx.server.request(|| intent.apply(&target)).await
     };
     match result {
         Ok(()) => Outcome::Done,
