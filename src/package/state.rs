@@ -10,7 +10,7 @@ use crate::constellation::Identity;
 use crate::journal::{Journal, NoRoom};
 use crate::lock::lock;
 use crate::mqtt::Publisher;
-use crate::native::{error_topic, PackageId};
+use crate::native::PackageId;
 use crate::report::{Problem, Reporter};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -22,14 +22,12 @@ use tokio_util::sync::CancellationToken;
 
 /// One virtual package, as its uplink worker, its pollers and the registry share it.
 pub struct Package {
-    pub id: PackageId,
-    /// The package's name as the journal's operations carry it.
-    journal_id: Arc<PackageId>,
+    /// Its name, shared with the journal's operations.
+    pub id: Arc<PackageId>,
     journal: Journal,
     pub(super) identity: Identity,
     /// `<prefix>/<sentinel>/<package>`.
     pub(super) base_topic: String,
-    pub(super) error_topic: String,
     /// Its refusal lines in the log.
     reporter: Reporter,
     /// The span of everything done for it: its tasks run in it, its log lines name it.
@@ -111,7 +109,6 @@ impl Package {
         let declared_filters = declared.map(|p| p.subscribe.clone()).unwrap_or_default();
         Self {
             identity,
-            error_topic: error_topic(&config.prefix, &id.sentinel, &id.package),
             reporter: Reporter::default(),
             span: tracing::info_span!("package", package = %id),
             base_topic,
@@ -133,15 +130,9 @@ impl Package {
             active_at: Mutex::new(Instant::now()),
             messaged: AtomicBool::new(false),
             released: CancellationToken::new(),
-            journal_id: Arc::new(id.clone()),
             journal,
-            id,
+            id: Arc::new(id),
         }
-    }
-
-    /// The package's `error` topic.
-    pub fn error_topic(&self) -> &str {
-        &self.error_topic
     }
 
     pub(super) fn callback_payload(&self) -> CallbackPayload {
@@ -176,11 +167,11 @@ impl Package {
             .map_err(Refused::Full)?;
         // Under the queue's lock: the worker's `done` for this job comes after.
         match pushed {
-            Pushed::Queued { key: Some(key) } => self.journal.put(&self.journal_id, key, record, 0),
+            Pushed::Queued { key: Some(key) } => self.journal.put(&self.id, key, record, 0),
             Pushed::Conflated {
                 key: Some(key),
                 replaced,
-            } => self.journal.put(&self.journal_id, key, record, replaced),
+            } => self.journal.put(&self.id, key, record, replaced),
             _ => {}
         }
         Ok((pushed, queue.claim_worker()))
@@ -276,7 +267,13 @@ impl Package {
         let origin = (origin.topic.as_str(), origin.payload.as_str());
         let _in = self.span.enter();
         self.reporter
-            .emit(publisher, &self.error_topic, origin, problem);
+            .emit(publisher, &self.error_topic(), origin, problem);
+    }
+
+    /// Its `error` topic: `<prefix>/<sentinel>/<package>/error` (as
+    /// [`crate::native::error_topic`] names it), made when a failure is reported.
+    fn error_topic(&self) -> String {
+        format!("{}/error", self.base_topic)
     }
 
     fn failed(&self, reason: &str) {
