@@ -442,18 +442,16 @@ impl Client {
             .find(|(k, _)| *k == "subscriptionId")
             .map(|(_, v)| *v);
         let answer = match &self.transport {
-            Transport::Wire(wire) => match self.encode(wire, call) {
-                Ok(request) => Either::Left(over_wire(wire, request)),
-                Err(reason) => Either::Right(unsendable(reason)),
-            },
+            Transport::Wire(wire) => self
+                .encode(wire, call)
+                .map(|request| Either::Left(over_wire(wire, request))),
             // Boxed: reqwest's futures would enlarge every request's, long polls' too.
-            Transport::Tls(http) => match self.parts(&call) {
-                Ok(parts) => Either::Right(Box::pin(async move {
-                    over_reqwest(http, &self.base, &call, parts).await
-                }) as Pending<'a>),
-                Err(reason) => Either::Right(unsendable(reason)),
-            },
+            Transport::Tls(http) => self.parts(&call).map(|parts| {
+                let answer = async move { over_reqwest(http, &self.base, &call, parts).await };
+                Either::Right(Box::pin(answer) as Pending<'a>)
+            }),
         };
+        let answer = answer.unwrap_or_else(|reason| Either::Right(unsendable(reason)));
         let started = Instant::now();
         answer.map(move |answer| {
             if !matches!(answer, Err(Failure::Unsendable(_))) {

@@ -52,11 +52,9 @@ impl Memory {
     }
 
     /// Whether it remembers nothing a new worker would not start with: then the
-    /// package need not keep it.
+    /// package need not keep it. (A longer `hold` comes only with `refused_until`,
+    /// and both go with a success.)
     pub fn is_blank(&self) -> bool {
-        !self.failing
-            && self.refused_until.is_none()
-            && self.hold == self.auth_hold
-            && self.declared.is_untouched()
+        !self.failing && self.refused_until.is_none() && self.declared.is_untouched()
     }
 }
