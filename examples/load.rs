@@ -4,7 +4,8 @@
 //! time and peak RSS read from /proc.
 //!
 //! `scripts/bench.sh [scenario…]` builds and runs it; scenarios: raw, burst,
-//! burst-mosquitto, uplink, flood, latency, latency-mosquitto, compare (the adapter and
+//! burst-mosquitto, burst-ab (two adapter builds measured round by round in turn: this
+//! one and `$LOAD_ADAPTER_B`), uplink, flood, latency, latency-mosquitto, compare (the adapter and
 //! a paho-mqtt + requests bridge on the same Mosquitto: `pip install paho-mqtt
 //! requests`), downlink, export, idle, idle1k, overload, journal (default: raw burst
 //! burst-mosquitto uplink latency downlink idle idle1k overload).
@@ -65,6 +66,7 @@ async fn main() {
             "raw-client" => raw_client(32, Duration::from_secs(10)).await,
             "burst" => burst(3_750, 4, None, "").await,
             "burst-mosquitto" => burst(3_750, 4, Some(Mosquitto::start()), "").await,
+            "burst-ab" => burst_ab(3_750, 4, 20).await,
             // The same without the journal on disk: what durability costs per push.
             "burst-memory" => burst(3_750, 4, None, MEMORY).await,
             "burst-mosquitto-memory" => burst(3_750, 4, Some(Mosquitto::start()), MEMORY).await,
@@ -113,6 +115,16 @@ async fn setup(packages: usize, extra: &str) -> Setup {
 
 /// As [`setup`], on `external` (a Mosquitto) when given.
 async fn setup_on(packages: usize, extra: &str, external: Option<&Mosquitto>) -> Setup {
+    setup_with(&adapter_binary(), packages, extra, external).await
+}
+
+/// As [`setup_on`], with the adapter `binary`.
+async fn setup_with(
+    binary: &std::path::Path,
+    packages: usize,
+    extra: &str,
+    external: Option<&Mosquitto>,
+) -> Setup {
     let mut world = World::open(KEY);
     world.max_queued_messages = 100_000;
     world.subscription_expiry_ms = 600_000;
@@ -141,7 +153,7 @@ async fn setup_on(packages: usize, extra: &str, external: Option<&Mosquitto>) ->
     }
     let path = dir.path().join("topics.toml");
     std::fs::write(&path, config).expect("config");
-    let adapter = Command::new(adapter_binary())
+    let adapter = Command::new(binary)
         .args(["run", "--config"])
         .arg(&path)
         .env("RUST_LOG", "warn")
@@ -437,66 +449,16 @@ impl Drop for Mosquitto {
 /// measured just before.
 async fn burst(packages: usize, sos: usize, external: Option<Mosquitto>, extra: &str) {
     let ceiling = raw(32, Duration::from_secs(5)).await;
-    let setup = setup_on(0, extra, external.as_ref()).await;
-    let handle = setup.sim.handle();
-    let devices = 25;
-    let clients: Vec<AsyncClient> = devices_on(setup.port, "burst", devices)
-        .await
-        .into_iter()
-        .map(|d| d.client)
-        .collect();
-    let topics: Arc<Vec<String>> = Arc::new(
-        (0..packages * sos)
-            .map(|i| format!("constellation/Bench/D{}/stateobject/V{}", i / sos, i % sos))
-            .collect(),
-    );
-    let total = topics.len() as u64;
-    let round = |value: &'static str| {
-        // Counted before any device publishes: a push of this round that lands before
-        // the wait below starts must not count as a previous one.
-        let before = pushes(&handle);
-        let started = Instant::now();
-        let tasks: Vec<_> = clients
-            .iter()
-            .cloned()
-            .enumerate()
-            .map(|(d, client)| {
-                let topics = topics.clone();
-                tokio::spawn(async move {
-                    for topic in topics.iter().skip(d).step_by(devices) {
-                        let _ = client.publish(topic, QoS::AtLeastOnce, false, value).await;
-                    }
-                })
-            })
-            .collect();
-        let handle = handle.clone();
-        let topics = topics.clone();
-        async move {
-            for t in tasks {
-                let _ = t.await;
-            }
-            while pushes(&handle) < before + total {
-                if started.elapsed() > Duration::from_secs(BURST_DEADLINE_S) {
-                    eprintln!("burst: only {} of {total} pushed", pushes(&handle) - before);
-                    missing(&handle, &topics, value);
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            started.elapsed()
-        }
-    };
-    round("0").await;
-    wait_polling(&handle, packages).await;
+    let rig = Burst::start(&adapter_binary(), packages, sos, external.as_ref(), extra).await;
     // Three measured rounds, each SO once per round: a longer window than one round
     // gives steadier figures on a shared machine.
-    let (cpu0, _, _) = usage(setup.adapter.id());
+    let (cpu0, _, _) = usage(rig.setup.adapter.id());
     let mut elapsed = 0.0;
-    for value in ["1", "2", "3"] {
-        elapsed += round(value).await.as_secs_f64();
+    for value in 1..=3 {
+        elapsed += rig.round(value).await.as_secs_f64();
     }
-    let (cpu1, peak, _) = usage(setup.adapter.id());
-    let total = 3 * total;
+    let (cpu1, peak, _) = usage(rig.setup.adapter.id());
+    let total = 3 * rig.topics.len() as u64;
     let rate = total as f64 / elapsed;
     let broker = match (external.is_some(), extra.is_empty()) {
         (true, true) => "Mosquitto",
@@ -511,6 +473,139 @@ async fn burst(packages: usize, sos: usize, external: Option<Mosquitto>, extra: 
         (cpu1 - cpu0) / total as f64 * 1e6,
         (cpu1 - cpu0) / elapsed * 100.0
     );
+}
+
+/// The burst of two adapter builds in one run, measured round by round in turn: the
+/// adapter beside this harness (A) and the one at `$LOAD_ADAPTER_B` (B), each with its
+/// own Mosquitto, simulator and devices. A machine whose speed drifts by minutes (a
+/// shared VM) slows both alike, so their difference shows where two separate runs would
+/// bury it in noise.
+async fn burst_ab(packages: usize, sos: usize, pairs: usize) {
+    let Some(b) = std::env::var_os("LOAD_ADAPTER_B") else {
+        eprintln!("burst-ab: set LOAD_ADAPTER_B to the path of the adapter to compare");
+        return;
+    };
+    let brokers = [Mosquitto::start(), Mosquitto::start()];
+    let binaries = [adapter_binary(), std::path::PathBuf::from(b)];
+    let mut rigs = Vec::new();
+    for (binary, broker) in binaries.iter().zip(&brokers) {
+        rigs.push(Burst::start(binary, packages, sos, Some(broker), "").await);
+    }
+    let mut per_push: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut value = 1;
+    for pair in 0..pairs {
+        // A then B, then B then A: neither always follows the other.
+        let order = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let rig = &rigs[i];
+            let (cpu0, _, _) = usage(rig.setup.adapter.id());
+            rig.round(value).await;
+            let (cpu1, _, _) = usage(rig.setup.adapter.id());
+            per_push[i].push((cpu1 - cpu0) / rig.topics.len() as f64 * 1e6);
+            value += 1;
+        }
+    }
+    let stats = |v: &[f64]| {
+        let mut sorted = v.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        (mean, sorted[sorted.len() / 2])
+    };
+    let diffs: Vec<f64> = per_push[1]
+        .iter()
+        .zip(&per_push[0])
+        .map(|(b, a)| b - a)
+        .collect();
+    let (a_mean, a_median) = stats(&per_push[0]);
+    let (b_mean, b_median) = stats(&per_push[1]);
+    let (d_mean, d_median) = stats(&diffs);
+    let spread = (diffs.iter().map(|d| (d - d_mean).powi(2)).sum::<f64>()
+        / (diffs.len().max(2) - 1) as f64)
+        .sqrt();
+    println!(
+        "burst-ab, Mosquitto: {} distinct SOs of {packages} packages, {pairs} rounds each in turn: adapter CPU per push A {a_mean:.1} µs (median {a_median:.1}), B {b_mean:.1} µs (median {b_median:.1}); B − A {d_mean:+.1} µs (median {d_median:+.1}, standard error {:.1})",
+        rigs[0].topics.len(),
+        spread / (diffs.len() as f64).sqrt()
+    );
+}
+
+/// An adapter with its packages up, and the devices that publish its burst.
+struct Burst {
+    setup: Setup,
+    clients: Vec<AsyncClient>,
+    topics: Arc<Vec<String>>,
+}
+
+impl Burst {
+    /// The adapter `binary` on `external` (else its embedded broker) with `packages ×
+    /// sos` StateObjects, each pushed once so that every package is up and polling.
+    async fn start(
+        binary: &std::path::Path,
+        packages: usize,
+        sos: usize,
+        external: Option<&Mosquitto>,
+        extra: &str,
+    ) -> Self {
+        let setup = setup_with(binary, 0, extra, external).await;
+        let clients = devices_on(setup.port, "burst", 25)
+            .await
+            .into_iter()
+            .map(|d| d.client)
+            .collect();
+        let topics = Arc::new(
+            (0..packages * sos)
+                .map(|i| format!("constellation/Bench/D{}/stateobject/V{}", i / sos, i % sos))
+                .collect(),
+        );
+        let rig = Self {
+            setup,
+            clients,
+            topics,
+        };
+        rig.round(0).await;
+        wait_polling(&rig.setup.sim.handle(), packages).await;
+        rig
+    }
+
+    /// Every StateObject published once with `value`, and the time until all are pushed.
+    async fn round(&self, value: u32) -> Duration {
+        let handle = self.setup.sim.handle();
+        let total = self.topics.len() as u64;
+        // Counted before any device publishes: a push of this round that lands before
+        // the wait below starts must not count as a previous one.
+        let before = pushes(&handle);
+        let started = Instant::now();
+        let devices = self.clients.len();
+        let tasks: Vec<_> = self
+            .clients
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(d, client)| {
+                let topics = self.topics.clone();
+                let payload = value.to_string();
+                tokio::spawn(async move {
+                    for topic in topics.iter().skip(d).step_by(devices) {
+                        let _ = client
+                            .publish(topic, QoS::AtLeastOnce, false, payload.clone())
+                            .await;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+        while pushes(&handle) < before + total {
+            if started.elapsed() > Duration::from_secs(BURST_DEADLINE_S) {
+                eprintln!("burst: only {} of {total} pushed", pushes(&handle) - before);
+                missing(&handle, &self.topics, &value.to_string());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        started.elapsed()
+    }
 }
 
 /// How long a burst round may take before the harness reports what is missing.
