@@ -320,14 +320,20 @@ impl Running {
         let every = Duration::from_secs((self.idle_s / 4).clamp(1, 60));
         let mut sweep = tokio::time::interval(every);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Made once and polled last: a publish costs no look at the shutdown token
+        // (a lock) while publishes are waiting; the runtime's budget still ends a flood's
+        // run of ready publishes often enough for shutdown to be seen.
+        let stopped = shutdown.cancelled();
+        tokio::pin!(stopped);
         loop {
             tokio::select! {
-                _ = shutdown.cancelled() => break,
+                biased;
                 publish = self.inbound.recv() => match publish {
                     Some(p) => self.router.handle(p),
                     None => break,
                 },
                 _ = sweep.tick() => self.registry.release_idle(),
+                () = &mut stopped => break,
             }
         }
         self.stop().await;

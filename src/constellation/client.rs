@@ -514,10 +514,32 @@ impl Client {
         })
     }
 
-    /// The path, query string and headers of `call`.
+    /// The path, query string and headers of `call`, for reqwest.
     fn parts<'a>(&self, call: &Call<'a>) -> Result<Parts<'a>, String> {
-        let path = match &call.management {
-            None => format!("{}{}", self.actions, call.action),
+        let mut path = String::new();
+        self.write_path(&mut path, call)?;
+        let credentials = Credentials::of(call.identity);
+        let mut query = String::new();
+        write_query(&mut query, call, &credentials);
+        let mut headers: Vec<(&'static str, &'a str)> = Vec::with_capacity(4);
+        headers.extend(credentials.headers());
+        if call.body.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        Ok(Parts {
+            path,
+            query: (!query.is_empty()).then_some(query),
+            headers,
+        })
+    }
+
+    /// Appends the path of `call` to `out`.
+    fn write_path(&self, out: &mut String, call: &Call<'_>) -> Result<(), String> {
+        match &call.management {
+            None => {
+                out.push_str(&self.actions);
+                out.push_str(call.action);
+            }
             Some(segments) => {
                 let mut url = self
                     .base
@@ -527,60 +549,39 @@ impl Client {
                     .map_err(|()| "the server URL cannot have a path".to_owned())?
                     .pop_if_empty()
                     .extend(segments);
-                url.path().to_owned()
+                out.push_str(url.path());
             }
-        };
-        let id = call.identity;
-        let mut query = call.query.clone();
-        let mut headers: Vec<(&'static str, &'a str)> = Vec::with_capacity(4);
-        // Headers carry printable ASCII only: names beyond it (`Salle à manger`) go in
-        // the query string, percent-encoded, which the REST interface also reads.
-        let credentials = [
-            ("SentinelName", id.sentinel.as_str()),
-            ("PackageName", id.package.as_str()),
-            ("AccessKey", id.access_key.as_str()),
-        ];
-        if credentials
-            .iter()
-            .all(|(_, v)| v.bytes().all(|b| (0x20..0x7f).contains(&b)))
-        {
-            headers.extend(credentials);
-        } else {
-            query.extend(credentials);
         }
-        if call.body.is_some() {
-            headers.push(("Content-Type", "application/json"));
-        }
-        let query = (!query.is_empty()).then(|| {
-            url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(&query)
-                .finish()
-        });
-        Ok(Parts {
-            path,
-            query,
-            headers,
-        })
+        Ok(())
     }
 
-    /// `call` written as HTTP/1.1 for the lean transport, everything else dropped.
+    /// `call` written as HTTP/1.1 for the lean transport, everything else dropped: the
+    /// head is written in place, with no path, query or header list made first.
     fn encode(&self, wire: &Wire, call: Call<'_>) -> Result<Encoded, String> {
         use std::fmt::Write;
-        let parts = self.parts(&call)?;
         let body = call.body.as_deref().unwrap_or_default();
         let mut head = String::with_capacity(256 + body.len());
-        let _ = write!(head, "{} {}", call.method, parts.path);
-        if let Some(q) = &parts.query {
-            let _ = write!(head, "?{q}");
+        let _ = write!(head, "{} ", call.method);
+        self.write_path(&mut head, &call)?;
+        let credentials = Credentials::of(call.identity);
+        let before_query = head.len();
+        head.push('?');
+        write_query(&mut head, &call, &credentials);
+        if head.len() == before_query + 1 {
+            head.truncate(before_query);
         }
         let _ = write!(head, " HTTP/1.1\r\nHost: {}\r\n", wire.authority());
-        // Header values are printable ASCII (`parts` checked): no line break splits the
-        // head.
-        for (name, value) in &parts.headers {
+        // Header values are printable ASCII (`Credentials::of` checked): no line break
+        // splits the head.
+        for (name, value) in credentials.headers() {
             let _ = write!(head, "{name}: {value}\r\n");
         }
         if call.body.is_some() {
-            let _ = write!(head, "Content-Length: {}\r\n", body.len());
+            let _ = write!(
+                head,
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            );
         }
         head.push_str("\r\n");
         let mut bytes = head.into_bytes();
@@ -591,6 +592,55 @@ impl Client {
             terms: call.terms,
         })
     }
+}
+
+/// A package's credentials, and where they go: in headers, which carry printable ASCII
+/// only; names beyond it (`Salle à manger`) go in the query string, percent-encoded,
+/// which the REST interface also reads.
+struct Credentials<'a> {
+    pairs: [(&'static str, &'a str); 3],
+    in_headers: bool,
+}
+
+impl<'a> Credentials<'a> {
+    fn of(id: &'a Identity) -> Self {
+        let pairs = [
+            ("SentinelName", id.sentinel.as_str()),
+            ("PackageName", id.package.as_str()),
+            ("AccessKey", id.access_key.as_str()),
+        ];
+        let in_headers = pairs
+            .iter()
+            .all(|(_, v)| v.bytes().all(|b| (0x20..0x7f).contains(&b)));
+        Self { pairs, in_headers }
+    }
+
+    /// The credentials that go in headers (all or none).
+    fn headers(&self) -> &[(&'static str, &'a str)] {
+        if self.in_headers {
+            &self.pairs
+        } else {
+            &[]
+        }
+    }
+
+    /// The credentials that go in the query string (all or none).
+    fn in_query(&self) -> &[(&'static str, &'a str)] {
+        if self.in_headers {
+            &[]
+        } else {
+            &self.pairs
+        }
+    }
+}
+
+/// Appends the query string of `call` (its parameters, then the credentials that do not
+/// go in headers), percent-encoded, to `out`; nothing when there are none.
+fn write_query(out: &mut String, call: &Call<'_>, credentials: &Credentials<'_>) {
+    let start = out.len();
+    url::form_urlencoded::Serializer::for_suffix(out, start)
+        .extend_pairs(call.query.iter().chain(credentials.in_query()))
+        .finish();
 }
 
 /// The path, query string and headers of a call.

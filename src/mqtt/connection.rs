@@ -131,10 +131,14 @@ async fn drive(
     // `descriptor`…): done at this process's first connection even when the broker kept
     // the session, so that a restarted adapter rebuilds its state from them.
     let mut first_connection = true;
+    // Made once and polled after the connection (see `adapter::Running::run`).
+    let stopped = shutdown.cancelled();
+    tokio::pin!(stopped);
     loop {
         let event = tokio::select! {
-            _ = shutdown.cancelled() => break,
+            biased;
             event = eventloop.poll() => event,
+            () = &mut stopped => break,
         };
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
@@ -192,8 +196,8 @@ async fn drive(
                 connected = false;
                 options.metrics.mqtt_connected(false);
                 tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(delay) => {}
+                    () = &mut stopped => break,
+                    () = tokio::time::sleep(delay) => {}
                 }
             }
         }

@@ -63,6 +63,7 @@ async fn step(
         return ControlFlow::Continue(());
     }
     let outcome = tokio::select! {
+        biased;
         // The request's future is boxed once its turn comes (see `Server::request`).
         outcome = execute(cx, package, job) => outcome,
         _ = cx.lifecycle.abort.cancelled() => return ControlFlow::Break(()),

@@ -59,7 +59,9 @@ pub(super) fn spawn(
 /// `async fn` holds its argument twice.
 async fn until(stop: [CancellationToken; 2], task: Pin<Box<dyn Future<Output = ()> + Send>>) {
     let [released, abort] = stop;
+    // The task first: its tokens are looked at (each a lock) only when it waits.
     tokio::select! {
+        biased;
         () = task => {}
         () = released.cancelled() => {}
         () = abort.cancelled() => {}
