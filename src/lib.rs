@@ -35,7 +35,7 @@
 //!   credentials; started on first use, released when idle).
 //! - [`package`]: one virtual package's whole life: its conflating, bounded queue and
 //!   uplink worker, its message and StateObject long polls, its sagas, its shutdown.
-//! - [`journal`]: accepted work on disk (redb) until Constellation has it, group
+//! - [`journal`]: accepted work on disk (an append-only log) until Constellation has it, group
 //!   commit, publishes acknowledged in arrival order once kept; the embedded broker's
 //!   retained messages.
 //! - [`export`]: Constellation StateObjects published on MQTT (and announced to Home

@@ -224,7 +224,7 @@ fn show_journal(path: Option<PathBuf>) -> ExitCode {
             let jobs: u64 = summary.packages.values().map(|(n, _)| n).sum();
             say!(
                 "journal {}: {jobs} jobs pending for {} packages, {} retained messages",
-                dir.join("journal.redb").display(),
+                dir.display(),
                 summary.packages.len(),
                 summary.retained
             );

@@ -282,7 +282,7 @@ async fn a_journal_with_pending_logs(dir: &Path, port: u16) -> (PathBuf, usize) 
     .await;
     streamer.finish().await;
     assert!(terminate(adapter).await.success());
-    (dir.join("data/journal.redb"), LOGS)
+    (dir.join("data/journal.jobs"), LOGS)
 }
 
 /// Overwrites 4 KiB of `path` at `offset` with bytes from a fixed seed.
@@ -302,8 +302,8 @@ fn damage(path: &Path, offset: u64) {
     file.write_all(&noise).unwrap();
 }
 
-/// A journal damaged at ¼ and at ½ of its length: the adapter does not panic, moves
-/// the file aside, keeps every record it can read (delivered, none invented), and says
+/// A journal whose job log is damaged at ¼ and at ½ of its length: the adapter does not
+/// panic, moves the file aside, keeps every record it can read (delivered, none invented), and says
 /// so in its log, on `_adapter/error` and in `journal_damaged_total`.
 #[tokio::test]
 async fn a_damaged_journal_is_salvaged_never_a_panic() {
@@ -339,7 +339,7 @@ async fn a_damaged_journal_is_salvaged_never_a_panic() {
     for (quarter, name) in [(1, "a quarter"), (2, "half")] {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        let copy = dir.path().join("data/journal.redb");
+        let copy = dir.path().join("data/journal.jobs");
         std::fs::copy(&journal, &copy).unwrap();
         damage(&copy, length * quarter / 4 / 4096 * 4096);
 
@@ -384,7 +384,7 @@ async fn a_damaged_journal_is_salvaged_never_a_panic() {
             .filter(|e| {
                 e.file_name()
                     .to_string_lossy()
-                    .starts_with("journal.redb.damaged-")
+                    .starts_with("journal.jobs.damaged-")
             })
             .collect();
         assert_eq!(moved.len(), 1, "the damaged file is moved aside");

@@ -1,5 +1,6 @@
 //! What a journal holds, read without changing it: `constellation-mqtt journal`.
 
+use super::joblog::{replay, JobLog};
 use super::salvage::quietly;
 use super::store::{check_header, StoreError};
 use super::tables::{PENDING, RETAINED};
@@ -56,7 +57,10 @@ pub fn inspect(dir: &Path) -> Result<Summary, InspectError> {
         Ok(summary)
     }));
     match read {
-        Some(Ok(summary)) => Ok(summary),
+        Some(Ok(mut summary)) => {
+            add_log(dir, &mut summary)?;
+            Ok(summary)
+        }
         Some(Err(redb::Error::DatabaseAlreadyOpen)) => Err(unreadable(
             "in use by a running adapter: stop it first, or read its /status".into(),
         )),
@@ -68,4 +72,35 @@ pub fn inspect(dir: &Path) -> Result<Summary, InspectError> {
                 .into(),
         )),
     }
+}
+
+/// Adds the jobs of the log in `dir` to `summary` (the database holds an older journal's
+/// only, until the adapter's next start moves them into the log).
+fn add_log(dir: &Path, summary: &mut Summary) -> Result<(), InspectError> {
+    let path = JobLog::path_in(dir);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(InspectError::Unreadable {
+                path,
+                reason: e.to_string(),
+            })
+        }
+    };
+    let replayed = replay(&bytes);
+    if replayed.damaged {
+        return Err(InspectError::Unreadable {
+            path,
+            reason:
+                "damaged: the adapter's next start moves it aside and keeps every job it can read"
+                    .into(),
+        });
+    }
+    for (package, record) in replayed.jobs.values() {
+        let counts = summary.packages.entry(package.to_string()).or_default();
+        counts.0 += 1;
+        counts.1 += record.len() as u64;
+    }
+    Ok(())
 }

@@ -1,13 +1,15 @@
 //! The journal: the work a publish produced, kept until Constellation has taken it, and
 //! the acknowledgements of publishes, sent in arrival order once their work is kept.
 //!
-//! With `durability = "disk"` the work is committed to an embedded database (`store`,
-//! redb) before the publish is acknowledged, many jobs per commit (`writer`); the
-//! embedded broker's retained messages are kept there too (`retained`). With
+//! With `durability = "disk"` the work is committed to disk before the publish is
+//! acknowledged, many jobs per commit (`writer`): jobs to an append-only log
+//! (`joblog`), the embedded broker's retained messages to an embedded database (redb,
+//! `retained`), both in `store`. With
 //! `"memory"` nothing is written, and acknowledgements still follow arrival order.
 //! Either way the bytes of pending work are bounded (`storage.max_bytes`).
 
 mod inspect;
+mod joblog;
 mod op;
 mod retained;
 mod salvage;

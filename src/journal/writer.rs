@@ -150,7 +150,7 @@ impl Writer {
             let attempt = tokio::task::spawn_blocking(move || {
                 // After a failure the database is opened again: redb refuses every
                 // write of a database that has seen an I/O error.
-                let store = match store {
+                let mut store = match store {
                     Some(store) => store,
                     None => match Store::reopen(&path) {
                         Ok(store) => store,
