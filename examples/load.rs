@@ -4,8 +4,8 @@
 //! time and peak RSS read from /proc.
 //!
 //! `scripts/bench.sh [scenario…]` builds and runs it; scenarios: raw, burst,
-//! burst-mosquitto, burst-ab (two adapter builds measured round by round in turn: this
-//! one and `$LOAD_ADAPTER_B`), uplink, flood, latency, latency-mosquitto, compare (the adapter and
+//! burst-mosquitto, burst-ab and burst-ab-embedded (two adapter builds measured round by
+//! round in turn: this one and `$LOAD_ADAPTER_B`), uplink, flood, latency, latency-mosquitto, compare (the adapter and
 //! a paho-mqtt + requests bridge on the same Mosquitto: `pip install paho-mqtt
 //! requests`), downlink, export, idle, idle1k, overload, journal (default: raw burst
 //! burst-mosquitto uplink latency downlink idle idle1k overload).
@@ -66,7 +66,8 @@ async fn main() {
             "raw-client" => raw_client(32, Duration::from_secs(10)).await,
             "burst" => burst(3_750, 4, None, "").await,
             "burst-mosquitto" => burst(3_750, 4, Some(Mosquitto::start()), "").await,
-            "burst-ab" => burst_ab(3_750, 4, 20).await,
+            "burst-ab" => burst_ab(3_750, 4, 20, true).await,
+            "burst-ab-embedded" => burst_ab(3_750, 4, 20, false).await,
             // The same without the journal on disk: what durability costs per push.
             "burst-memory" => burst(3_750, 4, None, MEMORY).await,
             "burst-mosquitto-memory" => burst(3_750, 4, Some(Mosquitto::start()), MEMORY).await,
@@ -477,19 +478,19 @@ async fn burst(packages: usize, sos: usize, external: Option<Mosquitto>, extra: 
 
 /// The burst of two adapter builds in one run, measured round by round in turn: the
 /// adapter beside this harness (A) and the one at `$LOAD_ADAPTER_B` (B), each with its
-/// own Mosquitto, simulator and devices. A machine whose speed drifts by minutes (a
+/// own Mosquitto (or its embedded broker: not `mosquitto`), simulator and devices. A machine whose speed drifts by minutes (a
 /// shared VM) slows both alike, so their difference shows where two separate runs would
 /// bury it in noise.
-async fn burst_ab(packages: usize, sos: usize, pairs: usize) {
+async fn burst_ab(packages: usize, sos: usize, pairs: usize, mosquitto: bool) {
     let Some(b) = std::env::var_os("LOAD_ADAPTER_B") else {
         eprintln!("burst-ab: set LOAD_ADAPTER_B to the path of the adapter to compare");
         return;
     };
-    let brokers = [Mosquitto::start(), Mosquitto::start()];
+    let brokers = [(); 2].map(|()| mosquitto.then(Mosquitto::start));
     let binaries = [adapter_binary(), std::path::PathBuf::from(b)];
     let mut rigs = Vec::new();
     for (binary, broker) in binaries.iter().zip(&brokers) {
-        rigs.push(Burst::start(binary, packages, sos, Some(broker), "").await);
+        rigs.push(Burst::start(binary, packages, sos, broker.as_ref(), "").await);
     }
     let mut per_push: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     let mut value = 1;
@@ -523,7 +524,8 @@ async fn burst_ab(packages: usize, sos: usize, pairs: usize) {
         / (diffs.len().max(2) - 1) as f64)
         .sqrt();
     println!(
-        "burst-ab, Mosquitto: {} distinct SOs of {packages} packages, {pairs} rounds each in turn: adapter CPU per push A {a_mean:.1} µs (median {a_median:.1}), B {b_mean:.1} µs (median {b_median:.1}); B − A {d_mean:+.1} µs (median {d_median:+.1}, standard error {:.1})",
+        "burst-ab, {}: {} distinct SOs of {packages} packages, {pairs} rounds each in turn: adapter CPU per push A {a_mean:.1} µs (median {a_median:.1}), B {b_mean:.1} µs (median {b_median:.1}); B − A {d_mean:+.1} µs (median {d_median:+.1}, standard error {:.1})",
+        if mosquitto { "Mosquitto" } else { "embedded broker" },
         rigs[0].topics.len(),
         spread / (diffs.len() as f64).sqrt()
     );
