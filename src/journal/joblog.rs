@@ -66,6 +66,9 @@ impl JobLog {
         };
         let replayed = replay(&bytes);
         drop(bytes);
+        // What was read is on disk before a damaged file is moved aside: a start that
+        // fails (a full disk) leaves the damaged file where the next one reads it.
+        let new = write_new(&path, &replayed.jobs)?;
         let damaged = if replayed.damaged {
             let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S");
             let moved_to = path.with_file_name(format!("journal.jobs.damaged-{stamp}"));
@@ -74,7 +77,7 @@ impl JobLog {
         } else {
             None
         };
-        let (file, len) = rewrite(&path, &replayed.jobs)?;
+        let (file, len) = install(&new, &path)?;
         let log = JobLog {
             file,
             path,
@@ -172,8 +175,15 @@ impl JobLog {
 /// Writes `jobs` as a new log at `path` (through a file beside it, renamed over it once
 /// synced), and opens it for appending: the file and its length.
 fn rewrite(path: &Path, jobs: &Jobs) -> io::Result<(File, u64)> {
+    let new = write_new(path, jobs)?;
+    install(&new, path)
+}
+
+/// Writes `jobs` as a log beside `path` (`journal.jobs.new`), synced; removed again when
+/// that fails (it would take the room a full disk lacks).
+fn write_new(path: &Path, jobs: &Jobs) -> io::Result<PathBuf> {
     let new = path.with_file_name("journal.jobs.new");
-    {
+    let written = (|| {
         let mut file = File::create(&new)?;
         file.write_all(MAGIC)?;
         let mut frame = Frame::new();
@@ -188,13 +198,26 @@ fn rewrite(path: &Path, jobs: &Jobs) -> io::Result<(File, u64)> {
         if let Some(bytes) = frame.finish() {
             file.write_all(&bytes)?;
         }
-        file.sync_all()?;
+        file.sync_all()
+    })();
+    match written {
+        Ok(()) => Ok(new),
+        Err(e) => {
+            let _ = std::fs::remove_file(&new);
+            Err(e)
+        }
     }
-    std::fs::rename(&new, path)?;
-    if let Some(dir) = path.parent() {
-        // The rename itself is kept.
-        File::open(dir)?.sync_all()?;
-    }
+}
+
+/// Renames the synced log `new` over `path` (the rename synced too), and opens it for
+/// appending: the file and its length.
+fn install(new: &Path, path: &Path) -> io::Result<(File, u64)> {
+    std::fs::rename(new, path)?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()?;
     let file = OpenOptions::new().read(true).write(true).open(path)?;
     let len = file.metadata()?.len();
     Ok((file, len))
