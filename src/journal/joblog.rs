@@ -1,11 +1,12 @@
 //! Pending jobs on disk: an append-only log, `journal.jobs`, beside the redb database
 //! (which keeps the embedded broker's retained messages).
 //!
-//! A commit appends its puts and deletes as one frame (length, CRC-32, operations) and
-//! syncs the file: one write and one `fdatasync` per commit, however many jobs it holds
-//! (a B-tree rewrote leaves, branches and allocator pages for each). Reading stops at a
-//! torn frame, the last commit's that never returned (its publishes were never
-//! acknowledged), and steps over a damaged stretch to the frames after it. The log is
+//! A commit appends its puts and deletes as frames (length, CRC-32, operations; one
+//! per 64 KiB) and syncs the file: one write and one `fdatasync` per commit, however
+//! many jobs it holds (a B-tree rewrote leaves, branches and allocator pages for each).
+//! Reading stops at a torn frame, of the last commit, which never returned (its
+//! publishes were never acknowledged), and steps over a damaged stretch to the frames
+//! after it. The log is
 //! rewritten with the pending jobs only when it opens, and once it has grown to three
 //! times what it held then (and past 4 MiB).
 
@@ -25,8 +26,10 @@ const PUT: u8 = 1;
 const DELETE: u8 = 2;
 /// A log is not rewritten before it is this long.
 const MIN_REWRITE: u64 = 4 << 20;
-/// A rewritten log's frames hold at most this much each: damage to one loses no more.
-const MAX_REWRITE_FRAME: usize = 64 << 10;
+/// A frame is closed once it holds this much (one operation is never split): damage to
+/// one loses no more. A commit larger than this is several frames, read back one by one:
+/// what a crash tears off the end of one commit was never acknowledged.
+const FRAME_SIZE: usize = 64 << 10;
 
 /// Pending jobs by key: their package and record.
 pub(super) type Jobs = BTreeMap<u64, (PackageId, Vec<u8>)>;
@@ -98,17 +101,17 @@ impl JobLog {
 
     /// Appends `jobs` (read from an older journal) and syncs them.
     pub(super) fn keep(&mut self, jobs: &Jobs) -> io::Result<()> {
-        let mut frame = Frame::new();
+        let mut frames = Frames::new();
         for (key, (package, record)) in jobs {
-            frame.put(*key, package, record);
+            frames.put(*key, package, record);
         }
-        self.append(frame)
+        self.append(frames)
     }
 
     /// Appends the puts and deletes of `ops` but those of the jobs in `skip`, and syncs
     /// them; nothing when there are none. A failed append leaves the log as it was.
     pub(super) fn commit(&mut self, ops: &[Op], skip: &HashSet<u64>) -> io::Result<()> {
-        let mut frame = Frame::new();
+        let mut frames = Frames::new();
         for op in ops {
             match op {
                 Op::Put { key, .. } | Op::Delete { key } if skip.contains(key) => {}
@@ -116,22 +119,23 @@ impl JobLog {
                     package,
                     key,
                     record,
-                } => frame.put(*key, package, record),
-                Op::Delete { key } => frame.delete(*key),
+                } => frames.put(*key, package, record),
+                Op::Delete { key } => frames.delete(*key),
                 Op::Ack(_) | Op::RetainedChanged | Op::Retain { .. } => {}
             }
         }
-        self.append(frame)?;
+        self.append(frames)?;
         if self.len >= self.rewrite_at {
             self.shrink();
         }
         Ok(())
     }
 
-    fn append(&mut self, frame: Frame) -> io::Result<()> {
-        let Some(bytes) = frame.finish() else {
+    fn append(&mut self, frames: Frames) -> io::Result<()> {
+        let bytes = frames.finish()?;
+        if bytes.is_empty() {
             return Ok(());
-        };
+        }
         let written = self
             .file
             .seek(SeekFrom::Start(self.len))
@@ -186,18 +190,14 @@ fn write_new(path: &Path, jobs: &Jobs) -> io::Result<PathBuf> {
     let written = (|| {
         let mut file = File::create(&new)?;
         file.write_all(MAGIC)?;
-        let mut frame = Frame::new();
+        let mut frames = Frames::new();
         for (key, (package, record)) in jobs {
-            frame.put(*key, package, record);
-            if frame.len() >= MAX_REWRITE_FRAME {
-                if let Some(bytes) = std::mem::replace(&mut frame, Frame::new()).finish() {
-                    file.write_all(&bytes)?;
-                }
+            frames.put(*key, package, record);
+            if frames.closed.len() >= FRAME_SIZE {
+                file.write_all(&std::mem::take(&mut frames.closed))?;
             }
         }
-        if let Some(bytes) = frame.finish() {
-            file.write_all(&bytes)?;
-        }
+        file.write_all(&frames.finish()?)?;
         file.sync_all()
     })();
     match written {
@@ -223,20 +223,27 @@ fn install(new: &Path, path: &Path) -> io::Result<(File, u64)> {
     Ok((file, len))
 }
 
-/// One frame being written: its operations after room for its length and checksum.
-struct Frame(Vec<u8>);
+/// Operations being written, as frames of about [`FRAME_SIZE`] bytes.
+struct Frames {
+    /// Frames closed, whole.
+    closed: Vec<u8>,
+    /// The open frame: room for its length and checksum, then its operations.
+    open: Vec<u8>,
+    /// An operation too large for a frame's length field (4 GiB) was given.
+    oversize: bool,
+}
 
-impl Frame {
+impl Frames {
     fn new() -> Self {
-        Frame(vec![0; FRAME_HEADER])
-    }
-
-    fn len(&self) -> usize {
-        self.0.len()
+        Frames {
+            closed: Vec::new(),
+            open: vec![0; FRAME_HEADER],
+            oversize: false,
+        }
     }
 
     fn put(&mut self, key: u64, package: &PackageId, record: &[u8]) {
-        let b = &mut self.0;
+        let b = &mut self.open;
         b.push(PUT);
         b.extend_from_slice(&key.to_le_bytes());
         for part in [
@@ -244,27 +251,55 @@ impl Frame {
             package.package.as_bytes(),
             record,
         ] {
-            b.extend_from_slice(&(part.len() as u32).to_le_bytes());
+            match u32::try_from(part.len()) {
+                Ok(len) => b.extend_from_slice(&len.to_le_bytes()),
+                Err(_) => self.oversize = true,
+            }
             b.extend_from_slice(part);
         }
+        self.close_when_full();
     }
 
     fn delete(&mut self, key: u64) {
-        self.0.push(DELETE);
-        self.0.extend_from_slice(&key.to_le_bytes());
+        self.open.push(DELETE);
+        self.open.extend_from_slice(&key.to_le_bytes());
+        self.close_when_full();
     }
 
-    /// The frame's bytes; none when it holds no operation.
-    fn finish(mut self) -> Option<Vec<u8>> {
-        let ops = self.0.len() - FRAME_HEADER;
-        if ops == 0 {
-            return None;
+    fn close_when_full(&mut self) {
+        if self.open.len() >= FRAME_SIZE {
+            self.close();
         }
-        let len = u32::try_from(ops).ok()?;
-        let crc = crc32fast::hash(&self.0[FRAME_HEADER..]);
-        self.0[..4].copy_from_slice(&len.to_le_bytes());
-        self.0[4..8].copy_from_slice(&crc.to_le_bytes());
-        Some(self.0)
+    }
+
+    /// Closes the open frame (when it holds anything) into `closed`.
+    fn close(&mut self) {
+        let ops = self.open.len() - FRAME_HEADER;
+        if ops == 0 {
+            return;
+        }
+        let Ok(len) = u32::try_from(ops) else {
+            self.oversize = true;
+            return;
+        };
+        let crc = crc32fast::hash(&self.open[FRAME_HEADER..]);
+        self.open[..4].copy_from_slice(&len.to_le_bytes());
+        self.open[4..8].copy_from_slice(&crc.to_le_bytes());
+        self.closed.append(&mut self.open);
+        self.open.resize(FRAME_HEADER, 0);
+    }
+
+    /// Every frame's bytes (none when no operation was given); an error when an
+    /// operation was too large to be written.
+    fn finish(mut self) -> io::Result<Vec<u8>> {
+        self.close();
+        if self.oversize {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a job of 4 GiB or more cannot be kept in the journal",
+            ));
+        }
+        Ok(self.closed)
     }
 }
 
@@ -495,6 +530,26 @@ mod tests {
         let again = JobLog::open(dir.path()).unwrap();
         assert!(again.damaged.is_none());
         assert_eq!(records(&again.jobs), kept);
+    }
+
+    #[test]
+    fn a_commit_larger_than_a_frame_is_several_and_reads_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = JobLog::open(dir.path()).unwrap().log;
+        let record = "r".repeat(1000);
+        let ops: Vec<Op> = (1..=200).map(|key| put(key, &record)).collect();
+        commit(&mut log, &ops);
+        assert!(log.len > 2 * FRAME_SIZE as u64, "{} bytes", log.len);
+        let path = log.path().to_owned();
+        drop(log);
+        let bytes = std::fs::read(&path).unwrap();
+        let replayed = replay(&bytes);
+        assert!(!replayed.damaged);
+        assert_eq!(replayed.jobs.len(), 200);
+        // Torn in its last frame: the frames before it are read.
+        let torn = replay(&bytes[..bytes.len() - 10]);
+        assert!(!torn.damaged);
+        assert!(torn.jobs.len() > 100 && torn.jobs.len() < 200);
     }
 
     #[test]
