@@ -745,8 +745,14 @@ async fn journal_bytes(packages: usize, jobs: usize) {
             management_status: None,
             lie: None,
         });
-    let file = setup.dir.path().join("data/journal.redb");
-    let size = || std::fs::metadata(&file).map_or(0, |m| m.len());
+    // Both files: the jobs' log and the database (retained messages).
+    let files = ["journal.jobs", "journal.redb"].map(|f| setup.dir.path().join("data").join(f));
+    let size = || {
+        files
+            .iter()
+            .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+            .sum::<u64>()
+    };
     // Settled: unchanged for a second.
     let settle = || async {
         let mut last = size();
@@ -775,7 +781,7 @@ async fn journal_bytes(packages: usize, jobs: usize) {
     }
     let after = settle().await;
     println!(
-        "journal: {jobs} pending logs over {packages} packages: journal.redb {before} → {after} bytes, {:.0} bytes per job",
+        "journal: {jobs} pending logs over {packages} packages: journal.jobs + journal.redb {before} → {after} bytes, {:.0} bytes per job",
         (after - before) as f64 / jobs as f64
     );
 }

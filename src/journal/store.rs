@@ -89,9 +89,11 @@ enum OpenFailure {
 }
 
 impl Store {
-    /// Opens (or creates) `dir/journal.redb` and reads what it holds. A damaged journal
-    /// (redb's integrity check fails, or reading it fails or panics) is moved aside and
-    /// what can be read of it kept in a new one; an empty or foreign file is an error.
+    /// Opens (or creates) the journal in `dir` (`journal.redb` and `journal.jobs`) and
+    /// reads what it holds, an older journal's jobs moved into the log. A damaged file
+    /// (redb's integrity check fails, reading it fails or panics, or the log has a
+    /// damaged stretch) is moved aside and what can be read of it kept in a new one; an
+    /// empty or foreign `journal.redb` is an error.
     pub(super) fn open(dir: &Path) -> Result<(Store, Recovered), StoreError> {
         let path = dir.join("journal.redb");
         let fail = |source: redb::Error| StoreError::Redb {
