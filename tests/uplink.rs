@@ -380,6 +380,46 @@ async fn a_thousand_logs_arrive_in_order() {
     assert_eq!(got, expected);
 }
 
+/// A worker keeps its request turn across a few of its package's jobs, not its whole
+/// queue: with one turn for the whole adapter and a slow server, a package that publishes
+/// one log after another's 40 gets it through after a handful of them, not after all.
+#[tokio::test]
+async fn a_long_queue_does_not_keep_the_request_turn_from_other_packages() {
+    let h = Harness::embedded(World::open("demo"), |c| {
+        c.constellation.max_concurrent_requests = 1;
+    })
+    .await;
+    h.sim.handle().set_faults(constellation_mqtt::sim::Faults {
+        delay_ms: 20,
+        status: None,
+        management_status: None,
+        lie: None,
+    });
+    let d = h.device("two").await;
+    for i in 0..40 {
+        d.publish("constellation/Long/A/log", format!("a {i}"))
+            .await;
+    }
+    d.publish("constellation/Short/B/log", "b").await;
+    logs(&h, "Long", "A", 40).await;
+    logs(&h, "Short", "B", 1).await;
+    let order: Vec<String> = h
+        .sim
+        .handle()
+        .logs(None)
+        .into_iter()
+        .map(|l| l.message)
+        .collect();
+    let b = order.iter().position(|m| m == "b").unwrap();
+    assert!(b <= 20, "B's log came after {b} of A's: {order:?}");
+    let a: Vec<&String> = order.iter().filter(|m| *m != "b").collect();
+    let expected: Vec<String> = (0..40).map(|i| format!("a {i}")).collect();
+    assert!(
+        a.iter().zip(&expected).all(|(x, y)| *x == y),
+        "A's in order"
+    );
+}
+
 #[tokio::test]
 async fn work_queued_while_the_server_is_down_is_delivered_when_it_returns() {
     let mut h = Harness::embedded(World::open("demo"), |_| {}).await;

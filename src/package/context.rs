@@ -89,6 +89,12 @@ impl Server {
         })
     }
 
+    /// A turn for ordinary requests, under the `max_concurrent_requests` bound: held by
+    /// a worker across a few consecutive jobs of its package (see `uplink::run`).
+    pub(super) async fn turn(&self) -> Option<SemaphorePermit<'_>> {
+        self.requests.acquire().await.ok()
+    }
+
     /// A turn to hold a long poll, under the `max_long_polls` bound.
     pub async fn poll_turn(&self) -> Option<SemaphorePermit<'_>> {
         self.polls.acquire().await.ok()

@@ -31,8 +31,12 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
     let mut memory = package
         .recall()
         .unwrap_or_else(|| Box::new(Memory::new(auth_hold)));
+    let mut turn = Turn::default();
     while let Some(entry) = package.next() {
-        if step(&cx, &package, &mut memory, entry).await.is_break() {
+        if step(&cx, &package, &mut memory, &mut turn, entry)
+            .await
+            .is_break()
+        {
             return;
         }
     }
@@ -41,11 +45,25 @@ pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
     }
 }
 
+/// A worker's turn for requests (`max_concurrent_requests`), kept across consecutive
+/// jobs of its package that succeed, up to [`TURN_JOBS`]: a burst of a package's work
+/// waits for a turn once, not once per job. Given back before any wait and on any
+/// failure.
+#[derive(Default)]
+struct Turn<'a> {
+    permit: Option<tokio::sync::SemaphorePermit<'a>>,
+    jobs: usize,
+}
+
+/// The most consecutive jobs one turn serves before it goes to the next package.
+const TURN_JOBS: usize = 8;
+
 /// Executes `entry`, and acts on its outcome; `Break` when the lifecycle aborts.
-async fn step(
-    cx: &Context,
+async fn step<'a>(
+    cx: &'a Context,
     package: &Package,
     memory: &mut Memory,
+    turn: &mut Turn<'a>,
     entry: Entry,
 ) -> ControlFlow<()> {
     let Entry { job, key, bytes } = entry;
@@ -64,10 +82,12 @@ async fn step(
     }
     let outcome = tokio::select! {
         biased;
-        // The request's future is boxed once its turn comes (see `Server::request`).
-        outcome = execute(cx, package, job) => outcome,
+        outcome = execute(cx, package, job, turn) => outcome,
         _ = cx.lifecycle.abort.cancelled() => return ControlFlow::Break(()),
     };
+    if !matches!(outcome, Outcome::Done) || turn.jobs >= TURN_JOBS {
+        *turn = Turn::default();
+    }
     // A refused credential: declared on the server first, when provisioning may.
     let mut not_provisioned = None;
     let outcome = match outcome {
@@ -135,16 +155,21 @@ async fn step(
     ControlFlow::Continue(())
 }
 
-/// Executes one job: its Constellation calls, under the global concurrency bound.
-async fn execute(cx: &Context, package: &Package, job: Job) -> Outcome {
+/// Executes one job: its Constellation calls, under the global concurrency bound (the
+/// worker's `turn`, taken when it has none).
+async fn execute<'a>(cx: &'a Context, package: &Package, job: Job, turn: &mut Turn<'a>) -> Outcome {
     let target = Worker { cx, package };
     let intent = &job.intent;
-    let result = if intent.is_local() {
-        // Boxed as a request is: a worker waiting its turn holds no room for it.
-        Box::pin(intent.apply(&target)).await
-    } else {
-        cx.server.request(|| intent.apply(&target)).await
-    };
+    if !intent.is_local() && turn.permit.is_none() {
+        // None only if the bound were closed, which it never is.
+        *turn = Turn {
+            permit: cx.server.turn().await,
+            jobs: 0,
+        };
+    }
+    turn.jobs += 1;
+    // Boxed once its turn comes: a worker waiting its turn holds no room for it.
+    let result = Box::pin(intent.apply(&target)).await;
     match result {
         Ok(()) => Outcome::Done,
         Err(Failure::Refused(problem)) => Outcome::Failed(job, problem),
