@@ -13,6 +13,14 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(15);
 
+/// The simulator answering every request after `delay_ms`.
+fn slow(delay_ms: u64) -> constellation_mqtt::sim::Faults {
+    constellation_mqtt::sim::Faults {
+        delay_ms,
+        ..Default::default()
+    }
+}
+
 fn p(s: &str, p: &str) -> Participant {
     Participant {
         sentinel: s.into(),
@@ -328,12 +336,7 @@ async fn mqtt5_user_properties_set_type_lifetime_and_metadata() {
 #[tokio::test]
 async fn a_slow_server_sees_only_the_latest_value_of_each_state_object() {
     let h = Harness::embedded(World::open("demo"), |_| {}).await;
-    h.sim.handle().set_faults(constellation_mqtt::sim::Faults {
-        delay_ms: 20,
-        status: None,
-        management_status: None,
-        lie: None,
-    });
+    h.sim.handle().set_faults(slow(20));
     let d = h.device("burst").await;
     for i in 0..10_000u32 {
         d.publish(
@@ -389,12 +392,7 @@ async fn a_long_queue_does_not_keep_the_request_turn_from_other_packages() {
         c.constellation.max_concurrent_requests = 1;
     })
     .await;
-    h.sim.handle().set_faults(constellation_mqtt::sim::Faults {
-        delay_ms: 20,
-        status: None,
-        management_status: None,
-        lie: None,
-    });
+    h.sim.handle().set_faults(slow(20));
     let d = h.device("two").await;
     for i in 0..40 {
         d.publish("constellation/Long/A/log", format!("a {i}"))
@@ -603,12 +601,7 @@ async fn work_queued_when_the_shutdown_signal_comes_is_delivered() {
     .await;
     let handle = h.sim.handle();
     // Each request takes 200 ms: the package's worker has one in flight, the rest wait.
-    handle.set_faults(constellation_mqtt::sim::Faults {
-        delay_ms: 200,
-        status: None,
-        management_status: None,
-        lie: None,
-    });
+    handle.set_faults(slow(200));
     let d = h.device("flush").await;
     for i in 0..10 {
         d.publish("constellation/Flush/Dev/log", format!("queued {i}"))
