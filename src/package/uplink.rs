@@ -27,13 +27,22 @@ enum Outcome {
 /// [`super::submit`]), or the lifecycle aborts. What it learnt of the server's failures
 /// is left with the package for the next worker.
 pub(super) async fn run(cx: Arc<Context>, package: Arc<Package>) {
+    // The first request turn is waited for before the worker's state is made: at start
+    // every package asks for its settings, and 10 000 workers waiting for one of the
+    // turns held 2.2 KB each.
+    let permit = cx.server.turn().await;
+    let turn = Turn { permit, jobs: 0 };
+    Box::pin(work(&cx, &package, turn)).await;
+}
+
+/// The worker's loop, its first turn taken.
+async fn work<'a>(cx: &'a Context, package: &Package, mut turn: Turn<'a>) {
     let auth_hold = Duration::from_secs(cx.config.constellation.auth_retry_s);
     let mut memory = package
         .recall()
         .unwrap_or_else(|| Box::new(Memory::new(auth_hold)));
-    let mut turn = Turn::default();
     while let Some(entry) = package.next() {
-        if step(&cx, &package, &mut memory, &mut turn, entry)
+        if step(cx, package, &mut memory, &mut turn, entry)
             .await
             .is_break()
         {
