@@ -94,12 +94,29 @@ enum Command {
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
-    match tokio::runtime::Runtime::new() {
+    match runtime() {
         Ok(runtime) => runtime.block_on(run()),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The async runtime: one thread, unless `TOKIO_WORKER_THREADS` asks for a pool of that
+/// many. The adapter's work per publish is small and mostly waits on sockets; on one
+/// thread no task is handed to, stolen by or woken on another, which cost about a
+/// tenth of the CPU time of a push (BENCHMARKS.md). Commits still wait for the disk on threads
+/// of their own, and the embedded broker runs on its own threads.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_some() {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     }
 }
 
