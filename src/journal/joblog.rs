@@ -73,8 +73,7 @@ impl JobLog {
         // fails (a full disk) leaves the damaged file where the next one reads it.
         let new = write_new(&path, &replayed.jobs)?;
         let damaged = if replayed.damaged {
-            let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S");
-            let moved_to = path.with_file_name(format!("journal.jobs.damaged-{stamp}"));
+            let moved_to = aside(&path);
             std::fs::rename(&path, &moved_to)?;
             Some(moved_to)
         } else {
@@ -174,6 +173,13 @@ impl JobLog {
             }
         }
     }
+}
+
+/// Where the damaged journal file `path` is moved: `<its name>.damaged-<UTC time>`.
+pub(super) fn aside(path: &Path) -> PathBuf {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S");
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!("{name}.damaged-{stamp}"))
 }
 
 /// Writes `jobs` as a new log at `path` (through a file beside it, renamed over it once

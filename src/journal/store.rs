@@ -8,7 +8,7 @@
 //! Journals written before 2026-12-06 kept their jobs in redb (table `pending`, and
 //! before 2026-12-03 `jobs`): they are moved into the log when the journal opens.
 
-use super::joblog::{JobLog, Jobs};
+use super::joblog::{aside, JobLog, Jobs};
 use super::op::{Op, Record};
 use super::retained::RetainedMessages;
 use super::salvage::{self, quietly};
@@ -108,11 +108,9 @@ impl Store {
             Some(Err(OpenFailure::Damaged(reason))) => salvage(&path, reason)?,
             None => salvage(&path, "reading it panicked".into())?,
         };
-        let log_failed = |source| StoreError::Log {
-            path: JobLog::path_in(dir),
-            source,
-        };
-        let opened = JobLog::open(dir).map_err(log_failed)?;
+        let log_path = JobLog::path_in(dir);
+        let log_failed = log_error(&log_path);
+        let opened = JobLog::open(dir).map_err(&log_failed)?;
         let mut log = opened.log;
         let mut jobs = opened.jobs;
         if !recovered.jobs.is_empty() {
@@ -122,7 +120,7 @@ impl Store {
                 .into_iter()
                 .map(|(package, key, record)| (key, (package, record)))
                 .collect();
-            log.keep(&older).map_err(log_failed)?;
+            log.keep(&older).map_err(&log_failed)?;
             forget_jobs(&db).map_err(fail)?;
             jobs.extend(older);
         }
@@ -160,10 +158,7 @@ impl Store {
             source: e.into(),
         })?;
         let dir = path.parent().unwrap_or(Path::new("."));
-        let opened = JobLog::open(dir).map_err(|source| StoreError::Log {
-            path: JobLog::path_in(dir),
-            source,
-        })?;
+        let opened = JobLog::open(dir).map_err(log_error(&JobLog::path_in(dir)))?;
         if let Some(moved_to) = opened.damaged {
             tracing::error!(moved_to = %moved_to.display(), "journal: the job log was damaged while the adapter ran; what could be read of it is kept");
         }
@@ -185,10 +180,7 @@ impl Store {
     pub(super) fn commit(&mut self, ops: &[Op], skip: &HashSet<u64>) -> Result<(), StoreError> {
         self.log
             .commit(ops, skip)
-            .map_err(|source| StoreError::Log {
-                path: self.log.path().to_owned(),
-                source,
-            })?;
+            .map_err(log_error(self.log.path()))?;
         if !ops.iter().any(|op| matches!(op, Op::Retain { .. })) {
             return Ok(());
         }
@@ -226,6 +218,14 @@ impl Store {
     }
 }
 
+/// What a failure of the job log at `path` is.
+fn log_error(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Log {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 /// Opens the database at `path` with redb's integrity check and reads it.
 fn open_checked(path: &Path) -> Result<(Database, Recovered), OpenFailure> {
     let db = Database::builder()
@@ -251,8 +251,7 @@ fn salvage(path: &Path, reason: String) -> Result<(Database, Recovered), StoreEr
         retained: salvaged.retained,
         damage: None,
     };
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S");
-    let moved_to = path.with_file_name(format!("journal.redb.damaged-{stamp}"));
+    let moved_to = aside(path);
     std::fs::rename(path, &moved_to).map_err(|e| fail(e.into()))?;
     let db = Database::create(path).map_err(|e| fail(e.into()))?;
     keep_retained(&db, &recovered.retained).map_err(fail)?;

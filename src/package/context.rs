@@ -72,9 +72,9 @@ impl Server {
 
     /// Runs an ordinary (not long-poll) request under the `max_concurrent_requests` bound.
     ///
-    /// The call is made, and boxed, only once its turn comes: thousands of packages may
-    /// be waiting (each asks for its settings as it starts), and each then holds only
-    /// this small wait. A combinator rather than an `async fn`, which would hold its
+    /// For the pollers' requests (a worker keeps a [`Server::turn`] instead). The call
+    /// is made, and boxed, only once its turn comes: thousands of packages may be
+    /// waiting (each subscribes as it starts), and each then holds only this small wait. A combinator rather than an `async fn`, which would hold its
     /// state twice.
     pub fn request<'a, T: 'a, F: Future<Output = T> + 'a>(
         &'a self,
