@@ -263,6 +263,7 @@ fn constellation_client(config: &Config, metrics: &Arc<Metrics>) -> Result<Clien
         url,
         request_timeout: Duration::from_millis(c.request_timeout_ms),
         long_poll_timeout: Duration::from_millis(c.long_poll_timeout_ms),
+        pipeline: c.pipeline,
     })
     .map_err(|e| StartError::Client(e.to_string()))?
     .with_observer(metrics.clone()))

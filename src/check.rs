@@ -50,6 +50,7 @@ fn client(config: &Config) -> Result<Client, String> {
         url,
         request_timeout: Duration::from_millis(c.request_timeout_ms),
         long_poll_timeout: Duration::from_millis(c.long_poll_timeout_ms),
+        pipeline: c.pipeline,
     })
     .map_err(|e| e.to_string())
 }

@@ -252,9 +252,8 @@ async fn exported(port: u16, stop: CancellationToken) {
 /// Prints every StateObject update the simulated server sees, as a consumer would.
 async fn watch(url: url::Url, stop: CancellationToken) {
     let Ok(client) = Client::new(ClientOptions {
-        url,
-        request_timeout: Duration::from_secs(5),
         long_poll_timeout: Duration::from_secs(10),
+        ..ClientOptions::new(url)
     }) else {
         return;
     };

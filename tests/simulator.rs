@@ -298,9 +298,8 @@ async fn a_long_poll_answers_empty_at_its_timeout() {
 async fn a_long_poll_returns_as_soon_as_a_message_arrives() {
     let sim = start(world()).await;
     let slow = Client::new(ClientOptions {
-        url: sim.url(),
-        request_timeout: Duration::from_secs(5),
         long_poll_timeout: Duration::from_secs(120),
+        ..ClientOptions::new(sim.url())
     })
     .unwrap();
     let me = salon_temp();

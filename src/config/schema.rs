@@ -263,6 +263,10 @@ pub struct ConstellationConfig {
     pub allow: Vec<String>,
     /// Requests in flight towards the server at once, over all packages.
     pub max_concurrent_requests: usize,
+    /// Repeatable requests (StateObject pushes, subscriptions, settings) written on one
+    /// connection before their answers come, HTTP/1.1 pipelining on `http://`
+    /// servers; 1: each request alone.
+    pub pipeline: usize,
     /// Pending operations kept per package (StateObjects count once per name); beyond
     /// it new ones are dropped, counted and reported.
     pub queue_limit: usize,
@@ -425,6 +429,7 @@ impl Default for ConstellationConfig {
             settings_refresh_s: 300,
             allow: vec!["*/*".into()],
             max_concurrent_requests: 32,
+            pipeline: 8,
             queue_limit: 10_000,
             queue_limit_bytes: 16 * 1024 * 1024,
             auth_retry_s: 30,

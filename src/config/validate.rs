@@ -52,6 +52,12 @@ fn constellation(config: &Config, fail: &mut dyn FnMut(&str, String)) {
             "must be above 0".into(),
         );
     }
+    if c.pipeline == 0 {
+        fail(
+            "constellation.pipeline",
+            "must be above 0 (1: no pipelining)".into(),
+        );
+    }
     if c.queue_limit == 0 {
         fail("constellation.queue_limit", "must be above 0".into());
     }

@@ -4,7 +4,8 @@
 use super::model::{
     LogLevel, OutgoingMessage, ReceivedMessage, SoFilter, StateObject, StateObjectPush,
 };
-use super::wire::{Terms, Wire};
+use super::pipeline::Pipeline;
+use super::wire::{timed_out, Terms, Wire};
 use super::{Error, Identity};
 use bytes::Bytes;
 use futures_util::future::Either;
@@ -40,15 +41,20 @@ pub struct ClientOptions {
     pub request_timeout: Duration,
     /// The `timeout` passed to `GetMessages` and `GetStateObjects`.
     pub long_poll_timeout: Duration,
+    /// Repeatable requests written on one connection before their answers come
+    /// (HTTP/1.1 pipelining, `http://` servers only); 1: each request alone.
+    pub pipeline: usize,
 }
 
 impl ClientOptions {
-    /// Options with the defaults of `configuration.md` (5 s requests, 60 s long polls).
+    /// Options with the defaults of `configuration.md` (5 s requests, 60 s long polls,
+    /// 8 requests pipelined).
     pub fn new(url: Url) -> Self {
         Self {
             url,
             request_timeout: Duration::from_secs(5),
             long_poll_timeout: Duration::from_secs(60),
+            pipeline: 8,
         }
     }
 }
@@ -81,8 +87,8 @@ impl std::fmt::Debug for Client {
 /// How requests reach the server.
 #[derive(Clone)]
 enum Transport {
-    /// `http://`: requests written and answers read in the caller's task.
-    Wire(Arc<Wire>),
+    /// `http://`: requests written and answers read in the caller's task, or pipelined.
+    Wire(Arc<Lean>),
     /// `https://`: reqwest over rustls.
     Tls(reqwest::Client),
 }
@@ -134,7 +140,11 @@ impl Client {
             base.set_path(&format!("{}/", base.path()));
         }
         let transport = match Wire::for_url(&base) {
-            Some(wire) => Transport::Wire(Arc::new(wire)),
+            Some(wire) => Transport::Wire(Arc::new(Lean {
+                pipeline: (options.pipeline > 1)
+                    .then(|| Pipeline::new(wire.endpoint().clone(), options.pipeline)),
+                wire,
+            })),
             None => {
                 crate::tls::install_crypto_provider();
                 Transport::Tls(
@@ -442,9 +452,9 @@ impl Client {
             .find(|(k, _)| *k == "subscriptionId")
             .map(|(_, v)| *v);
         let answer = match &self.transport {
-            Transport::Wire(wire) => self
-                .encode(wire, call)
-                .map(|request| Either::Left(over_wire(wire, request))),
+            Transport::Wire(lean) => self
+                .encode(&lean.wire, call)
+                .map(|request| Either::Left(over_wire(lean, request))),
             // Boxed: reqwest's futures would enlarge every request's, long polls' too.
             Transport::Tls(http) => self.parts(&call).map(|parts| {
                 let answer = async move { over_reqwest(http, &self.base, &call, parts).await };
@@ -678,18 +688,31 @@ enum Failure {
     BadAnswer(String),
 }
 
+/// The lean transport: the connections of requests that go alone, and those that
+/// carry repeatable requests pipelined (none with `pipeline = 1`).
+struct Lean {
+    wire: Wire,
+    pipeline: Option<Pipeline>,
+}
+
 /// The request over the lean transport.
-async fn over_wire(wire: &Wire, r: Encoded) -> Result<Answered, Failure> {
-    match tokio::time::timeout(r.timeout, wire.exchange(&r.bytes, r.terms)).await {
-        Ok(Ok(answer)) => Ok((answer.status, answer.body, answer.resent)),
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+async fn over_wire(lean: &Lean, r: Encoded) -> Result<Answered, Failure> {
+    let timeout = r.timeout;
+    let answer = async {
+        match &lean.pipeline {
+            Some(pipeline) if r.terms.repeatable => {
+                pipeline.exchange(r.bytes, r.terms.max_body, timeout).await
+            }
+            _ => lean.wire.exchange(&r.bytes, r.terms).await,
+        }
+    };
+    let answer = tokio::time::timeout(timeout, answer).await;
+    match answer.unwrap_or_else(|_| Err(timed_out(timeout))) {
+        Ok(answer) => Ok((answer.status, answer.body, answer.resent)),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
             Err(Failure::BadAnswer(e.to_string()))
         }
-        Ok(Err(e)) => Err(Failure::Transport(e.to_string())),
-        Err(_) => Err(Failure::Transport(format!(
-            "no answer within {} ms",
-            r.timeout.as_millis()
-        ))),
+        Err(e) => Err(Failure::Transport(e.to_string())),
     }
 }
 

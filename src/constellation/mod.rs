@@ -6,6 +6,7 @@ mod error;
 mod identity;
 mod management;
 pub mod model;
+mod pipeline;
 mod wire;
 
 pub use backoff::{retry_transient, Backoff, MIN_DELAY};

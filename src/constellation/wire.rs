@@ -4,12 +4,14 @@
 //! the answer read and framed here (head and chunk sizes parsed by `httparse`), and the
 //! connection put back in a small idle set for the next request. No connection task, no
 //! dispatch channel, no buffer held between exchanges: a long poll waiting for its answer
-//! holds its socket and nothing else, and a push costs one write and one read.
+//! holds its socket and nothing else. (Repeatable requests may instead share
+//! connections: see `pipeline`, which reads its answers with [`read_answer`].)
 
 use bytes::Bytes;
 use std::io;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use url::{Host, Url};
@@ -25,11 +27,16 @@ const MAX_HEADERS: usize = 64;
 
 /// Where the server is, and the connections to it that wait for a request.
 pub(super) struct Wire {
-    host: Target,
-    port: u16,
+    endpoint: Arc<Endpoint>,
     /// The `Host` header: the URL's host and port as written.
     authority: String,
     idle: Mutex<Vec<TcpStream>>,
+}
+
+/// The server's address, and how a connection to it is opened.
+pub(super) struct Endpoint {
+    host: Target,
+    port: u16,
 }
 
 #[derive(Debug)]
@@ -69,9 +76,12 @@ impl Wire {
             Host::Ipv6(a) => Target::Ip(a.into()),
         };
         let authority = base[url::Position::BeforeHost..url::Position::AfterPort].to_owned();
-        Some(Self {
+        let endpoint = Arc::new(Endpoint {
             host,
             port: base.port_or_known_default()?,
+        });
+        Some(Self {
+            endpoint,
             authority,
             idle: Mutex::new(Vec::new()),
         })
@@ -80,6 +90,11 @@ impl Wire {
     /// The `Host` header value.
     pub(super) fn authority(&self) -> &str {
         &self.authority
+    }
+
+    /// The server's address.
+    pub(super) fn endpoint(&self) -> &Arc<Endpoint> {
+        &self.endpoint
     }
 
     /// Sends `request` (head and body, as written on the wire) and reads the answer.
@@ -102,7 +117,7 @@ impl Wire {
         };
         let done = match reused {
             Some(done) => done,
-            None => exchange_on(self.connect().await?, request, terms.max_body).await,
+            None => exchange_on(self.endpoint.connect().await?, request, terms.max_body).await,
         };
         let (mut answer, stream) = done.map_err(|failure| match failure {
             Failure::Unanswered { error, .. } | Failure::Answering(error) => error,
@@ -114,22 +129,11 @@ impl Wire {
         Ok(answer)
     }
 
-    async fn connect(&self) -> io::Result<TcpStream> {
-        let stream = match &self.host {
-            Target::Ip(ip) => TcpStream::connect((*ip, self.port)).await?,
-            Target::Name(name) => TcpStream::connect((name.as_str(), self.port)).await?,
-        };
-        stream.set_nodelay(true)?;
-        Ok(stream)
-    }
-
-    /// An idle connection still open, as far as the reactor knows (one the server closed
-    /// is readable: dropped here without a system call).
+    /// An idle connection still open, as far as the reactor knows (see [`open`]).
     fn checkout(&self) -> Option<TcpStream> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         while let Some(stream) = idle.pop() {
-            use futures_util::FutureExt;
-            if stream.readable().now_or_never().is_none() {
+            if open(&stream) {
                 return Some(stream);
             }
         }
@@ -145,9 +149,28 @@ impl Wire {
     }
 }
 
+impl Endpoint {
+    /// A new connection to the server, without Nagle's delay.
+    pub(super) async fn connect(&self) -> io::Result<TcpStream> {
+        let stream = match &self.host {
+            Target::Ip(ip) => TcpStream::connect((*ip, self.port)).await?,
+            Target::Name(name) => TcpStream::connect((name.as_str(), self.port)).await?,
+        };
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+}
+
+/// Whether a kept connection is still open, as far as the reactor knows: one the server
+/// closed is readable, and is found so without a system call.
+pub(super) fn open(stream: &TcpStream) -> bool {
+    use futures_util::FutureExt;
+    stream.readable().now_or_never().is_none()
+}
+
 /// Why an exchange failed: before any byte of the answer (the request may not have been
 /// seen, or not even written), or while reading it.
-enum Failure {
+pub(super) enum Failure {
     Unanswered { error: io::Error, written: bool },
     Answering(io::Error),
 }
@@ -167,10 +190,34 @@ async fn exchange_on(
             written: false,
         })?;
     let mut buf = Vec::new();
+    let (answer, keeps) = read_answer(&mut stream, &mut buf, max_body).await?;
+    // Bytes after the answer belong to no request: the connection is not used again.
+    let reusable = keeps && buf.is_empty();
+    Ok((answer, reusable.then_some(stream)))
+}
+
+/// Reads the next answer on `stream` (interim ones skipped), of at most `max_body`
+/// bytes when it is a success; and whether the connection may carry more after it.
+/// `buf` holds what was read before it, and keeps what comes after it: the next answer,
+/// on a pipelined connection.
+pub(super) async fn read_answer(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    max_body: usize,
+) -> Result<(Answer, bool), Failure> {
     // Whether any byte of an answer came (an interim one included).
-    let mut answered = false;
+    let mut answered = !buf.is_empty();
     let head = loop {
-        let read = match fill(&mut stream, &mut buf, MAX_HEAD).await {
+        match parse_head(buf).map_err(Failure::Answering)? {
+            Some(head) if head.status < 200 => {
+                // An interim answer (100 Continue): the real one follows.
+                buf.drain(..head.len);
+                continue;
+            }
+            Some(head) => break head,
+            None => {}
+        }
+        let read = match fill(stream, buf, MAX_HEAD).await {
             Ok(0) => Err(eof("the server closed the connection before answering")),
             Ok(_) => Ok(()),
             Err(e) => Err(e),
@@ -186,14 +233,6 @@ async fn exchange_on(
             }
         })?;
         answered = true;
-        match parse_head(&buf).map_err(Failure::Answering)? {
-            Some(head) if head.status < 200 => {
-                // An interim answer (100 Continue): the real one follows.
-                buf.drain(..head.len);
-            }
-            Some(head) => break head,
-            None => {}
-        }
     };
     buf.drain(..head.len);
     let limit = if (200..300).contains(&head.status) {
@@ -201,16 +240,15 @@ async fn exchange_on(
     } else {
         max_body.max(MAX_ERROR_BODY)
     };
-    let read = read_body(&mut stream, buf, &head, limit).await;
-    let (body, clean) = read.map_err(Failure::Answering)?;
-    // Bytes after the body belong to no request: the connection is not used again.
-    let reusable = head.keep_alive && head.framed && clean;
+    let body = read_body(stream, buf, &head, limit)
+        .await
+        .map_err(Failure::Answering)?;
     let answer = Answer {
         status: head.status,
         body,
         resent: false,
     };
-    Ok((answer, reusable.then_some(stream)))
+    Ok((answer, head.keep_alive && head.framed))
 }
 
 /// What the head of an answer says.
@@ -283,14 +321,14 @@ fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
     Ok(Some(head))
 }
 
-/// The body after `head`, `buf` holding what was read past the head, at most `limit`
-/// bytes; and whether nothing came after it.
+/// The body after `head`, of at most `limit` bytes. `buf` holds what was read past the
+/// head, and keeps what was read past the body.
 async fn read_body(
     stream: &mut TcpStream,
-    mut buf: Vec<u8>,
+    buf: &mut Vec<u8>,
     head: &Head,
     limit: usize,
-) -> io::Result<(Bytes, bool)> {
+) -> io::Result<Bytes> {
     if head.chunked {
         return read_chunked(stream, buf, limit).await;
     }
@@ -299,40 +337,40 @@ async fn read_body(
         Some(n) => {
             buf.reserve(n.saturating_sub(buf.len()));
             while buf.len() < n {
-                if fill(stream, &mut buf, n).await? == 0 {
+                if fill(stream, buf, n).await? == 0 {
                     return Err(eof("the server closed the connection mid-answer"));
                 }
             }
-            let clean = buf.len() == n;
-            buf.truncate(n);
-            Ok((buf.into(), clean))
+            let after = buf.split_off(n);
+            Ok(std::mem::replace(buf, after).into())
         }
         // Neither length nor chunks: the body runs to the end of the connection.
         None => {
-            while fill(stream, &mut buf, limit + 1).await? > 0 {
+            while fill(stream, buf, limit + 1).await? > 0 {
                 if buf.len() > limit {
                     return Err(too_large(buf.len(), limit));
                 }
             }
-            Ok((buf.into(), true))
+            Ok(std::mem::take(buf).into())
         }
     }
 }
 
 async fn read_chunked(
     stream: &mut TcpStream,
-    mut raw: Vec<u8>,
+    raw: &mut Vec<u8>,
     limit: usize,
-) -> io::Result<(Bytes, bool)> {
+) -> io::Result<Bytes> {
     let mut chunks = Chunked::new(limit);
     loop {
-        if let Some(end) = chunks.step(&raw)? {
-            return Ok((chunks.body.into(), end == raw.len()));
+        if let Some(end) = chunks.step(raw)? {
+            raw.drain(..end);
+            return Ok(chunks.body.into());
         }
         // What is decoded is not kept twice: `raw` holds at most a chunk and its framing.
         raw.drain(..chunks.at);
         chunks.at = 0;
-        more(stream, &mut raw, limit).await?;
+        more(stream, raw, limit).await?;
     }
 }
 
@@ -423,6 +461,14 @@ async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, limit: usize) -> io::Re
     // Read as `AsyncRead` does (not `try_read_buf`): a short read clears the socket's
     // readiness, which `Wire::checkout` reads as "closed by the server".
     stream.read_buf(buf).await
+}
+
+/// No answer came within `timeout`.
+pub(super) fn timed_out(timeout: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("no answer within {} ms", timeout.as_millis()),
+    )
 }
 
 fn invalid(reason: String) -> io::Error {

@@ -147,7 +147,9 @@ async fn accept_loop(listener: TcpListener, app: Router, stop: CancellationToken
                     let _ = stream.set_nodelay(true);
                     let service = TowerToHyperService::new(app.clone());
                     connections.spawn(async move {
+                        // Answers to pipelined requests go out together, in one write.
                         let _ = hyper::server::conn::http1::Builder::new()
+                            .pipeline_flush(true)
                             .serve_connection(TokioIo::new(stream), service)
                             .await;
                     });

@@ -6,6 +6,7 @@ pub mod binary;
 pub mod console;
 pub mod docs;
 pub mod hostile;
+pub mod http;
 pub mod mqtt;
 pub mod raw5;
 
@@ -97,9 +98,8 @@ pub fn client(sim: &Simulator) -> Client {
 
 pub fn client_at(url: url::Url) -> Client {
     Client::new(ClientOptions {
-        url,
-        request_timeout: Duration::from_secs(5),
         long_poll_timeout: Duration::from_secs(1),
+        ..ClientOptions::new(url)
     })
     .expect("client builds")
 }
