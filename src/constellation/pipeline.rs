@@ -20,6 +20,9 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+/// The most room a lane's read buffer keeps between rounds.
+const KEEP_BUF: usize = 64 * 1024;
+
 /// Connections carrying pipelined requests, each served by its own task: a lane.
 pub(super) struct Pipeline {
     endpoint: Arc<Endpoint>,
@@ -142,6 +145,8 @@ impl Carrier {
                 self.waiting.push_back(request);
             }
             self.round().await;
+            // A large answer (settings, a list) leaves no large buffer behind.
+            self.buf.shrink_to(KEEP_BUF);
         }
     }
 
