@@ -12,6 +12,7 @@ use futures_util::future::join_all;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 const OK: &[&[u8]] = &[b"HTTP/1.1 204 No Content\r\n\r\n"];
 const CLOSE: &[&[u8]] = &[b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"];
@@ -150,4 +151,54 @@ async fn a_server_that_takes_requests_and_never_answers_fails_each_after_two_tri
         "{failed:?}"
     );
     assert_eq!(seen_push(&seen, 1), 2);
+}
+
+#[tokio::test]
+async fn a_request_never_waits_behind_another_ones_answer() {
+    // Eight callers, each starting once the one before has reached the server, which
+    // answers nobody until all eight are being served at once, each connection one
+    // request at a time (as servers do): every request must have gone on a connection
+    // of its own, none queued behind an unanswered one.
+    let (url, seen) = common::http::barrier_server(8, false).await;
+    let c = Arc::new(client_at(url));
+    one_by_one(&c, &seen, 0, None).await;
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 8);
+}
+
+#[tokio::test]
+async fn a_request_waits_behind_a_quick_server_only_while_it_stays_quick() {
+    // The first push is answered at once: its connection's server is quick, and a
+    // request may wait there behind another's answer for up to 1 ms. Each of the eight
+    // callers then starts 5 ms after the one before reached the server, held: the
+    // connection's round has lasted too long, and the next push goes elsewhere.
+    let (url, seen) = common::http::barrier_server(8, true).await;
+    let c = Arc::new(client_at(url));
+    pushes(&c, 1).await;
+    one_by_one(&c, &seen, 1, Some(Duration::from_millis(5))).await;
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 8);
+}
+
+/// Eight pushes, each started once the one before reached the server (which had seen
+/// `before` requests first) and `then` later; all must succeed.
+async fn one_by_one(c: &Arc<Client>, seen: &Seen, before: usize, then: Option<Duration>) {
+    let mut callers = Vec::new();
+    for v in 0..8 {
+        let c = c.clone();
+        callers.push(tokio::spawn(async move {
+            c.push_state_object(&salon_temp(), &push("T", json!(v)))
+                .await
+        }));
+        let what = format!("push {v} to reach the server");
+        wait_for(&what, Duration::from_secs(5), || async {
+            (seen.requests.lock().unwrap().len() > before + v).then_some(())
+        })
+        .await;
+        if let Some(then) = then {
+            // Not a synchronisation: the time that makes the held round too long.
+            tokio::time::sleep(then).await;
+        }
+    }
+    for caller in callers {
+        caller.await.unwrap().unwrap();
+    }
 }

@@ -429,7 +429,7 @@ impl Default for ConstellationConfig {
             settings_refresh_s: 300,
             allow: vec!["*/*".into()],
             max_concurrent_requests: 32,
-            pipeline: 8,
+            pipeline: 16,
             queue_limit: 10_000,
             queue_limit_bytes: 16 * 1024 * 1024,
             auth_retry_s: 30,

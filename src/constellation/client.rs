@@ -48,13 +48,13 @@ pub struct ClientOptions {
 
 impl ClientOptions {
     /// Options with the defaults of `configuration.md` (5 s requests, 60 s long polls,
-    /// 8 requests pipelined).
+    /// 16 requests pipelined).
     pub fn new(url: Url) -> Self {
         Self {
             url,
             request_timeout: Duration::from_secs(5),
             long_poll_timeout: Duration::from_secs(60),
-            pipeline: 8,
+            pipeline: 16,
         }
     }
 }

@@ -12,7 +12,7 @@
 use super::wire::{open, read_answer, timed_out, Answer, Endpoint, Failure};
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -29,13 +29,37 @@ pub(super) struct Pipeline {
     /// The most requests a lane holds, written or waiting to be.
     depth: usize,
     lanes: Mutex<Vec<Lane>>,
+    /// Where the lanes' clocks start.
+    epoch: Instant,
 }
 
-/// A lane as callers see it: its task's inbox, and how many requests it holds.
+/// The most lanes; beyond, a request joins the lane holding the fewest.
+const MAX_LANES: usize = 256;
+
+/// A lane as callers see it: its task's inbox, and what it is doing.
 struct Lane {
     inbox: mpsc::UnboundedSender<Request>,
-    load: Arc<AtomicUsize>,
+    state: Arc<LaneState>,
 }
+
+/// What a lane is doing, as its callers see it.
+#[derive(Default)]
+struct LaneState {
+    /// Requests it holds: given to it and not yet answered.
+    held: AtomicUsize,
+    /// When it began writing requests to await their answers (its round), in µs since
+    /// the pipeline's epoch, plus one; 0 out of a round.
+    round_began: AtomicU64,
+    /// Whether the server answered its last round within [`QUEUE_BEHIND`].
+    fast: AtomicBool,
+}
+
+/// A request may wait behind a lane's round when the server answered that lane's last
+/// round within this, and the round has not lasted longer: against a server that
+/// quick, the wait is short and the shared write is worth it; against a slower one, or
+/// one stuck on a request, requests go on other connections, which it may serve at
+/// once.
+const QUEUE_BEHIND: Duration = Duration::from_millis(1);
 
 /// A request given to a lane, and where its answer goes.
 struct Request {
@@ -55,6 +79,7 @@ impl Pipeline {
             endpoint,
             depth,
             lanes: Mutex::new(Vec::new()),
+            epoch: Instant::now(),
         }
     }
 
@@ -77,43 +102,62 @@ impl Pipeline {
         answer.await.unwrap_or_else(|_| Err(ended()))
     }
 
-    /// Gives `request` to the first lane holding fewer than `depth` requests (filling
-    /// lanes in turn makes the batches that save system calls), or to a new lane.
+    /// Gives `request` to a lane with room that already holds requests, when it is
+    /// not in a round or its server is quick (see [`QUEUE_BEHIND`]): that is the batch
+    /// that saves system calls. Else to an idle lane, else to a new one. A slow server
+    /// thus gets as many requests at once as it did without pipelining.
     fn enqueue(&self, request: Request) {
         let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
         // A lane whose task is gone (its runtime ended) is replaced.
         lanes.retain(|lane| !lane.inbox.is_closed());
-        let free = lanes
+        let held = |lane: &Lane| lane.state.held.load(Ordering::Relaxed);
+        let now = micros(self.epoch.elapsed());
+        let joinable = |lane: &Lane| match lane.state.round_began.load(Ordering::Relaxed) {
+            0 => true,
+            began => {
+                lane.state.fast.load(Ordering::Relaxed)
+                    && now.saturating_sub(began) < micros(QUEUE_BEHIND)
+            }
+        };
+        let collecting = lanes
             .iter()
-            .position(|lane| lane.load.load(Ordering::Relaxed) < self.depth);
-        let at = free.unwrap_or_else(|| {
-            lanes.push(Lane::start(self.endpoint.clone(), self.depth));
-            lanes.len() - 1
-        });
+            .position(|lane| joinable(lane) && (1..self.depth).contains(&held(lane)));
+        let idle = || lanes.iter().position(|lane| held(lane) == 0);
+        let at = match collecting.or_else(idle) {
+            Some(at) => at,
+            None if lanes.len() < MAX_LANES => {
+                lanes.push(Lane::start(self.endpoint.clone(), self.depth, self.epoch));
+                lanes.len() - 1
+            }
+            None => (0..lanes.len())
+                .min_by_key(|&i| held(&lanes[i]))
+                .unwrap_or_default(),
+        };
         let lane = &lanes[at];
-        lane.load.fetch_add(1, Ordering::Relaxed);
+        lane.state.held.fetch_add(1, Ordering::Relaxed);
         if let Err(mpsc::error::SendError(request)) = lane.inbox.send(request) {
-            lane.load.fetch_sub(1, Ordering::Relaxed);
+            lane.state.held.fetch_sub(1, Ordering::Relaxed);
             let _ = request.reply.send(Err(ended()));
         }
     }
 }
 
 impl Lane {
-    fn start(endpoint: Arc<Endpoint>, depth: usize) -> Self {
+    fn start(endpoint: Arc<Endpoint>, depth: usize, epoch: Instant) -> Self {
         let (inbox, requests) = mpsc::unbounded_channel();
-        let load = Arc::new(AtomicUsize::new(0));
+        let state = Arc::new(LaneState::default());
         let carrier = Carrier {
             endpoint,
             requests,
-            load: load.clone(),
+            state: state.clone(),
+            epoch,
             depth,
             waiting: VecDeque::new(),
             stream: None,
             buf: Vec::new(),
         };
         tokio::spawn(carrier.run());
-        Self { inbox, load }
+        Self { inbox, state }
     }
 }
 
@@ -121,7 +165,9 @@ impl Lane {
 struct Carrier {
     endpoint: Arc<Endpoint>,
     requests: mpsc::UnboundedReceiver<Request>,
-    load: Arc<AtomicUsize>,
+    state: Arc<LaneState>,
+    /// The pipeline's epoch, for [`LaneState::round_began`].
+    epoch: Instant,
     depth: usize,
     /// Requests to write, in order; those a closed connection left unanswered first.
     waiting: VecDeque<Request>,
@@ -144,7 +190,10 @@ impl Carrier {
             while let Ok(request) = self.requests.try_recv() {
                 self.waiting.push_back(request);
             }
+            let began = micros(self.epoch.elapsed()).saturating_add(1);
+            self.state.round_began.store(began, Ordering::Relaxed);
             self.round().await;
+            self.state.round_began.store(0, Ordering::Relaxed);
             // A large answer (settings, a list) leaves no large buffer behind.
             self.buf.shrink_to(KEEP_BUF);
         }
@@ -164,7 +213,7 @@ impl Carrier {
             };
             if request.reply.is_closed() {
                 // Its caller stopped waiting before it was written.
-                self.load.fetch_sub(1, Ordering::Relaxed);
+                self.state.held.fetch_sub(1, Ordering::Relaxed);
                 continue;
             }
             out.extend_from_slice(&request.bytes);
@@ -217,6 +266,8 @@ impl Carrier {
             );
             return;
         }
+        let fast = started.elapsed() < QUEUE_BEHIND;
+        self.state.fast.store(fast, Ordering::Relaxed);
         if self.buf.is_empty() {
             self.stream = Some((stream, true));
         } else {
@@ -267,9 +318,13 @@ impl Carrier {
 
     /// Answers `request`'s caller.
     fn finish(&self, request: Request, answer: io::Result<Answer>) {
-        self.load.fetch_sub(1, Ordering::Relaxed);
+        self.state.held.fetch_sub(1, Ordering::Relaxed);
         let _ = request.reply.send(answer);
     }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// The same error again, for each request a failure leaves unanswered.

@@ -141,3 +141,46 @@ pub async fn gathering_server(batch: usize) -> (url::Url, std::sync::Arc<Seen>) 
     });
     (url::Url::parse(&format!("http://{addr}/")).unwrap(), seen)
 }
+
+/// A server that, like most, serves each connection's requests one at a time, and
+/// answers none until `k` requests are being served at once over all connections: a
+/// client that queues a request behind another's answer on one connection never gets
+/// there. With `warm`, the very first request is answered at once and not counted.
+pub async fn barrier_server(k: usize, warm: bool) -> (url::Url, std::sync::Arc<Seen>) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(Seen::default());
+    let on_server = seen.clone();
+    let (reached, _) = tokio::sync::watch::channel(false);
+    let reached = std::sync::Arc::new(reached);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            on_server.connections.fetch_add(1, Ordering::SeqCst);
+            let (seen, reached) = (on_server.clone(), reached.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                while let Some(request) = read_request(&mut stream, &mut buf).await {
+                    let serving = {
+                        let mut requests = seen.requests.lock().unwrap();
+                        requests.push(request);
+                        requests.len() - usize::from(warm)
+                    };
+                    if serving >= k {
+                        reached.send_replace(true);
+                    }
+                    let mut wait = reached.subscribe();
+                    if serving > 0 && wait.wait_for(|r| *r).await.is_err() {
+                        return;
+                    }
+                    let answer = b"HTTP/1.1 204 No Content\r\n\r\n";
+                    if stream.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url::Url::parse(&format!("http://{addr}/")).unwrap(), seen)
+}
