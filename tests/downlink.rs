@@ -9,7 +9,7 @@ use constellation_mqtt::config::{CallbackPayload, Config, PackageConfig, SoPaylo
 use constellation_mqtt::constellation::model::{
     OutgoingMessage, ScopeType, SenderType, SoFilter, RESPONSE_KEY,
 };
-use constellation_mqtt::sim::{PackageDecl, Participant, SubKind, World};
+use constellation_mqtt::sim::{Faults, PackageDecl, Participant, SubKind, World};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -618,6 +618,43 @@ async fn state_object_links_publish_current_values_then_updates() {
     thermo
         .expect("constellation/Salon/Thermo/so/HW/Mem/Free", |p| {
             p.contains("500")
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_state_object_changed_while_a_link_starts_is_not_lost() {
+    // Every request held 300 ms: a StateObject pushed just after the current values
+    // were read must reach the device, through the subscription made before them (read
+    // first and subscribed after, it fell between the two).
+    let h = harness(|_| {}).await;
+    let thermo = h.device("thermo").await;
+    thermo.subscribe("constellation/Salon/Thermo/so/#").await;
+    let handle = h.sim.handle();
+    // Lamp's link, made at start, is done first.
+    polled(&h, "Salon/Lamp", SubKind::StateObjects, None).await;
+    let before = handle.stats().count_action("RequestStateObjects");
+    handle.set_faults(Faults {
+        delay_ms: 300,
+        ..Faults::default()
+    });
+    thermo
+        .publish(
+            "constellation/Salon/Thermo/subscribe",
+            r#"{"Package": "CPU"}"#,
+        )
+        .await;
+    wait_for("the current values read", T, || async {
+        (handle.stats().count_action("RequestStateObjects") > before).then_some(())
+    })
+    .await;
+    handle
+        .push_state_object(&who("HW", "CPU"), push("Fan", json!(1200)))
+        .unwrap();
+    handle.set_faults(Faults::default());
+    thermo
+        .expect("constellation/Salon/Thermo/so/HW/CPU/Fan", |p| {
+            p.contains("\"Value\":1200")
         })
         .await;
 }

@@ -61,45 +61,36 @@ fn clear(cx: &Context, package: &Package, gone: impl Fn(&StateObject) -> bool) {
     }
 }
 
-/// Publishes the current values, subscribes, and long-polls for ever (renewing a lost
-/// subscription and backing off on failures). A filter the server refuses (403, 400)
-/// is reported on the package's `error` topic and left out; the others go on.
+/// Subscribes, publishes the current values, and long-polls for ever (renewing a lost
+/// subscription and backing off on failures). The current values are read after each
+/// new subscription is made, never before: a StateObject that changes in between is in
+/// their answer or in the subscription's, not lost between the two. A filter the server
+/// refuses (403, 400) is reported on the package's `error` topic and left out; the
+/// others go on.
 async fn follow(cx: &Context, package: &Package, filters: &[SoFilter], trouble: &mut Trouble) {
     let mut filters = filters.to_vec();
     let mut id: Option<String> = None;
-    let mut first = true;
+    // Whether the current values are still to be published for the subscription.
+    let mut current = true;
     loop {
         let result: Result<(), Error> = async {
-            if first {
-                let mut usable = Vec::new();
-                for filter in &filters {
-                    let call = cx
-                        .server
-                        .client
-                        .request_state_objects(&package.identity, filter);
-                    match refusal(cx.server.request(|| call).await)? {
-                        Ok(sos) => {
-                            sos.iter().for_each(|so| publish(cx, package, so));
-                            usable.push(filter.clone());
-                        }
-                        Err(refused) => report_refused(cx, package, filter, &refused),
-                    }
-                }
-                filters = usable;
-                first = false;
-            }
-            if filters.is_empty() {
-                // Nothing left to follow: until the filter set changes.
-                std::future::pending::<()>().await;
-            }
             let sub = match &id {
                 Some(sub) => sub.clone(),
                 None => {
                     let sub = subscribe(cx, package, &mut filters, None).await?;
                     id = Some(sub.clone());
+                    current = true;
                     sub
                 }
             };
+            if current {
+                publish_current(cx, package, &mut filters).await?;
+                current = false;
+            }
+            if filters.is_empty() {
+                // Nothing left to follow: until the filter set changes.
+                std::future::pending::<()>().await;
+            }
             let _turn = cx.server.poll_turn().await;
             for so in cx
                 .server
@@ -117,7 +108,11 @@ async fn follow(cx: &Context, package: &Package, filters: &[SoFilter], trouble: 
             Err(Error::SubscriptionLost { subscription, .. }) => {
                 tracing::info!("StateObject subscription lost; renewing");
                 match subscribe(cx, package, &mut filters, Some(&subscription)).await {
-                    Ok(sub) => id = Some(sub),
+                    Ok(sub) => {
+                        id = Some(sub);
+                        // What changed while it was lost.
+                        current = true;
+                    }
                     Err(e) => {
                         id = None;
                         trouble
@@ -136,6 +131,31 @@ async fn follow(cx: &Context, package: &Package, filters: &[SoFilter], trouble: 
             }
         }
     }
+}
+
+/// Publishes the current values of every filter's StateObjects. A filter the server
+/// refuses is reported and taken out of `filters`.
+async fn publish_current(
+    cx: &Context,
+    package: &Package,
+    filters: &mut Vec<SoFilter>,
+) -> Result<(), Error> {
+    let mut usable = Vec::new();
+    for filter in filters.iter() {
+        let call = cx
+            .server
+            .client
+            .request_state_objects(&package.identity, filter);
+        match refusal(cx.server.request(|| call).await)? {
+            Ok(sos) => {
+                sos.iter().for_each(|so| publish(cx, package, so));
+                usable.push(filter.clone());
+            }
+            Err(refused) => report_refused(cx, package, filter, &refused),
+        }
+    }
+    *filters = usable;
+    Ok(())
 }
 
 /// Subscribes with every filter: the first creates (or renews `renew`), the rest add.
