@@ -11,6 +11,28 @@ pub struct Seen {
     pub early: std::sync::atomic::AtomicUsize,
 }
 
+/// Listens on an ephemeral port and runs `connection` for each connection accepted,
+/// each in its own task, counting them in what it returns.
+async fn serve<F, Fut>(connection: F) -> (url::Url, std::sync::Arc<Seen>)
+where
+    F: Fn(tokio::net::TcpStream, std::sync::Arc<Seen>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(Seen::default());
+    let on_server = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            on_server
+                .connections
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(connection(stream, on_server.clone()));
+        }
+    });
+    (url::Url::parse(&format!("http://{addr}/")).unwrap(), seen)
+}
+
 /// A server that answers each request with `pieces`, written one by one (so answers
 /// arrive split), and closes each connection after `per_connection` answers — without
 /// saying so, as a server whose keep-alive time ran out does.
@@ -31,39 +53,29 @@ pub async fn scripted(
 ) -> (url::Url, std::sync::Arc<Seen>) {
     use std::sync::atomic::Ordering;
     use tokio::io::AsyncWriteExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = std::sync::Arc::new(Seen::default());
-    let on_server = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            on_server.connections.fetch_add(1, Ordering::SeqCst);
-            let seen = on_server.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                for n in 0..per_connection + usize::from(mute_after) {
-                    let Some(request) = read_request(&mut stream, &mut buf).await else {
-                        return;
-                    };
-                    seen.requests.lock().unwrap().push(request);
-                    if n == 0 && !buf.is_empty() {
-                        seen.early.fetch_add(1, Ordering::SeqCst);
-                    }
-                    if n == per_connection {
-                        return;
-                    }
-                    for piece in pieces {
-                        if stream.write_all(piece).await.is_err() {
-                            return;
-                        }
-                        let _ = stream.flush().await;
-                        tokio::task::yield_now().await;
-                    }
+    serve(move |mut stream, seen| async move {
+        let mut buf = Vec::new();
+        for n in 0..per_connection + usize::from(mute_after) {
+            let Some(request) = read_request(&mut stream, &mut buf).await else {
+                return;
+            };
+            seen.requests.lock().unwrap().push(request);
+            if n == 0 && !buf.is_empty() {
+                seen.early.fetch_add(1, Ordering::SeqCst);
+            }
+            if n == per_connection {
+                return;
+            }
+            for piece in pieces {
+                if stream.write_all(piece).await.is_err() {
+                    return;
                 }
-            });
+                let _ = stream.flush().await;
+                tokio::task::yield_now().await;
+            }
         }
-    });
-    (url::Url::parse(&format!("http://{addr}/")).unwrap(), seen)
+    })
+    .await
 }
 
 /// Reads what comes into `buf`; false at the end of the connection.
@@ -111,35 +123,23 @@ pub async fn read_request(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>)
 /// answers back until `batch` more requests have come on that connection, and answers
 /// them together: only a client that pipelines gets those answers.
 pub async fn gathering_server(batch: usize) -> (url::Url, std::sync::Arc<Seen>) {
-    use std::sync::atomic::Ordering;
     use tokio::io::AsyncWriteExt;
-    const OK: &[u8] = b"HTTP/1.1 204 No Content\r\n\r\n";
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = std::sync::Arc::new(Seen::default());
-    let on_server = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            on_server.connections.fetch_add(1, Ordering::SeqCst);
-            let seen = on_server.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let (mut held, mut answered) = (0, 0);
-                while let Some(request) = read_request(&mut stream, &mut buf).await {
-                    seen.requests.lock().unwrap().push(request);
-                    held += 1;
-                    if answered == 0 || held == batch {
-                        answered += held;
-                        if stream.write_all(&OK.repeat(held)).await.is_err() {
-                            return;
-                        }
-                        held = 0;
-                    }
+    serve(move |mut stream, seen| async move {
+        let mut buf = Vec::new();
+        let (mut held, mut answered) = (0, 0);
+        while let Some(request) = read_request(&mut stream, &mut buf).await {
+            seen.requests.lock().unwrap().push(request);
+            held += 1;
+            if answered == 0 || held == batch {
+                answered += held;
+                if stream.write_all(&NO_CONTENT.repeat(held)).await.is_err() {
+                    return;
                 }
-            });
+                held = 0;
+            }
         }
-    });
-    (url::Url::parse(&format!("http://{addr}/")).unwrap(), seen)
+    })
+    .await
 }
 
 /// A server that, like most, serves each connection's requests one at a time, and
@@ -147,40 +147,33 @@ pub async fn gathering_server(batch: usize) -> (url::Url, std::sync::Arc<Seen>) 
 /// client that queues a request behind another's answer on one connection never gets
 /// there. With `warm`, the very first request is answered at once and not counted.
 pub async fn barrier_server(k: usize, warm: bool) -> (url::Url, std::sync::Arc<Seen>) {
-    use std::sync::atomic::Ordering;
     use tokio::io::AsyncWriteExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = std::sync::Arc::new(Seen::default());
-    let on_server = seen.clone();
-    let (reached, _) = tokio::sync::watch::channel(false);
-    let reached = std::sync::Arc::new(reached);
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            on_server.connections.fetch_add(1, Ordering::SeqCst);
-            let (seen, reached) = (on_server.clone(), reached.clone());
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                while let Some(request) = read_request(&mut stream, &mut buf).await {
-                    let serving = {
-                        let mut requests = seen.requests.lock().unwrap();
-                        requests.push(request);
-                        requests.len() - usize::from(warm)
-                    };
-                    if serving >= k {
-                        reached.send_replace(true);
-                    }
-                    let mut wait = reached.subscribe();
-                    if serving > 0 && wait.wait_for(|r| *r).await.is_err() {
-                        return;
-                    }
-                    let answer = b"HTTP/1.1 204 No Content\r\n\r\n";
-                    if stream.write_all(answer).await.is_err() {
-                        return;
-                    }
+    let reached = std::sync::Arc::new(tokio::sync::watch::channel(false).0);
+    serve(move |mut stream, seen| {
+        let reached = reached.clone();
+        async move {
+            let mut buf = Vec::new();
+            while let Some(request) = read_request(&mut stream, &mut buf).await {
+                let serving = {
+                    let mut requests = seen.requests.lock().unwrap();
+                    requests.push(request);
+                    requests.len() - usize::from(warm)
+                };
+                if serving >= k {
+                    reached.send_replace(true);
                 }
-            });
+                let mut wait = reached.subscribe();
+                if serving > 0 && wait.wait_for(|r| *r).await.is_err() {
+                    return;
+                }
+                if stream.write_all(NO_CONTENT).await.is_err() {
+                    return;
+                }
+            }
         }
-    });
-    (url::Url::parse(&format!("http://{addr}/")).unwrap(), seen)
+    })
+    .await
 }
+
+/// An answer with nothing to read.
+const NO_CONTENT: &[u8] = b"HTTP/1.1 204 No Content\r\n\r\n";
