@@ -2,8 +2,9 @@
 //! conflated by name.
 
 use crate::intent::Intent;
+use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Where an intent came from, to report its failure on the package's `error` topic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
