@@ -6,7 +6,7 @@ mod common;
 
 use common::http::{gathering_server, scripted_server, Seen};
 use common::*;
-use constellation_mqtt::constellation::model::LogLevel;
+use constellation_mqtt::constellation::model::{LogLevel, SoFilter};
 use constellation_mqtt::constellation::{Client, ClientOptions};
 use futures_util::future::join_all;
 use serde_json::json;
@@ -111,27 +111,32 @@ async fn requests_that_may_not_be_repeated_and_all_without_pipelining_go_alone()
 }
 
 #[tokio::test]
-async fn pipelined_pushes_reach_the_simulator_in_order_per_caller() {
-    // Against the simulator: one caller's pushes, each awaited, land in order, while
-    // others' share the connections.
+async fn pipelined_answers_reach_their_own_callers() {
+    // Against the simulator: 16 callers at once, each pushing its own StateObject and
+    // reading it back, 20 times; pipelined on shared connections, every answer must be
+    // the one to its own request, and each caller's pushes land in order.
     let sim = start(world()).await;
     let c = Arc::new(client_at(sim.url()));
     let id = salon_temp();
     let callers = (0..16).map(|k| {
         let (c, id) = (c.clone(), id.clone());
         async move {
+            let name = format!("S{k}");
+            let filter = SoFilter {
+                name: name.clone(),
+                ..SoFilter::default()
+            };
             for v in 0..20 {
-                let so = push(&format!("S{k}"), json!(v));
-                c.push_state_object(&id, &so).await.unwrap();
+                c.push_state_object(&id, &push(&name, json!(v)))
+                    .await
+                    .unwrap();
+                let read = c.request_state_objects(&id, &filter).await.unwrap();
+                let read: Vec<_> = read.iter().map(|so| (&so.name, &so.value)).collect();
+                assert_eq!(read, [(&name, &json!(v))], "caller {k}");
             }
         }
     });
     join_all(callers).await;
-    let handle = sim.handle();
-    for k in 0..16 {
-        let held = handle.state_object("Salon", "Temperature", &format!("S{k}"));
-        assert_eq!(held.map(|so| so.value), Some(json!(19)), "S{k}");
-    }
 }
 
 #[tokio::test]

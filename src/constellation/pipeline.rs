@@ -106,10 +106,27 @@ impl Pipeline {
     /// not in a round or its server is quick (see [`QUEUE_BEHIND`]): that is the batch
     /// that saves system calls. Else to an idle lane, else to a new one. A slow server
     /// thus gets as many requests at once as it did without pipelining.
-    fn enqueue(&self, request: Request) {
+    fn enqueue(&self, mut request: Request) {
         let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
-        // A lane whose task is gone (its runtime ended) is replaced.
-        lanes.retain(|lane| !lane.inbox.is_closed());
+        // A lane whose task is gone (its runtime ended) is replaced, once: a new lane's
+        // task is gone too only when the runtime is shutting down.
+        for _ in 0..2 {
+            let at = self.choose(&mut lanes);
+            let lane = &lanes[at];
+            lane.state.held.fetch_add(1, Ordering::Relaxed);
+            match lane.inbox.send(request) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(back)) => {
+                    lanes.swap_remove(at);
+                    request = back;
+                }
+            }
+        }
+        let _ = request.reply.send(Err(ended()));
+    }
+
+    /// The lane for the next request (see [`Pipeline::enqueue`]), started if need be.
+    fn choose(&self, lanes: &mut Vec<Lane>) -> usize {
         let held = |lane: &Lane| lane.state.held.load(Ordering::Relaxed);
         let now = micros(self.epoch.elapsed());
         let joinable = |lane: &Lane| match lane.state.round_began.load(Ordering::Relaxed) {
@@ -123,7 +140,7 @@ impl Pipeline {
             .iter()
             .position(|lane| joinable(lane) && (1..self.depth).contains(&held(lane)));
         let idle = || lanes.iter().position(|lane| held(lane) == 0);
-        let at = match collecting.or_else(idle) {
+        match collecting.or_else(idle) {
             Some(at) => at,
             None if lanes.len() < MAX_LANES => {
                 lanes.push(Lane::start(self.endpoint.clone(), self.depth, self.epoch));
@@ -132,12 +149,6 @@ impl Pipeline {
             None => (0..lanes.len())
                 .min_by_key(|&i| held(&lanes[i]))
                 .unwrap_or_default(),
-        };
-        let lane = &lanes[at];
-        lane.state.held.fetch_add(1, Ordering::Relaxed);
-        if let Err(mpsc::error::SendError(request)) = lane.inbox.send(request) {
-            lane.state.held.fetch_sub(1, Ordering::Relaxed);
-            let _ = request.reply.send(Err(ended()));
         }
     }
 }

@@ -341,8 +341,14 @@ async fn read_body(
                     return Err(eof("the server closed the connection mid-answer"));
                 }
             }
-            let after = buf.split_off(n);
-            Ok(std::mem::replace(buf, after).into())
+            if buf.len() == n {
+                return Ok(std::mem::take(buf).into());
+            }
+            // The next answer follows (pipelined): the body is copied out, not the rest
+            // (an empty body, most answers, costs nothing).
+            let body = Bytes::copy_from_slice(&buf[..n]);
+            buf.drain(..n);
+            Ok(body)
         }
         // Neither length nor chunks: the body runs to the end of the connection.
         None => {
