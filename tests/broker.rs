@@ -117,6 +117,38 @@ async fn a_port_in_use_is_a_clear_error() {
     );
 }
 
+#[tokio::test]
+async fn a_started_broker_already_holds_its_ports() {
+    // The listeners are bound inside `start`: once it returns, nobody else can take their
+    // ports (rumqttd bound them later, in its own task, and only logged a port taken
+    // meanwhile, while the adapter went on connecting to nothing).
+    let dir = tempfile::tempdir().unwrap();
+    let mut attempts = 0;
+    let (broker, v4) = loop {
+        let v4 = free_port();
+        let config = embedded::load(
+            Some(&write(&dir, &broker_toml(v4, free_port(), 4096))),
+            1024,
+        )
+        .unwrap();
+        match embedded::start(config.settings) {
+            Ok(broker) => break (broker, v4),
+            Err(BrokerError::Listen { .. }) if attempts < 5 => attempts += 1,
+            Err(e) => panic!("the broker starts: {e}"),
+        }
+    };
+    for addr in broker.v4.iter().chain(&broker.v5) {
+        let taken = std::net::TcpListener::bind(addr).map(drop).unwrap_err();
+        assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse, "{addr}");
+    }
+    let options = MqttOptions::new("early", "127.0.0.1", v4);
+    let (_client, mut eventloop) = AsyncClient::new(options, 10);
+    assert!(
+        connack(&mut eventloop).await,
+        "a client connecting at once is served"
+    );
+}
+
 /// Connects with `credentials` and returns whether the broker accepted (CONNACK) or
 /// closed the connection.
 async fn accepted(port: u16, credentials: (&str, &str)) -> bool {

@@ -1,5 +1,5 @@
-//! The embedded broker: rumqttd's router on its own thread and its listeners on our
-//! runtime (`Broker::start` would block and panic inside async code).
+//! The embedded broker: rumqttd's router on its own thread and its listeners on another
+//! (`Broker::start` would block and panic inside async code).
 
 mod access;
 mod codec;
@@ -11,10 +11,11 @@ pub use gate::Gate;
 use crate::config::{parse_toml, read_toml, ConfigError};
 use crate::mqtt::connection::Login;
 use codec::V4WithoutProperties;
-use rumqttd::protocol::v5::V5;
+use rumqttd::protocol::{v5::V5, Protocol};
 use rumqttd::{LinkType, Router, Server, ServerSettings};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
+use tokio::net::TcpSocket;
 
 /// A running embedded broker. rumqttd has no shutdown: it lives as long as the process.
 #[derive(Debug, Clone)]
@@ -221,13 +222,16 @@ pub fn move_taken_listeners(config: &mut rumqttd::Config) -> Vec<(SocketAddr, So
 pub fn start(config: rumqttd::Config) -> Result<EmbeddedBroker, BrokerError> {
     let v4 = sorted(config.v4.unwrap_or_default());
     let mut v5 = sorted(config.v5.unwrap_or_default());
-    // Bind-check first: rumqttd's listeners only log a failure to bind.
-    for s in v4.iter().chain(&v5) {
-        std::net::TcpListener::bind(s.listen).map_err(|source| BrokerError::Listen {
-            addr: s.listen,
-            source,
-        })?;
-    }
+    // Bound here, before anything runs: a port that is taken is this call's error, and
+    // nobody can take it between a check and rumqttd's own bind (which only logged it).
+    let bound_v4 = v4
+        .iter()
+        .map(|s| bind(s.listen))
+        .collect::<Result<Vec<_>, _>>()?;
+    let bound_v5 = v5
+        .iter()
+        .map(|s| bind(s.listen))
+        .collect::<Result<Vec<_>, _>>()?;
     if v4.iter().chain(&v5).any(|s| s.tls.is_some()) {
         crate::tls::install_crypto_provider();
     }
@@ -248,13 +252,31 @@ pub fn start(config: rumqttd::Config) -> Result<EmbeddedBroker, BrokerError> {
     let v4 = v4
         .into_iter()
         .map(|s| Server::new(s, router_tx.clone(), V4WithoutProperties))
+        .zip(bound_v4)
         .collect();
     let v5 = v5
         .into_iter()
         .map(|s| Server::new(s, router_tx.clone(), V5))
+        .zip(bound_v5)
         .collect();
     serve(v4, v5)?;
     Ok(broker)
+}
+
+/// A listener on `addr` as rumqttd makes one (address reuse, a backlog of 1024), not
+/// yet tied to a runtime: the broker's own takes it.
+fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, BrokerError> {
+    let listen = || {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }?;
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(1024)?.into_std()
+    };
+    listen().map_err(|source| BrokerError::Listen { addr, source })
 }
 
 /// Runs the listeners on a thread of their own with a single-threaded runtime, as
@@ -262,10 +284,10 @@ pub fn start(config: rumqttd::Config) -> Result<EmbeddedBroker, BrokerError> {
 /// packets arrive (on the adapter's multi-threaded runtime the last connection woken ran
 /// first, so a SUBSCRIBE could reach the router after a PUBLISH another client sent
 /// later). The thread ends with the runtime that started it (the adapter's, or a
-/// test's).
-fn serve(v4: Vec<Server<V4WithoutProperties>>, v5: Vec<Server<V5>>) -> Result<(), BrokerError> {
+/// test's). The sockets already listen: a client connecting before the thread runs
+/// waits in their backlog.
+fn serve(v4: Listeners<V4WithoutProperties>, v5: Listeners<V5>) -> Result<(), BrokerError> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (bound_tx, bound_rx) = std::sync::mpsc::channel::<()>();
     tokio::spawn(async move {
         let _stop = stop_tx;
         std::future::pending::<()>().await
@@ -278,31 +300,38 @@ fn serve(v4: Vec<Server<V4WithoutProperties>>, v5: Vec<Server<V5>>) -> Result<()
         .name("mqtt-broker-io".into())
         .spawn(move || {
             runtime.block_on(async move {
-                for mut server in v4 {
-                    tokio::spawn(async move {
-                        if let Err(e) = server.start(LinkType::Remote).await {
-                            tracing::error!(error = ?e, "embedded broker: MQTT 3.1.1 listener stopped");
-                        }
-                    });
+                for (server, listener) in v4 {
+                    tokio::spawn(accept(server, listener, "MQTT 3.1.1"));
                 }
-                for mut server in v5 {
-                    tokio::spawn(async move {
-                        if let Err(e) = server.start(LinkType::Remote).await {
-                            tracing::error!(error = ?e, "embedded broker: MQTT 5 listener stopped");
-                        }
-                    });
+                for (server, listener) in v5 {
+                    tokio::spawn(accept(server, listener, "MQTT 5"));
                 }
-                // The listeners bind at their first poll, which a yield lets happen.
-                tokio::task::yield_now().await;
-                tokio::task::yield_now().await;
-                let _ = bound_tx.send(());
                 let _ = stop_rx.await;
             });
         })
         .map_err(BrokerError::Runtime)?;
-    // The adapter connects next: not before the listeners are there.
-    let _ = bound_rx.recv_timeout(std::time::Duration::from_secs(5));
     Ok(())
+}
+
+/// Listeners of one protocol, each bound to its socket.
+type Listeners<P> = Vec<(Server<P>, std::net::TcpListener)>;
+
+/// Accepts `server`'s connections on `listener` until it fails.
+async fn accept<P: Protocol + Clone + Send + 'static>(
+    mut server: Server<P>,
+    listener: std::net::TcpListener,
+    protocol: &str,
+) {
+    let stopped = match tokio::net::TcpListener::from_std(listener) {
+        Ok(listener) => server
+            .serve(listener, LinkType::Remote)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(error) = stopped {
+        tracing::error!(%error, "embedded broker: {protocol} listener stopped");
+    }
 }
 
 fn sorted(servers: std::collections::HashMap<String, ServerSettings>) -> Vec<ServerSettings> {

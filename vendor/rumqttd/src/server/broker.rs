@@ -381,6 +381,14 @@ impl<P: Protocol + Clone + Send + 'static> Server<P> {
 
     pub async fn start(&mut self, link_type: LinkType) -> Result<(), Error> {
         let listener = TcpListener::bind(&self.config.listen).await?;
+        self.serve(listener, link_type).await
+    }
+
+    /// Accepts connections on `listener`, bound by the caller.
+    ///
+    /// Patched (constellation-mqtt, see vendor/README.md): `start` binds inside its task,
+    /// so a port taken meanwhile was only a log line while its caller went on.
+    pub async fn serve(&mut self, listener: TcpListener, link_type: LinkType) -> Result<(), Error> {
         let delay = Duration::from_millis(self.config.next_connection_delay_ms);
         let mut count: usize = 0;
 
