@@ -36,6 +36,19 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Sends the log lines of adapters started in this process to the test's captured
+/// output, which a failing test prints (`RUST_LOG` filters; informational lines by
+/// default, the embedded broker's warnings).
+fn capture_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_test_writer()
+        .try_init();
+}
+
 /// A broker configuration for the embedded broker on two free loopback ports.
 pub fn broker_toml(v4: u16, v5: u16, max_payload: usize) -> String {
     format!(
@@ -161,6 +174,7 @@ impl Harness {
         login: Option<(String, String)>,
         dir: tempfile::TempDir,
     ) -> Self {
+        capture_logs();
         let shutdown = CancellationToken::new();
         // A port found free may be taken by someone's outgoing connection before the
         // broker binds it: then the embedded broker moves to other free ports.
