@@ -103,13 +103,12 @@ pub fn parse_topic(prefix: &str, topic: &str) -> Topic {
     };
     // No topic can be built from a name with a wildcard (a broker would not forward
     // such a publish anyway): the adapter's error topic then.
-    let error_topic = if [sentinel, package].iter().any(|n| n.contains(['+', '#'])) {
-        super::errors::adapter_error_topic(prefix)
-    } else {
-        super::errors::error_topic(prefix, sentinel, package)
-    };
     let invalid = |reason: String| Topic::Invalid {
-        error_topic: error_topic.clone(),
+        error_topic: if [sentinel, package].iter().any(|n| n.contains(['+', '#'])) {
+            super::errors::adapter_error_topic(prefix)
+        } else {
+            super::errors::error_topic(prefix, sentinel, package)
+        },
         reason,
     };
     for (what, name) in [("sentinel", sentinel), ("package", package)] {

@@ -2,7 +2,7 @@
 //! conflated by name.
 
 use crate::intent::Intent;
-use hashbrown::HashMap;
+use hashbrown::hash_map::{EntryRef, HashMap};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
@@ -212,21 +212,22 @@ impl PackageQueue {
             self.worker = false;
             return None;
         };
-        let pending_here = self.pending_seq(&entry.job.intent) == Some(self.front_seq);
         self.taken = Some(match &entry.job.intent {
-            // The name leaves `pending` for `taken`: moved, not copied.
-            Intent::PushStateObject(so) => Taken::StateObject(
-                pending_here
-                    .then(|| self.pending.remove_entry(&so.name).map(|(name, _)| name))
-                    .flatten()
-                    .unwrap_or_else(|| so.name.clone()),
-            ),
-            _ => {
-                if pending_here {
+            // The name leaves `pending` for `taken` when this job is the one pending for
+            // it: moved, not copied, and looked up once.
+            Intent::PushStateObject(so) => {
+                Taken::StateObject(match self.pending.entry_ref(&so.name) {
+                    EntryRef::Occupied(e) if *e.get() == self.front_seq => e.remove_entry().0,
+                    _ => so.name.clone(),
+                })
+            }
+            Intent::Declare(_) => {
+                if self.pending_descriptor == Some(self.front_seq) {
                     self.pending_descriptor = None;
                 }
                 Taken::Other
             }
+            _ => Taken::Other,
         });
         self.bytes -= entry.bytes;
         self.front_seq += 1;
