@@ -4,6 +4,7 @@ use super::joblog::{replay, JobLog};
 use super::salvage::quietly;
 use super::store::{check_header, StoreError};
 use super::tables::{PENDING, RETAINED};
+use crate::native::PackageId;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
@@ -97,10 +98,11 @@ fn add_log(dir: &Path, summary: &mut Summary) -> Result<(), InspectError> {
                     .into(),
         });
     }
-    for (package, record) in replayed.jobs.values() {
-        let counts = summary.packages.entry(package.to_string()).or_default();
+    for job in replayed.jobs.values() {
+        let package = PackageId::new(job.sentinel, job.package).to_string();
+        let counts = summary.packages.entry(package).or_default();
         counts.0 += 1;
-        counts.1 += record.len() as u64;
+        counts.1 += job.record.len() as u64;
     }
     Ok(())
 }

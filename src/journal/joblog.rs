@@ -34,6 +34,17 @@ const FRAME_SIZE: usize = 64 << 10;
 /// Pending jobs by key: their package and record.
 pub(super) type Jobs = BTreeMap<u64, (PackageId, Vec<u8>)>;
 
+/// A pending job as a log's bytes hold it (read without a copy).
+#[derive(Clone, Copy)]
+pub(super) struct Put<'a> {
+    pub sentinel: &'a str,
+    pub package: &'a str,
+    pub record: &'a [u8],
+}
+
+/// Pending jobs by key, as a log's bytes hold them.
+pub(super) type Read<'a> = BTreeMap<u64, Put<'a>>;
+
 /// The open log.
 pub(super) struct JobLog {
     file: File,
@@ -68,11 +79,12 @@ impl JobLog {
             Err(e) => return Err(e),
         };
         let replayed = replay(&bytes);
-        drop(bytes);
         // What was read is on disk before a damaged file is moved aside: a start that
         // fails (a full disk) leaves the damaged file where the next one reads it.
         let new = write_new(&path, &replayed.jobs)?;
-        let damaged = if replayed.damaged {
+        let (jobs, damaged) = (owned(&replayed.jobs), replayed.damaged);
+        drop(bytes);
+        let damaged = if damaged {
             let moved_to = aside(&path);
             std::fs::rename(&path, &moved_to)?;
             Some(moved_to)
@@ -86,11 +98,7 @@ impl JobLog {
             len,
             rewrite_at: MIN_REWRITE.max(3 * len),
         };
-        Ok(Opened {
-            log,
-            jobs: replayed.jobs,
-            damaged,
-        })
+        Ok(Opened { log, jobs, damaged })
     }
 
     /// Where the log is.
@@ -102,7 +110,7 @@ impl JobLog {
     pub(super) fn keep(&mut self, jobs: &Jobs) -> io::Result<()> {
         let mut frames = Frames::new();
         for (key, (package, record)) in jobs {
-            frames.put(*key, package, record);
+            frames.put(*key, &package.sentinel, &package.package, record);
         }
         self.append(frames)
     }
@@ -118,7 +126,7 @@ impl JobLog {
                     package,
                     key,
                     record,
-                } => frames.put(*key, package, record),
+                } => frames.put(*key, &package.sentinel, &package.package, record),
                 Op::Delete { key } => frames.delete(*key),
                 Op::Ack(_) | Op::RetainedChanged | Op::Retain { .. } => {}
             }
@@ -175,6 +183,16 @@ impl JobLog {
     }
 }
 
+/// The jobs of `read`, copied out of the log's bytes.
+fn owned(read: &Read) -> Jobs {
+    read.iter()
+        .map(|(key, job)| {
+            let id = PackageId::new(job.sentinel, job.package);
+            (*key, (id, job.record.to_vec()))
+        })
+        .collect()
+}
+
 /// Where the damaged journal file `path` is moved: `<its name>.damaged-<UTC time>`.
 pub(super) fn aside(path: &Path) -> PathBuf {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S");
@@ -184,21 +202,21 @@ pub(super) fn aside(path: &Path) -> PathBuf {
 
 /// Writes `jobs` as a new log at `path` (through a file beside it, renamed over it once
 /// synced), and opens it for appending: the file and its length.
-fn rewrite(path: &Path, jobs: &Jobs) -> io::Result<(File, u64)> {
+fn rewrite(path: &Path, jobs: &Read) -> io::Result<(File, u64)> {
     let new = write_new(path, jobs)?;
     install(&new, path)
 }
 
 /// Writes `jobs` as a log beside `path` (`journal.jobs.new`), synced; removed again when
 /// that fails (it would take the room a full disk lacks).
-fn write_new(path: &Path, jobs: &Jobs) -> io::Result<PathBuf> {
+fn write_new(path: &Path, jobs: &Read) -> io::Result<PathBuf> {
     let new = path.with_file_name("journal.jobs.new");
     let written = (|| {
         let mut file = File::create(&new)?;
         file.write_all(MAGIC)?;
         let mut frames = Frames::new();
-        for (key, (package, record)) in jobs {
-            frames.put(*key, package, record);
+        for (key, job) in jobs {
+            frames.put(*key, job.sentinel, job.package, job.record);
             if frames.closed.len() >= FRAME_SIZE {
                 file.write_all(&std::mem::take(&mut frames.closed))?;
             }
@@ -248,15 +266,11 @@ impl Frames {
         }
     }
 
-    fn put(&mut self, key: u64, package: &PackageId, record: &[u8]) {
+    fn put(&mut self, key: u64, sentinel: &str, package: &str, record: &[u8]) {
         let b = &mut self.open;
         b.push(PUT);
         b.extend_from_slice(&key.to_le_bytes());
-        for part in [
-            package.sentinel.as_bytes(),
-            package.package.as_bytes(),
-            record,
-        ] {
+        for part in [sentinel.as_bytes(), package.as_bytes(), record] {
             match u32::try_from(part.len()) {
                 Ok(len) => b.extend_from_slice(&len.to_le_bytes()),
                 Err(_) => self.oversize = true,
@@ -310,17 +324,17 @@ impl Frames {
 }
 
 /// What a log's bytes hold.
-pub(super) struct Replayed {
-    pub jobs: Jobs,
+pub(super) struct Replayed<'a> {
+    pub jobs: Read<'a>,
     /// A stretch could not be read and frames were found after it (a torn last frame,
     /// with nothing readable after it, is no damage).
     pub damaged: bool,
 }
 
 /// Reads the frames of `bytes` in order, applying their operations.
-pub(super) fn replay(bytes: &[u8]) -> Replayed {
+pub(super) fn replay(bytes: &[u8]) -> Replayed<'_> {
     let mut out = Replayed {
-        jobs: Jobs::new(),
+        jobs: Read::new(),
         damaged: false,
     };
     let mut at = if bytes.starts_with(MAGIC) {
@@ -375,12 +389,7 @@ fn well_formed(mut ops: &[u8]) -> bool {
 
 /// One operation read from a frame.
 enum Parsed<'a> {
-    Put {
-        key: u64,
-        sentinel: &'a [u8],
-        package: &'a [u8],
-        record: &'a [u8],
-    },
+    Put(u64, Put<'a>),
     Delete(u64),
 }
 
@@ -400,33 +409,23 @@ fn next_op(ops: &[u8]) -> Option<(Parsed<'_>, &[u8])> {
                 Some(part)
             };
             let (sentinel, package, record) = (part()?, part()?, part()?);
-            std::str::from_utf8(sentinel).ok()?;
-            std::str::from_utf8(package).ok()?;
-            let put = Parsed::Put {
-                key,
-                sentinel,
-                package,
+            let put = Put {
+                sentinel: std::str::from_utf8(sentinel).ok()?,
+                package: std::str::from_utf8(package).ok()?,
                 record,
             };
-            Some((put, rest))
+            Some((Parsed::Put(key, put), rest))
         }
         _ => None,
     }
 }
 
 /// Applies a well-formed frame's operations to `jobs`.
-fn apply(mut ops: &[u8], jobs: &mut Jobs) {
+fn apply<'a>(mut ops: &'a [u8], jobs: &mut Read<'a>) {
     while let Some((op, rest)) = next_op(ops) {
         match op {
-            Parsed::Put {
-                key,
-                sentinel,
-                package,
-                record,
-            } => {
-                let name = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-                let id = PackageId::new(name(sentinel), name(package));
-                jobs.insert(key, (id, record.to_vec()));
+            Parsed::Put(key, put) => {
+                jobs.insert(key, put);
             }
             Parsed::Delete(key) => {
                 jobs.remove(&key);
