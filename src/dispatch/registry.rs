@@ -8,7 +8,7 @@ use crate::metrics::{Metrics, Refusal, Snapshot};
 use crate::native::{error_topic, PackageId};
 use crate::package::{self, Context, Job, Origin, Package, PackageState, Pushed, Refused};
 use crate::report::{Problem, Reporter};
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -76,11 +76,7 @@ impl Registry {
             return;
         };
         p.published();
-        let job = Job {
-            intent,
-            origin: origin.clone(),
-        };
-        let refused = match package::submit(&self.cx, &p, job) {
+        let (refused, origin) = match package::submit(&self.cx, &p, Job { intent, origin }) {
             Ok(Pushed::Queued { .. }) => return,
             Ok(Pushed::Conflated { .. }) => return self.cx.metrics.conflated(),
             Err(refused) => refused,

@@ -115,7 +115,13 @@ impl PackageQueue {
 
     /// Queues `job` of `bytes` bytes under journal key `key` (none: not journaled),
     /// conflating a StateObject push with its pending predecessor (which keeps its key).
-    pub fn push(&mut self, job: Job, bytes: usize, key: Option<u64>) -> Result<Pushed, Full> {
+    /// A full queue gives back where the job came from, for its report.
+    pub fn push(
+        &mut self,
+        job: Job,
+        bytes: usize,
+        key: Option<u64>,
+    ) -> Result<Pushed, (Full, Origin)> {
         if let Some(seq) = self.pending_seq(&job.intent) {
             let index = (seq - self.front_seq) as usize;
             let old = std::mem::replace(&mut self.jobs[index], Entry { job, key, bytes });
@@ -136,11 +142,12 @@ impl PackageQueue {
         }
         if self.jobs.len() >= self.limit || self.bytes + bytes > self.limit_bytes {
             self.dropped += 1;
-            return Err(Full {
+            let full = Full {
                 dropped: self.dropped,
                 jobs: self.jobs.len(),
                 bytes: self.bytes,
-            });
+            };
+            return Err((full, job.origin));
         }
         self.set_pending(&job.intent, self.front_seq + self.jobs.len() as u64);
         self.bytes += bytes;
@@ -332,6 +339,7 @@ mod tests {
     }
     fn push(q: &mut PackageQueue, job: Job) -> Result<Pushed, Full> {
         q.push(job, 10, Some(q.len() as u64))
+            .map_err(|(full, _)| full)
     }
 
     #[test]
@@ -441,11 +449,14 @@ mod tests {
         );
         assert_eq!(
             q.push(log("2"), 10, Some(3)),
-            Err(Full {
-                dropped: 1,
-                jobs: 2,
-                bytes: 20
-            })
+            Err((
+                Full {
+                    dropped: 1,
+                    jobs: 2,
+                    bytes: 20
+                },
+                log("2").origin
+            ))
         );
         assert_eq!(
             q.push(so("A", 2), 12, Some(4)),

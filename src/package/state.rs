@@ -152,19 +152,21 @@ impl Package {
     /// runs: see [`super::submit`]). A job that would add to the pending work is
     /// refused when the package's queue or the journal is full; one that replaces a
     /// pending value, or follows the value being sent, is always taken (StateObjects
-    /// conflate whatever the storage holds).
-    pub(super) fn enqueue(&self, job: Job) -> Result<(Pushed, bool), Refused> {
+    /// conflate whatever the storage holds). A refusal gives back where the job came from.
+    pub(super) fn enqueue(&self, job: Job) -> Result<(Pushed, bool), (Refused, Origin)> {
         // Serializing plain data (strings, numbers, JSON values) cannot fail.
         let record = serde_json::to_vec(&job).unwrap_or_default();
         let mut queue = lock(&self.queue);
         if !queue.conflates(&job.intent) && !queue.follows_in_flight(&job.intent) {
-            self.journal.room(record.len()).map_err(Refused::NoRoom)?;
+            if let Err(no_room) = self.journal.room(record.len()) {
+                return Err((Refused::NoRoom(no_room), job.origin));
+            }
         }
         // Taken under the queue's lock: a package's keys follow its queue's order.
         let key = self.journal.next_key();
         let pushed = queue
             .push(job, record.len(), Some(key))
-            .map_err(Refused::Full)?;
+            .map_err(|(full, origin)| (Refused::Full(full), origin))?;
         // Under the queue's lock: the worker's `done` for this job comes after.
         match pushed {
             Pushed::Queued { key: Some(key) } => self.journal.put(&self.id, key, record, 0),

@@ -3,7 +3,7 @@
 //! (most of them) holds no task, no future and no timer for its uplink.
 
 use super::context::Context;
-use super::queue::{Job, Pushed};
+use super::queue::{Job, Origin, Pushed};
 use super::state::{Package, Refused};
 use super::uplink;
 use std::future::Future;
@@ -14,7 +14,11 @@ use tracing::Instrument;
 
 /// Queues `job` for `package`, kept in the journal (see [`Package`]'s queue), and starts
 /// its worker if none runs.
-pub fn submit(cx: &Arc<Context>, package: &Arc<Package>, job: Job) -> Result<Pushed, Refused> {
+pub fn submit(
+    cx: &Arc<Context>,
+    package: &Arc<Package>,
+    job: Job,
+) -> Result<Pushed, (Refused, Origin)> {
     let (pushed, start) = package.enqueue(job)?;
     if start {
         start_worker(cx, package);
