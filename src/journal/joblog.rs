@@ -35,7 +35,6 @@ const FRAME_SIZE: usize = 64 << 10;
 pub(super) type Jobs = BTreeMap<u64, (PackageId, Vec<u8>)>;
 
 /// A pending job as a log's bytes hold it (read without a copy).
-#[derive(Clone, Copy)]
 pub(super) struct Put<'a> {
     pub sentinel: &'a str,
     pub package: &'a str,
@@ -82,9 +81,7 @@ impl JobLog {
         // What was read is on disk before a damaged file is moved aside: a start that
         // fails (a full disk) leaves the damaged file where the next one reads it.
         let new = write_new(&path, &replayed.jobs)?;
-        let (jobs, damaged) = (owned(&replayed.jobs), replayed.damaged);
-        drop(bytes);
-        let damaged = if damaged {
+        let damaged = if replayed.damaged {
             let moved_to = aside(&path);
             std::fs::rename(&path, &moved_to)?;
             Some(moved_to)
@@ -98,7 +95,11 @@ impl JobLog {
             len,
             rewrite_at: MIN_REWRITE.max(3 * len),
         };
-        Ok(Opened { log, jobs, damaged })
+        Ok(Opened {
+            log,
+            jobs: owned(&replayed.jobs),
+            damaged,
+        })
     }
 
     /// Where the log is.
